@@ -1,0 +1,135 @@
+"""How module fields, dimensions and metrics become ClickHouse columns and expressions.
+
+One metric has three renderings that must agree: its aggregate state in a rollup (`state_expr`, typed by
+`state_type`), the merge of those states at query time (`merge_expr`), and the same aggregate computed
+directly over raw events (`raw_expr`). Keeping them side by side is what makes rollup and raw answers equal.
+"""
+
+from __future__ import annotations
+
+from strix_clickhouse.sql import quote_identifier, quote_literal
+from strix_config import EventField, ModuleConfig
+from strix_config.model import (
+    AvgMetric,
+    CountMetric,
+    MaxMetric,
+    MinMetric,
+    QuantileMetric,
+    RatioMetric,
+    SumMetric,
+    UniqExactMetric,
+    UniqMetric,
+)
+
+EVENTS_SUFFIX = "_events"
+BUCKET_COLUMN = "bucket"
+
+_BUCKET_FUNCTION = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
+_PARTITION_KEY = {"minute": "toYYYYMMDD", "hour": "toYYYYMM", "day": "toYear"}
+
+
+def events_table(module: str) -> str:
+    """The table events are inserted into: raw MergeTree, or Null when raw events are not kept."""
+    return module + EVENTS_SUFFIX
+
+
+def rollup_table(module: str, rollup: str) -> str:
+    return f"{module}__{rollup}"
+
+
+def rollup_view(module: str, rollup: str) -> str:
+    return f"{module}__{rollup}__mv"
+
+
+def column_type(field: EventField, low_cardinality: bool = False) -> str:
+    kind = field.type
+    if kind == "string":
+        return "LowCardinality(String)" if low_cardinality else "String"
+    if kind == "int":
+        return "Int64"
+    if kind == "float":
+        return "Float64"
+    if kind == "decimal":
+        return f"Decimal(18, {field.scale})"
+    if kind == "bool":
+        return "Bool"
+    return "DateTime64(3, 'UTC')"
+
+
+def stored_type(field: EventField) -> str:
+    """The type of a field after LowCardinality is stripped (what aggregate states are typed over)."""
+    return column_type(field, low_cardinality=False)
+
+
+def bucket_function(granularity: str) -> str:
+    return _BUCKET_FUNCTION[granularity]
+
+
+def partition_key(granularity: str) -> str:
+    return _PARTITION_KEY[granularity]
+
+
+def _condition(config: ModuleConfig, metric: object) -> str | None:
+    where = getattr(metric, "where", None)
+    if not where:
+        return None
+    parts = []
+    for field, value in sorted(where.items()):
+        column = quote_identifier(field)
+        if isinstance(value, list):
+            parts.append(f"{column} IN ({', '.join(quote_literal(v) for v in value)})")
+        else:
+            parts.append(f"{column} = {quote_literal(value)}")
+    return " AND ".join(parts)
+
+
+def _aggregate(config: ModuleConfig, name: str) -> tuple[str, str, list[str], list[str]]:
+    """(function, parameters, argument expressions, argument types) of a stored metric."""
+    metric = config.metrics[name]
+    if isinstance(metric, CountMetric):
+        return "count", "", [], []
+    if isinstance(metric, RatioMetric):
+        raise ValueError(f"metric {name!r} is derived and has no stored state")
+    field = config.event.fields[metric.field]
+    column = quote_identifier(metric.field)
+    if isinstance(metric, QuantileMetric):
+        return "quantileTDigest", f"({metric.level!r})", [f"toFloat64({column})"], ["Float64"]
+    function = {
+        SumMetric: "sum",
+        MinMetric: "min",
+        MaxMetric: "max",
+        AvgMetric: "avg",
+        UniqMetric: "uniq",
+        UniqExactMetric: "uniqExact",
+    }[type(metric)]
+    return function, "", [column], [stored_type(field)]
+
+
+def _with_condition(config: ModuleConfig, name: str) -> tuple[str, str, list[str], list[str]]:
+    function, params, args, types = _aggregate(config, name)
+    condition = _condition(config, config.metrics[name])
+    if condition is None:
+        return function, params, args, types
+    return function + "If", params, [*args, condition], [*types, "UInt8"]
+
+
+def state_expr(config: ModuleConfig, name: str) -> str:
+    function, params, args, _ = _with_condition(config, name)
+    return f"{function}State{params}({', '.join(args)})"
+
+
+def state_type(config: ModuleConfig, name: str) -> str:
+    function, params, _, types = _with_condition(config, name)
+    return f"AggregateFunction({', '.join([function + params, *types])})"
+
+
+def merge_expr(config: ModuleConfig, name: str) -> str:
+    """Merge of a stored metric's states in a rollup table."""
+    function, params, _, _ = _with_condition(config, name)
+    return f"{function}Merge{params}({quote_identifier(name)})"
+
+
+def raw_expr(config: ModuleConfig, name: str) -> str:
+    """The same aggregate computed over raw events."""
+    function, params, args, _ = _with_condition(config, name)
+    return f"{function}{params}({', '.join(args)})"

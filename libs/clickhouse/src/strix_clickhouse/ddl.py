@@ -1,0 +1,108 @@
+"""Plan the ClickHouse objects of a module: data in (a config), statements out. No connection, no clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strix_clickhouse.columns import (
+    BUCKET_COLUMN,
+    bucket_function,
+    column_type,
+    events_table,
+    partition_key,
+    rollup_table,
+    rollup_view,
+    state_expr,
+    state_type,
+)
+from strix_clickhouse.sql import qualified, quote_identifier
+from strix_config import ModuleConfig
+from strix_config.model import parse_duration
+
+# Insert de-duplication keeps this many recent block tokens per table: a re-delivered batch within the window
+# is dropped in the raw table and in every rollup fed by it.
+DEDUPLICATION_WINDOW = 10_000
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One DDL statement and what it creates, so a plan can be shown before it is run."""
+
+    kind: str  # database, table, view
+    name: str
+    sql: str
+
+
+def _ttl_clause(column_sql: str, retention: str | None) -> str:
+    if retention is None:
+        return ""
+    delta = parse_duration(retention)
+    return f"\nTTL {column_sql} + INTERVAL {int(delta.total_seconds())} SECOND"
+
+
+def _settings() -> str:
+    return f"\nSETTINGS non_replicated_deduplication_window = {DEDUPLICATION_WINDOW}"
+
+
+def plan_events_table(config: ModuleConfig, database: str) -> Statement:
+    dimension_fields = {config.dimension_field(d) for d in config.dimensions}
+    columns = []
+    for name, field in config.event.fields.items():
+        low_cardinality = field.type == "string" and (name in dimension_fields or bool(field.allowed))
+        columns.append(f"    {quote_identifier(name)} {column_type(field, low_cardinality)}")
+    time_column = quote_identifier(config.event.time_field)
+    table = events_table(config.module)
+    body = ",\n".join(columns)
+    if config.raw.keep:
+        engine = (
+            f"ENGINE = MergeTree\nPARTITION BY toYYYYMM({time_column})\n"
+            f"ORDER BY (toStartOfHour({time_column}), {time_column})"
+            + _ttl_clause(f"toDateTime({time_column})", config.raw.retention)
+            + _settings()
+        )
+    else:
+        engine = "ENGINE = Null"
+    sql = f"CREATE TABLE IF NOT EXISTS {qualified(database, table)} (\n{body}\n)\n{engine}"
+    return Statement("table", table, sql)
+
+
+def plan_rollup(config: ModuleConfig, rollup_name: str, database: str) -> list[Statement]:
+    rollup = config.rollups[rollup_name]
+    metrics = config.rollup_metrics(rollup)
+    dims = rollup.dimensions
+    columns = [f"    {quote_identifier(BUCKET_COLUMN)} DateTime('UTC')"]
+    for dim in dims:
+        field = config.event.fields[config.dimension_field(dim)]
+        columns.append(f"    {quote_identifier(dim)} {column_type(field, low_cardinality=field.type == 'string')}")
+    columns += [f"    {quote_identifier(m)} {state_type(config, m)}" for m in metrics]
+    order = ", ".join([quote_identifier(BUCKET_COLUMN), *(quote_identifier(d) for d in dims)])
+    bucket = quote_identifier(BUCKET_COLUMN)
+    table = rollup_table(config.module, rollup_name)
+    table_sql = (
+        f"CREATE TABLE IF NOT EXISTS {qualified(database, table)} (\n" + ",\n".join(columns) + "\n)\n"
+        f"ENGINE = AggregatingMergeTree\nPARTITION BY {partition_key(rollup.granularity)}({bucket})\n"
+        f"ORDER BY ({order})" + _ttl_clause(bucket, rollup.retention) + _settings()
+    )
+    time_column = quote_identifier(config.event.time_field)
+    selects = [f"{bucket_function(rollup.granularity)}({time_column}) AS {bucket}"]
+    selects += [f"{quote_identifier(config.dimension_field(d))} AS {quote_identifier(d)}" for d in dims]
+    selects += [f"{state_expr(config, m)} AS {quote_identifier(m)}" for m in metrics]
+    group = ", ".join([bucket, *(quote_identifier(d) for d in dims)])
+    view = rollup_view(config.module, rollup_name)
+    view_sql = (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {qualified(database, view)}\n"
+        f"TO {qualified(database, table)}\nAS SELECT\n    " + ",\n    ".join(selects) + "\n"
+        f"FROM {qualified(database, events_table(config.module))}\nGROUP BY {group}"
+    )
+    return [Statement("table", table, table_sql), Statement("view", view, view_sql)]
+
+
+def plan_module(config: ModuleConfig, database: str) -> list[Statement]:
+    """Every object a module needs, in creation order (tables before the views that feed them)."""
+    statements = [
+        Statement("database", database, f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}"),
+        plan_events_table(config, database),
+    ]
+    for name in config.rollups:
+        statements.extend(plan_rollup(config, name, database))
+    return statements

@@ -1,0 +1,87 @@
+"""YAML loading that remembers where every node came from, so errors can name the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from strix_config.errors import ConfigProblem
+from strix_config.model import ModuleConfig
+from strix_config.references import check_module
+
+Lines = dict[tuple[str | int, ...], int]
+
+
+def _index_lines(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = key.value
+            lines[(*path, name)] = key.start_mark.line + 1
+            _index_lines(value, (*path, name), lines)
+            lines[(*path, name)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _index_lines(item, (*path, i), lines)
+
+
+def _line_for(path: tuple[str | int, ...], lines: Lines) -> int | None:
+    """The line of the deepest part of `path` that exists in the file."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
+def _render_path(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def parse_module(text: str, file: str) -> tuple[ModuleConfig | None, list[ConfigProblem]]:
+    """Parse one module config; return it or every problem found, each with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return None, [ConfigProblem(file, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}")]
+    if not isinstance(data, dict) or node is None:
+        return None, [ConfigProblem(file, 1, "", "a module config is a YAML mapping (module:, event:, metrics:, ...)")]
+    lines: Lines = {}
+    _index_lines(node, (), lines)
+    try:
+        config = ModuleConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _without_union_tag(tuple(err["loc"]))
+            hint = err["msg"]
+            if err["type"] == "extra_forbidden":
+                hint = "unknown key; check its spelling against configs/schema.json"
+            elif err["type"] == "union_tag_invalid":
+                hint = f"unknown metric kind; use one of {', '.join(sorted(_KIND_TAGS))}"
+            problems.append(ConfigProblem(file, _line_for(loc, lines), _render_path(loc), hint))
+        return None, problems
+    problems = [
+        ConfigProblem(file, _line_for(path, lines), _render_path(path), message)
+        for path, message in check_module(config)
+    ]
+    return (None if problems else config), problems
+
+
+_KIND_TAGS = {"count", "sum", "min", "max", "avg", "uniq", "uniq_exact", "quantile", "ratio"}
+
+
+def _without_union_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """pydantic puts the metric kind in the location (metrics.revenue.sum.field); the file has no such key."""
+    if len(loc) >= 3 and loc[0] == "metrics" and loc[2] in _KIND_TAGS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def read_module(path: Path) -> tuple[ModuleConfig | None, list[ConfigProblem]]:
+    return parse_module(path.read_text(encoding="utf-8"), str(path))

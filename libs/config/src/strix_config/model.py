@@ -1,0 +1,245 @@
+"""The module config model.
+
+A module is one family of events and what is computed from it. The model is structural only: pydantic checks
+shapes and types here, and `references.py` checks that names point at things that exist, so that all problems
+of a file are reported together with their YAML paths.
+
+Every field carries a description: they become the JSON Schema that editors show, the GraphQL docs and the UI
+help (a test fails when one is missing).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+DURATION_PATTERN = r"^[1-9][0-9]*(m|h|d|w)$"
+
+FieldType = Literal["string", "int", "float", "decimal", "bool", "datetime"]
+Granularity = Literal["minute", "hour", "day"]
+NUMERIC_TYPES: frozenset[str] = frozenset({"int", "float", "decimal"})
+
+GRANULARITY_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
+Scalar = str | int | float | bool
+
+_DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90d' -> 90 days; the pattern is validated by the model before this is called."""
+    match = re.fullmatch(DURATION_PATTERN, text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration such as 30m, 12h, 90d or 2w")
+    return int(text[:-1]) * _DURATION_UNITS[text[-1]]
+
+
+class Strict(BaseModel):
+    """Base of every config node: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
+
+
+class Annotated_(Strict):
+    """Annotations change nothing in the pipeline and everything in the API docs and the UI."""
+
+    label: str | None = Field(default=None, description="Short human name shown in the UI and API docs.")
+    description: str | None = Field(default=None, description="What this element means, for API docs and UI help.")
+    unit: str | None = Field(default=None, description="Unit of the values, such as EUR, ms or events.")
+    format: str | None = Field(
+        default=None, description="Display hint for values, such as 'currency', 'percent', 'integer' or 'duration'."
+    )
+    ui: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Free-form hints for the web UI (chart preferences, colours, ordering)."
+    )
+
+
+class EventField(Annotated_):
+    """One field of an incoming event."""
+
+    type: FieldType = Field(
+        description="Value type: string, int, float, decimal, bool or datetime (RFC 3339, with zone)."
+    )
+    required: bool = Field(default=True, description="Whether every event must carry this field.")
+    default: Scalar | None = Field(
+        default=None, description="Value used when an optional field is absent; required when `required` is false."
+    )
+    allowed: list[Scalar] | None = Field(
+        default=None, description="The only values accepted; anything else is rejected with the list in the error."
+    )
+    min: float | None = Field(default=None, description="Smallest accepted value, for numeric fields.")
+    max: float | None = Field(default=None, description="Largest accepted value, for numeric fields.")
+    scale: int = Field(default=2, ge=0, le=9, description="Digits after the decimal point, for decimal fields.")
+    max_length: int | None = Field(default=None, ge=1, description="Longest accepted string, in characters.")
+
+
+class EventSpec(Strict):
+    """The shape of the events of a module."""
+
+    time_field: str = Field(description="The field holding event time (type datetime); buckets are cut on it.")
+    id_field: str | None = Field(
+        default=None,
+        description="Optional unique id of an event, kept in raw records; a batch re-sent with the same events within the de-duplication window is stored once.",
+    )
+    fields: dict[str, EventField] = Field(min_length=1, description="The fields of an event, by name.")
+
+
+class Dimension(Annotated_):
+    """A field one may filter and group by."""
+
+    field: str | None = Field(default=None, description="The event field behind this dimension; defaults to its name.")
+
+
+class MetricBase(Annotated_):
+    """What every metric kind shares."""
+
+    where: dict[str, Scalar | list[Scalar]] | None = Field(
+        default=None,
+        description="Count only events whose fields equal these values (a list means any of them): a conditional metric.",
+    )
+
+
+class CountMetric(MetricBase):
+    """Number of events."""
+
+    kind: Literal["count"] = Field(description="count: the number of events.")
+
+
+class FieldMetric(MetricBase):
+    """A metric over one numeric or string field."""
+
+    field: str = Field(description="The event field aggregated.")
+
+
+class SumMetric(FieldMetric):
+    kind: Literal["sum"] = Field(description="sum: the total of a numeric field.")
+
+
+class MinMetric(FieldMetric):
+    kind: Literal["min"] = Field(description="min: the smallest value of a numeric field.")
+
+
+class MaxMetric(FieldMetric):
+    kind: Literal["max"] = Field(description="max: the largest value of a numeric field.")
+
+
+class AvgMetric(FieldMetric):
+    kind: Literal["avg"] = Field(description="avg: the mean of a numeric field, merged exactly (sum and count).")
+
+
+class UniqMetric(FieldMetric):
+    kind: Literal["uniq"] = Field(
+        description="uniq: distinct values of a field (ClickHouse uniq: exact up to 65 536 values, then ~1.6% error)."
+    )
+
+
+class UniqExactMetric(FieldMetric):
+    kind: Literal["uniq_exact"] = Field(description="uniq_exact: exact distinct values (costs memory per group).")
+
+
+class QuantileMetric(FieldMetric):
+    kind: Literal["quantile"] = Field(
+        description="quantile: a quantile of a numeric field (ClickHouse quantileTDigest, relative error ~1%)."
+    )
+    level: float = Field(gt=0, lt=1, description="The quantile level, such as 0.5 for the median or 0.99.")
+
+
+class RatioMetric(MetricBase):
+    """A derived metric: computed from two other metrics after they are merged, never from averaged averages."""
+
+    kind: Literal["ratio"] = Field(description="ratio: numerator / denominator, both names of metrics of this module.")
+    numerator: str = Field(description="Name of the metric divided.")
+    denominator: str = Field(description="Name of the metric divided by; a zero denominator gives no value.")
+
+
+Metric = Annotated[
+    CountMetric
+    | SumMetric
+    | MinMetric
+    | MaxMetric
+    | AvgMetric
+    | UniqMetric
+    | UniqExactMetric
+    | QuantileMetric
+    | RatioMetric,
+    Field(discriminator="kind"),
+]
+
+
+class Rollup(Strict):
+    """A pre-aggregation: a time granularity and the dimensions it keeps."""
+
+    granularity: Granularity = Field(description="Bucket width: minute, hour or day (UTC buckets).")
+    dimensions: list[str] = Field(default_factory=list, description="Dimensions kept; queries on others skip it.")
+    metrics: list[str] | None = Field(
+        default=None, description="Metrics kept; all stored (non-derived) metrics when absent."
+    )
+    retention: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = Field(
+        default=None, description="How long buckets are kept, such as 7d or 52w; forever when absent."
+    )
+
+
+class Raw(Strict):
+    """Whether raw events are kept for drill-down and for queries no rollup answers."""
+
+    keep: bool = Field(
+        default=True, description="Keep every raw event in a table (otherwise a Null table feeds rollups)."
+    )
+    retention: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = Field(
+        default=None, description="How long raw events are kept, such as 30d; forever when absent."
+    )
+
+
+class ModuleConfig(Annotated_):
+    """One module: a family of events and what is computed from it."""
+
+    module: Annotated[str, Field(pattern=NAME_PATTERN)] = Field(
+        description="Module name: lowercase letters, digits and underscores; names the GraphQL field and tables."
+    )
+    event: EventSpec = Field(description="The fields of an event.")
+    partition_by: str = Field(description="The field whose hash picks the stream partition of an event.")
+    partitions: int = Field(default=4, ge=1, le=256, description="Number of stream partitions.")
+    dimensions: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Dimension] = Field(
+        description="Fields one may filter and group by, by name."
+    )
+    metrics: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Metric] = Field(
+        min_length=1, description="Named aggregations, by name."
+    )
+    rollups: dict[Annotated[str, Field(pattern=NAME_PATTERN)], Rollup] = Field(
+        default_factory=dict, description="Pre-aggregations kept, by name."
+    )
+    raw: Raw = Field(default_factory=Raw, description="Whether and how long raw events are kept.")
+
+    def dimension_field(self, name: str) -> str:
+        """The event field behind a dimension."""
+        return self.dimensions[name].field or name
+
+    def field_type(self, field: str) -> FieldType:
+        return self.event.fields[field].type
+
+    def stored_metrics(self) -> list[str]:
+        """Metrics that hold an aggregate state (derived ratios are computed from these at query time)."""
+        return [name for name, m in self.metrics.items() if m.kind != "ratio"]
+
+    def rollup_metrics(self, rollup: Rollup) -> list[str]:
+        return rollup.metrics if rollup.metrics is not None else self.stored_metrics()
+
+    def metric_inputs(self, name: str) -> list[str]:
+        """Stored metrics a metric needs: itself, or the two sides of a ratio (recursively)."""
+        metric = self.metrics[name]
+        if isinstance(metric, RatioMetric):
+            return sorted({*self.metric_inputs(metric.numerator), *self.metric_inputs(metric.denominator)})
+        return [name]
+
+
+def python_default(field: EventField) -> Any:
+    """The default of an optional field as the Python value of its type."""
+    if field.default is None:
+        return None
+    if field.type == "decimal":
+        return Decimal(str(field.default))
+    return field.default

@@ -1,0 +1,122 @@
+"""Cross-reference checks: every name in a module config points at something that exists and fits.
+
+Returns (yaml_path, message) pairs so the loader can locate each one; never raises.
+"""
+
+from __future__ import annotations
+
+from strix_config.model import (
+    NUMERIC_TYPES,
+    EventField,
+    FieldMetric,
+    ModuleConfig,
+    QuantileMetric,
+    RatioMetric,
+    Scalar,
+    UniqExactMetric,
+    UniqMetric,
+)
+
+Path = tuple[str | int, ...]
+
+
+def _value_fits(field: EventField, value: Scalar) -> bool:
+    kind = field.type
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in ("float", "decimal"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)  # datetime defaults are RFC 3339 strings
+
+
+def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
+    problems: list[tuple[Path, str]] = []
+    fields = config.event.fields
+    known = ", ".join(sorted(fields))
+
+    def need_field(path: Path, name: str) -> EventField | None:
+        if name not in fields:
+            problems.append((path, f"unknown event field {name!r}; the event has: {known}"))
+            return None
+        return fields[name]
+
+    time_field = need_field(("event", "time_field"), config.event.time_field)
+    if time_field is not None and time_field.type != "datetime":
+        problems.append((("event", "time_field"), f"field {config.event.time_field!r} must have type datetime"))
+    if time_field is not None and not time_field.required:
+        problems.append((("event", "time_field"), "the event-time field must be required"))
+    if config.event.id_field is not None:
+        id_field = need_field(("event", "id_field"), config.event.id_field)
+        if id_field is not None and (id_field.type not in ("string", "int") or not id_field.required):
+            problems.append((("event", "id_field"), "the id field must be a required string or int"))
+    need_field(("partition_by",), config.partition_by)
+
+    for name, spec in fields.items():
+        path: Path = ("event", "fields", name)
+        if not spec.required and spec.default is None:
+            problems.append((path, "an optional field needs a `default`, used when events omit it"))
+        if spec.default is not None and not _value_fits(spec, spec.default):
+            problems.append(((*path, "default"), f"default {spec.default!r} is not a {spec.type}"))
+        for i, value in enumerate(spec.allowed or []):
+            if not _value_fits(spec, value):
+                problems.append(((*path, "allowed", i), f"allowed value {value!r} is not a {spec.type}"))
+        if (spec.min is not None or spec.max is not None) and spec.type not in NUMERIC_TYPES:
+            problems.append((path, "min and max apply to numeric fields only"))
+        if spec.type == "datetime" and spec.allowed:
+            problems.append(((*path, "allowed"), "allowed values do not apply to datetime fields"))
+
+    for name in config.dimensions:
+        field = need_field(("dimensions", name, "field"), config.dimension_field(name))
+        if field is not None and field.type in ("float", "datetime"):
+            problems.append((("dimensions", name), f"a dimension cannot be a {field.type} field; bucket it first"))
+
+    for name, metric in config.metrics.items():
+        mpath: Path = ("metrics", name)
+        if isinstance(metric, FieldMetric):
+            field = need_field((*mpath, "field"), metric.field)
+            counts_values = isinstance(metric, UniqMetric | UniqExactMetric)
+            if field is not None and not counts_values and field.type not in NUMERIC_TYPES:
+                problems.append(
+                    ((*mpath, "field"), f"{metric.kind} needs a numeric field, {metric.field!r} is {field.type}")
+                )
+            if isinstance(metric, QuantileMetric) and field is not None and field.type == "decimal":
+                pass  # quantiles of decimals are computed over their Float64 value
+        if isinstance(metric, RatioMetric):
+            for side in ("numerator", "denominator"):
+                ref = getattr(metric, side)
+                if ref not in config.metrics:
+                    problems.append(
+                        ((*mpath, side), f"unknown metric {ref!r}; known: {', '.join(sorted(config.metrics))}")
+                    )
+                elif ref == name:
+                    problems.append(((*mpath, side), "a ratio cannot refer to itself"))
+        for fname, value in (metric.where or {}).items():
+            field = need_field((*mpath, "where", fname), fname)
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if field is not None and not _value_fits(field, v):
+                    problems.append(((*mpath, "where", fname), f"{v!r} is not a {field.type}"))
+
+    stored = set(config.stored_metrics())
+    for name, rollup in config.rollups.items():
+        rpath: Path = ("rollups", name)
+        for i, dim in enumerate(rollup.dimensions):
+            if dim not in config.dimensions:
+                problems.append(
+                    (
+                        (*rpath, "dimensions", i),
+                        f"unknown dimension {dim!r}; known: {', '.join(sorted(config.dimensions))}",
+                    )
+                )
+        if len(set(rollup.dimensions)) != len(rollup.dimensions):
+            problems.append(((*rpath, "dimensions"), "a dimension is listed twice"))
+        for i, metric_name in enumerate(rollup.metrics or []):
+            if metric_name not in stored:
+                problems.append(((*rpath, "metrics", i), f"{metric_name!r} is not a stored metric of this module"))
+    if not config.rollups and not config.raw.keep:
+        problems.append((("rollups",), "a module that keeps no raw events needs at least one rollup"))
+    return problems

@@ -1,0 +1,1 @@
+"""Contracts between Strix services: subjects, payloads and errors."""

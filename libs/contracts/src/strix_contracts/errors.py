@@ -1,0 +1,73 @@
+"""The error tree every transport renders in one place (HTTP, NATS micro, GraphQL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorBody(BaseModel):
+    """An error as it crosses NATS: what went wrong, where, and what to do about it."""
+
+    code: str
+    message: str
+    argument: str | None = None
+    hint: str | None = None
+
+
+class StrixError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, *, argument: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.argument = argument
+        self.hint = hint
+
+    def body(self) -> ErrorBody:
+        return ErrorBody(code=self.code, message=self.message, argument=self.argument, hint=self.hint)
+
+    def describe(self) -> str:
+        parts = [f"{self.argument}: {self.message}" if self.argument else self.message]
+        if self.hint:
+            parts.append(self.hint)
+        return " ".join(parts)
+
+
+class QueryError(StrixError):
+    """The caller asked for something invalid; `argument` names which part."""
+
+    status = 400
+    code = "invalid_query"
+
+
+class NotFound(StrixError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(StrixError):
+    status = 409
+    code = "conflict"
+
+
+class Unavailable(StrixError):
+    status = 503
+    code = "unavailable"
+
+
+_BY_CODE: dict[str, type[StrixError]] = {
+    cls.code: cls for cls in (StrixError, QueryError, NotFound, Conflict, Unavailable)
+}
+
+
+def error_from_body(body: ErrorBody) -> StrixError:
+    cls = _BY_CODE.get(body.code, StrixError)
+    return cls(body.message, argument=body.argument, hint=body.hint)
+
+
+def error_from_json(data: bytes | str | dict[str, Any]) -> StrixError:
+    body = ErrorBody.model_validate(data) if isinstance(data, dict) else ErrorBody.model_validate_json(data)
+    return error_from_body(body)

@@ -1,0 +1,28 @@
+"""Health and metrics over HTTP, the same for every service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
+    """`/healthz` runs every check (200 when all pass, 503 otherwise); `/metrics` is Prometheus text."""
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["operations"])
+    async def healthz() -> JSONResponse:
+        results = {name: await check() for name, check in checks.items()}
+        healthy = all(results.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": results}, 200 if healthy else 503)
+
+    @router.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router

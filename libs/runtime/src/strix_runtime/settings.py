@@ -1,0 +1,28 @@
+"""Settings shared by every Strix process. Precedence: command-line argument > STRIX_* environment > default.
+
+Logic never reads these; the composition root passes plain values down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StrixSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRIX_", extra="forbid")
+
+    config_dir: Path = Field(default=Path("configs"), description="Directory of module configs (*.yaml).")
+    data_dir: Path = Field(default=Path(".strix"), description="Embedded mode: where NATS and chDB keep data.")
+    nats_url: str | None = Field(default=None, description="NATS server; embedded mode starts its own when unset.")
+    nats_port: int = Field(default=4222, description="Embedded mode: port of the NATS server it starts (-1: any).")
+    clickhouse_url: str | None = Field(
+        default=None, description="ClickHouse: http(s)://user:pass@host:port, or chdb:///path; embedded when unset."
+    )
+    clickhouse_database: str = Field(default="strix", description="ClickHouse database holding Strix tables.")
+    host: str = Field(default="127.0.0.1", description="HTTP bind address.")
+    port: int = Field(default=8000, description="HTTP port (0: any free port).")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_json: bool = Field(default=True, description="JSON log lines (false: human-readable).")

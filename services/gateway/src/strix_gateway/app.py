@@ -1,0 +1,54 @@
+"""Gateway wiring: the generated schema served at /graphql (GraphiQL in a browser)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import strawberry
+from fastapi import APIRouter, FastAPI
+from nats.aio.client import Client as NATS
+from strawberry.fastapi import GraphQLRouter
+
+from strix_config import Catalog
+from strix_contracts.query import QueryRequest, QueryResponse
+from strix_gateway.client import run_query
+from strix_gateway.schema import build_schema
+from strix_runtime.health import health_router
+from strix_runtime.logs import get_logger
+
+log = get_logger("gateway")
+
+
+@dataclass
+class Gateway:
+    catalog: Catalog
+    nc: NATS
+    schema: strawberry.Schema
+
+    async def healthy(self) -> bool:
+        return self.nc.is_connected
+
+
+@asynccontextmanager
+async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
+    async def run(request: QueryRequest) -> QueryResponse:
+        return await run_query(nc, request)
+
+    schema = build_schema(catalog, run)
+    log.info("gateway.started", modules=catalog.names())
+    yield Gateway(catalog, nc, schema)
+    log.info("gateway.stopped")
+
+
+def graphql_router(gateway: Gateway) -> APIRouter:
+    router: APIRouter = GraphQLRouter(gateway.schema, path="/graphql", graphql_ide="graphiql")
+    return router
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(title="Strix gateway")
+    app.include_router(graphql_router(gateway))
+    app.include_router(health_router({"nats": gateway.healthy}))
+    return app

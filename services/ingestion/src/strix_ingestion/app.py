@@ -1,0 +1,128 @@
+"""Ingestion wiring: HTTP routes over the validation and batching logic, JetStream as the sink."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NATS
+from prometheus_client import Counter
+
+from strix_config import Catalog
+from strix_contracts.errors import StrixError
+from strix_contracts.streams import ensure_event_stream
+from strix_ingestion.batches import build_messages
+from strix_ingestion.publisher import publish_all
+from strix_ingestion.validation import EventCodec, build_codec, decode_events
+from strix_runtime.health import health_router
+from strix_runtime.logs import get_logger
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+EVENTS_ACCEPTED = Counter("strix_ingestion_events_accepted", "Events stored in JetStream", ["module"])
+EVENTS_REJECTED = Counter("strix_ingestion_events_rejected", "Events rejected by validation", ["module"])
+
+log = get_logger("ingestion")
+
+
+@dataclass
+class Ingestion:
+    catalog: Catalog
+    nc: NATS
+    codecs: dict[str, EventCodec] = field(default_factory=dict)
+
+    async def healthy(self) -> bool:
+        return self.nc.is_connected
+
+
+@asynccontextmanager
+async def run_ingestion(nc: NATS, catalog: Catalog) -> AsyncIterator[Ingestion]:
+    js = nc.jetstream()
+    for module in catalog.names():
+        await ensure_event_stream(js, module)
+    service = Ingestion(catalog, nc, {name: build_codec(cfg) for name, cfg in catalog.modules.items()})
+    log.info("ingestion.started", modules=catalog.names())
+    yield service
+    log.info("ingestion.stopped")
+
+
+def _error(exc: StrixError) -> JSONResponse:
+    headers = {"Retry-After": "2"} if exc.status == 503 else None
+    return JSONResponse({"error": exc.body().model_dump(exclude_none=True)}, exc.status, headers=headers)
+
+
+def ingestion_router(service: Ingestion) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["ingestion"])
+
+    @router.get("/modules")
+    async def modules() -> dict[str, Any]:
+        return {
+            "modules": [
+                {
+                    "module": name,
+                    "label": cfg.label,
+                    "description": cfg.description,
+                    "fields": {
+                        f: {"type": spec.type, "required": spec.required, "allowed": spec.allowed}
+                        for f, spec in cfg.event.fields.items()
+                    },
+                }
+                for name, cfg in sorted(service.catalog.modules.items())
+            ]
+        }
+
+    @router.post("/modules/{module}/events")
+    async def post_events(module: str, request: Request, partial: bool = False) -> JSONResponse:
+        """Store one event, a JSON array or NDJSON. All-or-nothing unless `partial=true`."""
+        codec = service.codecs.get(module)
+        if codec is None:
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": f"unknown module {module!r}",
+                        "known_modules": service.catalog.names(),
+                    }
+                },
+                404,
+            )
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return JSONResponse({"error": {"code": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"}}, 413)
+        ndjson = "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get(
+            "content-type", ""
+        )
+        events, rejected = decode_events(codec, body, ndjson)
+        rejections = [{"index": r.index, "field": r.field, "reason": r.reason} for r in rejected]
+        EVENTS_REJECTED.labels(module).inc(len({r.index for r in rejected}))
+        if rejected and not partial:
+            return JSONResponse({"module": module, "accepted": 0, "rejected": rejections}, 422)
+        stored = 0
+        duplicates = 0
+        if events:
+            messages = build_messages(codec.config, events, request.headers.get("idempotency-key"))
+            try:
+                result = await publish_all(service.nc.jetstream(), messages)
+            except StrixError as exc:
+                log.warning("ingestion.publish_failed", module=module, error=exc.message)
+                return _error(exc)
+            stored, duplicates = len(events), result.duplicates
+            EVENTS_ACCEPTED.labels(module).inc(stored)
+        return JSONResponse(
+            {"module": module, "accepted": stored, "duplicate_messages": duplicates, "rejected": rejections},
+            200,
+        )
+
+    return router
+
+
+def create_app(service: Ingestion) -> FastAPI:
+    """The standalone ingestion HTTP app (`strix serve ingestion`)."""
+    app = FastAPI(title="Strix ingestion")
+    app.include_router(ingestion_router(service))
+    app.include_router(health_router({"nats": service.healthy}))
+    return app

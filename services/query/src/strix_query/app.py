@@ -1,0 +1,90 @@
+"""Query wiring: a NATS micro service whose `run` endpoint answers QueryRequest with QueryResponse."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+from nats.micro import add_service
+from nats.micro.request import Request
+from prometheus_client import Counter, Histogram
+from pydantic import ValidationError
+
+from strix_clickhouse import ClickHouse
+from strix_config import Catalog
+from strix_contracts.errors import QueryError, StrixError
+from strix_contracts.query import QueryRequest
+from strix_contracts.subjects import QUERY_RUN, QUERY_SERVICE
+from strix_query.execution import execute
+from strix_runtime.health import health_router
+from strix_runtime.logs import get_logger
+
+log = get_logger("query")
+
+QUERIES = Counter("strix_query_requests", "Queries answered", ["module", "source", "outcome"])
+QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query service", ["module"])
+
+
+@dataclass
+class QueryService:
+    catalog: Catalog
+    nc: NATS
+    clickhouse: ClickHouse
+
+    async def healthy(self) -> bool:
+        return self.nc.is_connected
+
+    async def handle(self, request: Request) -> None:
+        started = time.perf_counter()
+        module = "?"
+        try:
+            try:
+                query = QueryRequest.model_validate_json(request.data)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
+            module = query.module
+            response = await execute(self.clickhouse, self.catalog, query, datetime.now(UTC))
+        except StrixError as exc:
+            QUERIES.labels(module, "-", exc.code).inc()
+            await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
+            return
+        except Exception as exc:
+            log.exception("query.failed", module=module)
+            QUERIES.labels(module, "-", "internal").inc()
+            body = StrixError(f"the query failed: {str(exc)[:300]}").body().model_dump_json().encode()
+            await request.respond_error("500", "internal error", body)
+            return
+        elapsed = time.perf_counter() - started
+        QUERY_SECONDS.labels(module).observe(elapsed)
+        QUERIES.labels(module, response.source, "ok").inc()
+        log.debug("query.answered", module=module, source=response.source, rows=len(response.rows), ms=elapsed * 1000)
+        await request.respond(response.model_dump_json().encode())
+
+
+@asynccontextmanager
+async def run_query_service(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) -> AsyncIterator[QueryService]:
+    service = QueryService(catalog, nc, clickhouse)
+    micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
+    await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=service.handle, queue_group="strix-query")
+    log.info("query.started", modules=catalog.names())
+    try:
+        yield service
+    finally:
+        await micro.stop()
+        log.info("query.stopped")
+
+
+def create_app(service: QueryService) -> FastAPI:
+    app = FastAPI(title="Strix query")
+
+    async def clickhouse_ok() -> bool:
+        return await service.clickhouse.ping()
+
+    app.include_router(health_router({"nats": service.healthy, "clickhouse": clickhouse_ok}))
+    return app

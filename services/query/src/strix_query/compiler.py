@@ -1,0 +1,195 @@
+"""Compile a validated query into parameterised ClickHouse SQL over the chosen source.
+
+Pure: request, config and resolved window in; SQL text and parameters out. Every value from the caller is a
+`{name:Type}` parameter; identifiers come from the config and go through `quote_identifier`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from strix_clickhouse.columns import BUCKET_COLUMN, events_table, merge_expr, raw_expr, rollup_table
+from strix_clickhouse.sql import qualified, quote_identifier
+from strix_config import ModuleConfig
+from strix_config.model import RatioMetric
+from strix_contracts.errors import QueryError
+from strix_contracts.query import AllOf, AnyOf, Condition, Filter, QueryRequest
+from strix_query.planner import Source
+
+BUCKET_ALIAS = "__bucket"
+_PARAM_TYPES = {"string": "String", "int": "Int64", "bool": "Bool", "decimal": "Float64", "float": "Float64"}
+_LIST_OPS = {"in", "not_in"}
+_ORDER_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_STRING_OPS = {"prefix", "contains"}
+
+
+def dimension_alias(name: str) -> str:
+    return f"__d_{name}"
+
+
+def metric_alias(name: str) -> str:
+    return f"__m_{name}"
+
+
+@dataclass
+class Params:
+    """Allocates parameter names: values never enter the SQL text."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, value: Any, type_: str) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    sql: str
+    parameters: dict[str, Any]
+    dimensions: list[str]
+    metrics: list[str]
+    bucketed: bool
+
+
+def filter_dimensions(filters: list[Filter]) -> set[str]:
+    found: set[str] = set()
+    for item in filters:
+        if isinstance(item, Condition):
+            found.add(item.dimension)
+        elif isinstance(item, AllOf):
+            found |= filter_dimensions(item.all)
+        elif isinstance(item, AnyOf):
+            found |= filter_dimensions(item.any)
+    return found
+
+
+def _bucket_expr(granularity: str, column: str, params: Params, tz: str) -> str:
+    if granularity == "minute":
+        return f"toStartOfMinute({column})"
+    zone = params.add(tz, "String")
+    if granularity == "hour":
+        return f"toStartOfHour({column}, {zone})"
+    if granularity == "day":
+        return f"toStartOfDay({column}, {zone})"
+    if granularity == "week":
+        return f"toDateTime(toStartOfWeek({column}, 1, {zone}), {zone})"
+    return f"toDateTime(toStartOfMonth({column}, {zone}), {zone})"
+
+
+def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: Params, path: str) -> str:
+    field_type = config.field_type(config.dimension_field(cond.dimension))
+    ptype = _PARAM_TYPES[field_type]
+    values = cond.value if isinstance(cond.value, list) else [cond.value]
+    if (cond.op in _LIST_OPS) != isinstance(cond.value, list):
+        wanted = "a list of values" if cond.op in _LIST_OPS else "a single value"
+        raise QueryError(f"`{cond.op}` takes {wanted}", argument=path)
+    for value in values:
+        ok = {
+            "String": isinstance(value, str),
+            "Int64": isinstance(value, int) and not isinstance(value, bool),
+            "Bool": isinstance(value, bool),
+            "Float64": isinstance(value, int | float) and not isinstance(value, bool),
+        }[ptype]
+        if not ok:
+            raise QueryError(f"{value!r} is not a {field_type} value of {cond.dimension}", argument=path)
+    if cond.op in _STRING_OPS and field_type != "string":
+        raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field_type}", argument=path)
+    if cond.op == "eq":
+        return f"{column} = {params.add(cond.value, ptype)}"
+    if cond.op == "neq":
+        return f"{column} != {params.add(cond.value, ptype)}"
+    if cond.op == "in":
+        return f"{column} IN {params.add(values, f'Array({ptype})')}"
+    if cond.op == "not_in":
+        return f"{column} NOT IN {params.add(values, f'Array({ptype})')}"
+    if cond.op in _ORDER_OPS:
+        return f"{column} {_ORDER_OPS[cond.op]} {params.add(cond.value, ptype)}"
+    if cond.op == "prefix":
+        return f"startsWith({column}, {params.add(cond.value, 'String')})"
+    return f"position({column}, {params.add(cond.value, 'String')}) > 0"
+
+
+def _filters_sql(
+    config: ModuleConfig, filters: list[Filter], source: Source, params: Params, joiner: str, path: str
+) -> str:
+    parts = []
+    for i, item in enumerate(filters):
+        here = f"{path}[{i}]"
+        if isinstance(item, Condition):
+            column = quote_identifier(item.dimension if source.rollup else config.dimension_field(item.dimension))
+            parts.append(_condition_sql(config, item, column, params, here))
+        elif isinstance(item, AllOf):
+            parts.append("(" + (_filters_sql(config, item.all, source, params, " AND ", here + ".all") or "1") + ")")
+        elif isinstance(item, AnyOf):
+            parts.append("(" + (_filters_sql(config, item.any, source, params, " OR ", here + ".any") or "0") + ")")
+    return joiner.join(parts)
+
+
+def metric_expr(config: ModuleConfig, name: str, source: Source) -> str:
+    metric = config.metrics[name]
+    if isinstance(metric, RatioMetric):
+        numerator = metric_expr(config, metric.numerator, source)
+        denominator = metric_expr(config, metric.denominator, source)
+        return f"(toFloat64({numerator}) / nullIf(toFloat64({denominator}), 0))"
+    return merge_expr(config, name) if source.rollup else raw_expr(config, name)
+
+
+def compile_query(
+    request: QueryRequest, config: ModuleConfig, source: Source, start: datetime, end: datetime, database: str
+) -> CompiledQuery:
+    params = Params()
+    if source.rollup:
+        table = qualified(database, rollup_table(config.module, source.rollup))
+        time_column = quote_identifier(BUCKET_COLUMN)
+        time_type = "DateTime('UTC')"
+    else:
+        table = qualified(database, events_table(config.module))
+        time_column = quote_identifier(config.event.time_field)
+        time_type = "DateTime64(3, 'UTC')"
+    selects: list[str] = []
+    groups: list[str] = []
+    bucketed = request.granularity != "total"
+    if bucketed:
+        bucket = _bucket_expr(request.granularity, time_column, params, request.time_zone)
+        selects.append(f"toUnixTimestamp({bucket}) AS {quote_identifier(BUCKET_ALIAS)}")
+        groups.append(quote_identifier(BUCKET_ALIAS))
+    for dim in request.group_by:
+        column = quote_identifier(dim if source.rollup else config.dimension_field(dim))
+        selects.append(f"{column} AS {quote_identifier(dimension_alias(dim))}")
+        groups.append(quote_identifier(dimension_alias(dim)))
+    for name in request.metrics:
+        selects.append(f"{metric_expr(config, name, source)} AS {quote_identifier(metric_alias(name))}")
+    where = [
+        f"{time_column} >= {params.add(start, time_type)}",
+        f"{time_column} < {params.add(end, time_type)}",
+    ]
+    filters = _filters_sql(config, request.filters, source, params, " AND ", "filters")
+    if filters:
+        where.append(f"({filters})")
+    sql = f"SELECT {', '.join(selects)}\nFROM {table}\nWHERE {' AND '.join(where)}"
+    if groups:
+        sql += f"\nGROUP BY {', '.join(groups)}"
+    order = []
+    for item in request.order_by:
+        if item.field == "bucket":
+            alias = BUCKET_ALIAS
+        elif item.field in request.metrics:
+            alias = metric_alias(item.field)
+        elif item.field in request.group_by:
+            alias = dimension_alias(item.field)
+        else:
+            raise QueryError(
+                f"cannot order by {item.field!r}: it is neither the bucket, a requested metric nor a group-by dimension",
+                argument="orderBy",
+            )
+        order.append(f"{quote_identifier(alias)} {'DESC' if item.descending else 'ASC'}")
+    if not order:
+        order = [g + " ASC" for g in groups]
+    if order:
+        sql += f"\nORDER BY {', '.join(order)}"
+    if request.limit is not None:
+        sql += f"\nLIMIT {params.add(request.limit, 'UInt64')}"
+    return CompiledQuery(sql, params.values, list(request.group_by), list(request.metrics), bucketed)

@@ -1,0 +1,112 @@
+"""Pick the smallest table that answers a query exactly: a rollup if one can, else the raw events.
+
+A rollup answers when it keeps every dimension the query filters or groups by, every stored metric the query
+needs, still holds the window (retention), and its UTC buckets tile both the window and every query bucket
+in the caller's zone (an hourly rollup serves Asia/Kolkata days only if they start on UTC hours: they don't).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from strix_config import GRANULARITY_SECONDS, ModuleConfig
+from strix_config.model import parse_duration
+from strix_contracts.errors import QueryError
+from strix_query.window import UNIT_SECONDS
+
+_QUERY_ORDER = {"minute": 1, "hour": 2, "day": 3, "week": 4, "month": 5, "total": 6}
+_ROLLUP_ORDER = {"minute": 1, "hour": 2, "day": 3}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a query reads from, and a sentence saying why (returned to the caller)."""
+
+    rollup: str | None  # None: the raw events table
+    reason: str
+
+    @property
+    def label(self) -> str:
+        return f"rollup:{self.rollup}" if self.rollup else "raw"
+
+
+def _aligned(moment: datetime, seconds: int) -> bool:
+    return int(moment.timestamp()) % seconds == 0 and moment.microsecond == 0
+
+
+def _offsets_aligned(tz: ZoneInfo, start: datetime, end: datetime, seconds: int) -> bool:
+    """Whether local bucket boundaries fall on UTC multiples of `seconds` across the window."""
+    step = timedelta(hours=6)
+    moment = start
+    while moment <= end:
+        offset = moment.astimezone(tz).utcoffset()
+        if offset is None or int(offset.total_seconds()) % seconds:
+            return False
+        moment += step
+    offset = end.astimezone(tz).utcoffset()
+    return offset is not None and int(offset.total_seconds()) % seconds == 0
+
+
+def rollup_fits(
+    config: ModuleConfig,
+    name: str,
+    dimensions: set[str],
+    metrics: set[str],
+    granularity: str,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> str | None:
+    """None when the rollup answers exactly, else why not."""
+    rollup = config.rollups[name]
+    missing_dims = dimensions - set(rollup.dimensions)
+    if missing_dims:
+        return f"lacks dimension(s) {', '.join(sorted(missing_dims))}"
+    missing_metrics = metrics - set(config.rollup_metrics(rollup))
+    if missing_metrics:
+        return f"lacks metric(s) {', '.join(sorted(missing_metrics))}"
+    seconds = GRANULARITY_SECONDS[rollup.granularity]
+    if granularity != "total" and _ROLLUP_ORDER[rollup.granularity] > _QUERY_ORDER[granularity]:
+        return f"its {rollup.granularity} buckets are coarser than {granularity}"
+    if granularity != "total" and UNIT_SECONDS[granularity] < seconds:
+        return f"its {rollup.granularity} buckets are coarser than {granularity}"
+    if not (_aligned(start, seconds) and _aligned(end, seconds)):
+        return f"the window does not start and end on whole {rollup.granularity}s"
+    if granularity != "total" and not _offsets_aligned(tz, start, end, seconds):
+        return f"{tz.key} buckets do not start on UTC {rollup.granularity} boundaries"
+    if rollup.retention is not None and start < now - parse_duration(rollup.retention):
+        return f"it keeps only {rollup.retention}"
+    return None
+
+
+def choose_source(
+    config: ModuleConfig,
+    dimensions: set[str],
+    metrics: set[str],
+    granularity: str,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Source:
+    candidates: list[tuple[tuple[int, int], str]] = []
+    reasons: list[str] = []
+    for name, rollup in config.rollups.items():
+        why_not = rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now)
+        if why_not is None:
+            candidates.append(((-_ROLLUP_ORDER[rollup.granularity], len(rollup.dimensions)), name))
+        else:
+            reasons.append(f"{name}: {why_not}")
+    if candidates:
+        best = min(candidates)[1]
+        return Source(best, f"rollup {best} ({config.rollups[best].granularity}) answers exactly")
+    if config.raw.keep:
+        return Source(None, "no rollup answers exactly (" + "; ".join(reasons) + ")" if reasons else "no rollups")
+    raise QueryError(
+        "no rollup answers this query and raw events are not kept",
+        argument="groupBy",
+        hint="; ".join(reasons) or "declare a rollup",
+    )

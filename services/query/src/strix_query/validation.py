@@ -1,0 +1,56 @@
+"""Check a query against its module before any SQL exists: names must exist, with a hint when they don't."""
+
+from __future__ import annotations
+
+import difflib
+
+from strix_config import Catalog, ModuleConfig
+from strix_contracts.errors import NotFound, QueryError
+from strix_contracts.query import QueryRequest
+from strix_query.compiler import filter_dimensions
+
+MAX_BUCKETS = 50_000
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    choices = ", ".join(sorted(known))
+    return f"did you mean {close[0]!r}? known: {choices}" if close else f"known: {choices}"
+
+
+def module_of(catalog: Catalog, request: QueryRequest) -> ModuleConfig:
+    config = catalog.get(request.module)
+    if config is None:
+        raise NotFound(
+            f"unknown module {request.module!r}", argument="module", hint=_suggest(request.module, catalog.names())
+        )
+    return config
+
+
+def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
+    dims = list(config.dimensions)
+    if not request.metrics:
+        raise QueryError("ask for at least one metric", argument="metrics", hint=_suggest("", list(config.metrics)))
+    for name in request.metrics:
+        if name not in config.metrics:
+            raise QueryError(f"unknown metric {name!r}", argument="metrics", hint=_suggest(name, list(config.metrics)))
+    if len(set(request.metrics)) != len(request.metrics):
+        raise QueryError("a metric is listed twice", argument="metrics")
+    for name in request.group_by:
+        if name not in config.dimensions:
+            raise QueryError(f"unknown dimension {name!r}", argument="groupBy", hint=_suggest(name, dims))
+    if len(set(request.group_by)) != len(request.group_by):
+        raise QueryError("a dimension is listed twice", argument="groupBy")
+    for name in filter_dimensions(request.filters):
+        if name not in config.dimensions:
+            raise QueryError(f"unknown dimension {name!r}", argument="filters", hint=_suggest(name, dims))
+
+
+def check_bucket_count(granularity: str, seconds: float) -> None:
+    width = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800, "month": 2419200}.get(granularity)
+    if width is not None and seconds / width > MAX_BUCKETS:
+        raise QueryError(
+            f"the window holds over {MAX_BUCKETS} {granularity} buckets",
+            argument="granularity",
+            hint="choose a coarser granularity or a shorter window",
+        )

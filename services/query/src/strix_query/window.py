@@ -1,0 +1,85 @@
+"""Time windows and buckets in the caller's time zone.
+
+Invariants: every datetime returned is timezone-aware UTC; a bucket boundary is computed on the local wall
+clock of the zone (a day in UTC+08:00 starts at 16:00 UTC), then converted back.
+Relative windows cover the last N whole units up to and including the current one; absolute windows are
+widened to whole buckets of the query granularity, so every bucket returned is complete.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from strix_contracts.errors import QueryError
+from strix_contracts.query import TimeWindow
+
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise QueryError(
+            f"unknown time zone {name!r}", argument="timeZone", hint="use an IANA name such as UTC or Europe/Paris"
+        ) from exc
+
+
+def floor(moment: datetime, unit: str, tz: ZoneInfo) -> datetime:
+    """Start of the bucket of `unit` containing `moment`, on the wall clock of `tz`."""
+    local = moment.astimezone(tz)
+    if unit == "minute":
+        local = local.replace(second=0, microsecond=0)
+    elif unit == "hour":
+        local = local.replace(minute=0, second=0, microsecond=0)
+    else:
+        local = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        if unit == "week":
+            local -= timedelta(days=local.weekday())
+        elif unit == "month":
+            local = local.replace(day=1)
+        local = local.replace(tzinfo=tz)  # re-localise: the offset at midnight may differ (DST)
+    return local.astimezone(UTC)
+
+
+def shift(moment: datetime, unit: str, count: int, tz: ZoneInfo) -> datetime:
+    """Move a bucket start by `count` units (calendar units on the local wall clock)."""
+    if unit in ("minute", "hour"):
+        return (moment + timedelta(seconds=UNIT_SECONDS[unit] * count)).astimezone(UTC)
+    local = moment.astimezone(tz).replace(tzinfo=None)
+    if unit == "day":
+        local += timedelta(days=count)
+    elif unit == "week":
+        local += timedelta(weeks=count)
+    else:
+        months = local.year * 12 + local.month - 1 + count
+        local = local.replace(year=months // 12, month=months % 12 + 1)
+    return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def ceil(moment: datetime, unit: str, tz: ZoneInfo) -> datetime:
+    start = floor(moment, unit, tz)
+    return start if start == moment else shift(start, unit, 1, tz)
+
+
+def resolve_window(window: TimeWindow, granularity: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
+    """The effective [start, end) of a query, in UTC."""
+    relative = window.last is not None or window.unit is not None
+    absolute = window.start is not None or window.end is not None
+    if relative and absolute:
+        raise QueryError("give either start/end or last/unit, not both", argument="window")
+    if relative:
+        if window.last is None or window.unit is None:
+            raise QueryError("a relative window needs both `last` and `unit`", argument="window")
+        end = shift(floor(now, window.unit, tz), window.unit, 1, tz)
+        start = shift(end, window.unit, -window.last, tz)
+    else:
+        if window.start is None or window.end is None:
+            raise QueryError("an absolute window needs both `start` and `end`", argument="window")
+        start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    if end <= start:
+        raise QueryError("the window ends before it starts", argument="window.end")
+    if granularity != "total":
+        start, end = floor(start, granularity, tz), ceil(end, granularity, tz)
+    return start, end

@@ -1,0 +1,85 @@
+"""Rollup wiring: create the ClickHouse objects of every module, then run one loop per stream partition."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from nats.aio.client import Client as NATS
+
+from strix_clickhouse import ClickHouse, plan_module
+from strix_config import Catalog
+from strix_contracts.streams import ensure_event_stream
+from strix_rollup.consumer import PartitionState, run_partition
+from strix_runtime.health import health_router
+from strix_runtime.logs import get_logger
+
+log = get_logger("rollup")
+
+
+@dataclass
+class Rollup:
+    catalog: Catalog
+    nc: NATS
+    clickhouse: ClickHouse
+    partitions: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def healthy(self) -> bool:
+        return self.nc.is_connected and all(not t.done() for t in self.tasks)
+
+    def inserted(self, module: str) -> int:
+        return sum(s.inserted_events for (m, _), s in self.partitions.items() if m == module)
+
+
+async def apply_schema(clickhouse: ClickHouse, catalog: Catalog) -> None:
+    for name in catalog.names():
+        statements = plan_module(catalog.modules[name], clickhouse.database)
+        await clickhouse.apply(statements)
+        log.info("rollup.schema_applied", module=name, objects=[s.name for s in statements])
+
+
+@asynccontextmanager
+async def run_rollup(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) -> AsyncIterator[Rollup]:
+    await apply_schema(clickhouse, catalog)
+    service = Rollup(catalog, nc, clickhouse)
+    stopping = asyncio.Event()
+    js = nc.jetstream()
+    for name in catalog.names():
+        config = catalog.modules[name]
+        await ensure_event_stream(js, name)
+        for partition in range(config.partitions):
+            state = PartitionState()
+            service.partitions[(name, partition)] = state
+            task = asyncio.create_task(
+                run_partition(nc, clickhouse, config, partition, state, stopping),
+                name=f"rollup-{name}-{partition}",
+            )
+            task.add_done_callback(_report_crash)
+            service.tasks.append(task)
+    log.info("rollup.started", modules=catalog.names(), loops=len(service.tasks))
+    try:
+        yield service
+    finally:
+        stopping.set()
+        await asyncio.gather(*service.tasks, return_exceptions=True)
+        log.info("rollup.stopped")
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("rollup.loop_crashed", loop=task.get_name(), error=repr(task.exception()))
+
+
+def create_app(service: Rollup) -> FastAPI:
+    """Health and metrics for `strix serve rollup`."""
+    app = FastAPI(title="Strix rollup")
+
+    async def clickhouse_ok() -> bool:
+        return await service.clickhouse.ping()
+
+    app.include_router(health_router({"nats": service.healthy, "clickhouse": clickhouse_ok}))
+    return app

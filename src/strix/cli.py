@@ -1,0 +1,137 @@
+"""The `strix` command: up (everything, embedded), serve (one service), config (validate, schema)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from strix.platform import SERVICES, PlatformOptions, run_platform
+from strix_config import ConfigError, load_catalog
+from strix_config.schema import module_json_schema_text
+from strix_runtime.logs import configure_logging
+from strix_runtime.settings import StrixSettings
+
+
+def _common(parser: argparse.ArgumentParser, settings: StrixSettings) -> None:
+    parser.add_argument("--config-dir", type=Path, default=settings.config_dir, help="directory of module configs")
+    parser.add_argument("--host", default=settings.host, help="HTTP bind address")
+    parser.add_argument("--port", type=int, default=settings.port, help="HTTP port (0: any free port)")
+    parser.add_argument("--nats-url", default=settings.nats_url, help="NATS server (embedded server when unset)")
+    parser.add_argument(
+        "--clickhouse-url",
+        default=settings.clickhouse_url,
+        help="ClickHouse http(s)://user:pass@host:port or chdb:///path (embedded chDB when unset)",
+    )
+    parser.add_argument("--clickhouse-database", default=settings.clickhouse_database)
+    parser.add_argument("--data-dir", type=Path, default=settings.data_dir, help="embedded NATS and chDB data")
+
+
+def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="strix", description="Strix: configuration-driven real-time analytics.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run every service in one process (embedded NATS and chDB)")
+    _common(up, settings)
+    up.add_argument("--nats-port", type=int, default=settings.nats_port, help="port of the embedded NATS server")
+    up.add_argument(
+        "--demo", action="store_true", help="also generate a live clickstream (needs the clickstream module)"
+    )
+    up.add_argument("--demo-rate", type=float, default=200.0, help="demo events per second")
+
+    serve = commands.add_parser("serve", help="run one service against given NATS and ClickHouse")
+    serve.add_argument("service", choices=SERVICES)
+    _common(serve, settings)
+
+    config = commands.add_parser("config", help="module configs")
+    config_commands = config.add_subparsers(dest="config_command", required=True)
+    validate = config_commands.add_parser("validate", help="validate every module config of a directory")
+    validate.add_argument("directory", type=Path, nargs="?", default=settings.config_dir)
+    schema = config_commands.add_parser("schema", help="print the JSON Schema of a module config")
+    schema.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    try:
+        catalog = load_catalog(args.config_dir)
+    except ConfigError as exc:
+        print(f"invalid configs:\n{exc}", file=sys.stderr)
+        return 2
+    services = SERVICES if args.command == "up" else (args.service,)
+    if args.command == "serve" and args.nats_url is None:
+        print("strix serve needs --nats-url (or STRIX_NATS_URL)", file=sys.stderr)
+        return 2
+    options = PlatformOptions(
+        catalog=catalog,
+        data_dir=args.data_dir,
+        services=services,
+        nats_url=args.nats_url,
+        nats_port=getattr(args, "nats_port", 4222),
+        clickhouse_url=args.clickhouse_url,
+        clickhouse_database=args.clickhouse_database,
+        host=args.host,
+        port=args.port,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with run_platform(options) as platform:
+        generator = None
+        if getattr(args, "demo", False):
+            if "clickstream" not in catalog.modules:
+                print("--demo needs a module named clickstream in the config dir", file=sys.stderr)
+                return 2
+            from strix.demo import DemoGenerator, demo_router
+
+            generator = DemoGenerator(f"{platform.http_url}/v1/modules/clickstream/events", rate=args.demo_rate)
+            assert platform.app is not None
+            platform.app.include_router(demo_router(generator))
+            generator.start()
+        print(
+            f"Strix is up: GraphQL {platform.http_url}/graphql, ingestion {platform.http_url}/v1/modules/<module>/events"
+            f" (modules: {', '.join(catalog.names())}). Ctrl-C stops.",
+            file=sys.stderr,
+            flush=True,
+        )
+        if generator is not None:
+            print(f"Demo clickstream at {args.demo_rate:g} events/s.", file=sys.stderr, flush=True)
+        await stop.wait()
+        if generator is not None:
+            await generator.stop()
+    print("Strix stopped.", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = StrixSettings()
+    args = build_parser(settings).parse_args(argv)
+    configure_logging(settings.log_level, settings.log_json)
+    if args.command == "config":
+        if args.config_command == "schema":
+            text = module_json_schema_text()
+            if args.output:
+                args.output.write_text(text, encoding="utf-8")
+            else:
+                sys.stdout.write(text)
+            return 0
+        try:
+            catalog = load_catalog(args.directory)
+        except ConfigError as exc:
+            print(f"{len(exc.problems)} problem(s):\n{exc}", file=sys.stderr)
+            return 1
+        for name in catalog.names():
+            cfg = catalog.modules[name]
+            print(
+                f"ok  {catalog.sources[name]}: module {name}, {len(cfg.event.fields)} fields, "
+                f"{len(cfg.dimensions)} dimensions, {len(cfg.metrics)} metrics, {len(cfg.rollups)} rollups"
+            )
+        return 0
+    return asyncio.run(_run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The demo clickstream: posts generated events to the ingestion API at a steady rate, so numbers move.
+
+Controlled over HTTP like the original generator: GET /demo/status, POST /demo/start, POST /demo/stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from fastapi import APIRouter
+
+from strix.generators import clickstream_events
+from strix_runtime.logs import get_logger
+
+log = get_logger("demo")
+
+
+@dataclass
+class DemoGenerator:
+    ingest_url: str
+    rate: float = 200.0  # events per second
+    customers: int = 500
+    backfill_hours: int = 24
+    sent: int = 0
+    failed_batches: int = 0
+    started_at: float | None = None
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+    _rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    def start(self) -> None:
+        if not self.running:
+            self.started_at = time.time()
+            self.task = asyncio.create_task(self._run(), name="demo-generator")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            try:
+                await self.task
+            except asyncio.CancelledError:
+                pass
+            self.task = None
+
+    def status(self) -> dict[str, Any]:
+        return {"running": self.running, "rate": self.rate, "sent": self.sent, "failed_batches": self.failed_batches}
+
+    async def _post(self, client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+        try:
+            response = await client.post(self.ingest_url, json=events)
+            response.raise_for_status()
+            self.sent += len(events)
+        except httpx.HTTPError as exc:
+            self.failed_batches += 1
+            log.warning("demo.post_failed", error=str(exc))
+
+    async def _run(self) -> None:
+        async with httpx.AsyncClient(timeout=30) as client:
+            if self.backfill_hours and self.sent == 0:
+                # A day of history first, so dashboards have a shape at once.
+                now = datetime.now(UTC)
+                history = clickstream_events(
+                    self._rng, int(self.rate * 60), now - timedelta(hours=self.backfill_hours), now, self.customers
+                )
+                for i in range(0, len(history), 2000):
+                    await self._post(client, history[i : i + 2000])
+                log.info("demo.backfilled", events=len(history), hours=self.backfill_hours)
+            tick = 0.5
+            while True:
+                began = time.monotonic()
+                now = datetime.now(UTC)
+                count = max(1, int(self.rate * tick))
+                await self._post(
+                    client, clickstream_events(self._rng, count, now - timedelta(seconds=tick), now, self.customers)
+                )
+                await asyncio.sleep(max(0.0, tick - (time.monotonic() - began)))
+
+
+def demo_router(generator: DemoGenerator) -> APIRouter:
+    router = APIRouter(prefix="/demo", tags=["demo"])
+
+    @router.get("/status")
+    async def status() -> dict[str, Any]:
+        return generator.status()
+
+    @router.post("/start")
+    async def start(rate: float | None = None) -> dict[str, Any]:
+        if rate is not None:
+            generator.rate = rate
+        generator.start()
+        return generator.status()
+
+    @router.post("/stop")
+    async def stop() -> dict[str, Any]:
+        await generator.stop()
+        return generator.status()
+
+    return router

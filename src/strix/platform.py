@@ -1,0 +1,170 @@
+"""The composition root: build every service of one process and serve their HTTP routes on one port.
+
+`strix up` runs all of them (embedded); `strix serve <service>` runs one. Both go through here, so embedded and
+distributed share one code path: the services talk over NATS either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from nats.aio.client import Client as NATS
+
+from strix_clickhouse import ClickHouse, connect
+from strix_config import Catalog
+from strix_runtime.health import health_router
+from strix_runtime.logs import get_logger
+from strix_runtime.natsserver import NatsServer, start_nats_server
+
+log = get_logger("platform")
+
+SERVICES = ("ingestion", "rollup", "query", "gateway", "dashboards", "auth")
+NEEDS_CLICKHOUSE = {"rollup", "query"}
+
+
+@dataclass(frozen=True)
+class PlatformOptions:
+    catalog: Catalog
+    data_dir: Path
+    services: Sequence[str] = SERVICES
+    nats_url: str | None = None
+    nats_port: int = 4222
+    clickhouse_url: str | None = None
+    clickhouse_database: str = "strix"
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+@dataclass
+class Platform:
+    options: PlatformOptions
+    nats_url: str
+    http_url: str
+    nc: NATS
+    clickhouse: ClickHouse | None
+    services: dict[str, Any] = field(default_factory=dict)
+    nats_server: NatsServer | None = None
+    app: FastAPI | None = None
+
+
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+async def _start_service(name: str, stack: AsyncExitStack, nc: NATS, ch: ClickHouse | None, catalog: Catalog) -> Any:
+    """Import lazily: `strix serve gateway` needs no chDB in memory."""
+    if name == "ingestion":
+        from strix_ingestion.app import run_ingestion
+
+        return await stack.enter_async_context(run_ingestion(nc, catalog))
+    if name == "rollup":
+        from strix_rollup.app import run_rollup
+
+        assert ch is not None
+        return await stack.enter_async_context(run_rollup(nc, ch, catalog))
+    if name == "query":
+        from strix_query.app import run_query_service
+
+        assert ch is not None
+        return await stack.enter_async_context(run_query_service(nc, ch, catalog))
+    if name == "gateway":
+        from strix_gateway.app import run_gateway
+
+        return await stack.enter_async_context(run_gateway(nc, catalog))
+    if name == "dashboards":
+        from strix_dashboards.app import run_dashboards
+
+        return await stack.enter_async_context(run_dashboards(nc))
+    if name == "auth":
+        from strix_auth.app import run_auth
+
+        return await stack.enter_async_context(run_auth(nc))
+    raise ValueError(f"unknown service {name!r}; services: {', '.join(SERVICES)}")
+
+
+def build_http_app(platform: Platform) -> FastAPI:
+    """One HTTP app for the services of this process: ingestion API, GraphQL, health, metrics."""
+    app = FastAPI(title="Strix", description="Configuration-driven real-time analytics.")
+    checks: dict[str, HealthCheck] = {}
+
+    async def nats_ok() -> bool:
+        return platform.nc.is_connected
+
+    checks["nats"] = nats_ok
+    if platform.clickhouse is not None:
+        checks["clickhouse"] = platform.clickhouse.ping
+    for name, service in platform.services.items():
+        checks[name] = service.healthy
+    if "ingestion" in platform.services:
+        from strix_ingestion.app import ingestion_router
+
+        app.include_router(ingestion_router(platform.services["ingestion"]))
+    if "gateway" in platform.services:
+        from strix_gateway.app import graphql_router
+
+        app.include_router(graphql_router(platform.services["gateway"]))
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse("/graphql")
+
+    app.include_router(health_router(checks))
+    return app
+
+
+async def _serve_http(app: FastAPI, host: str, port: int, stack: AsyncExitStack) -> str:
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the CLI owns signals
+    task = asyncio.create_task(server.serve(), name="http")
+
+    async def stop() -> None:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"HTTP server did not start on {host}:{port}")
+        await asyncio.sleep(0.02)
+    bound = server.servers[0].sockets[0].getsockname()
+    return f"http://{bound[0]}:{bound[1]}"
+
+
+@asynccontextmanager
+async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
+    async with AsyncExitStack() as stack:
+        nats_server = None
+        nats_url = options.nats_url
+        if nats_url is None:
+            nats_server = await asyncio.to_thread(start_nats_server, options.data_dir / "nats", options.nats_port)
+            stack.callback(nats_server.stop)
+            nats_url = nats_server.url
+            log.info("platform.nats_started", url=nats_url, store=str(nats_server.store_dir))
+        nc = await nats.connect(nats_url, name="strix", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        stack.push_async_callback(nc.drain)
+        clickhouse = None
+        if NEEDS_CLICKHOUSE & set(options.services):
+            url = options.clickhouse_url or f"chdb://{(options.data_dir / 'clickhouse').resolve()}"
+            clickhouse = await asyncio.to_thread(connect, url, options.clickhouse_database)
+            stack.callback(clickhouse.close)
+            log.info("platform.clickhouse_opened", url=url.split("@")[-1], database=options.clickhouse_database)
+        platform = Platform(options, nats_url, "", nc, clickhouse, nats_server=nats_server)
+        # Rollup first: it creates the tables the query service reads.
+        for name in sorted(options.services, key=lambda s: SERVICES.index(s) if s != "rollup" else -1):
+            platform.services[name] = await _start_service(name, stack, nc, clickhouse, options.catalog)
+        platform.app = build_http_app(platform)
+        platform.http_url = await _serve_http(platform.app, options.host, options.port, stack)
+        log.info("platform.ready", http=platform.http_url, services=list(platform.services))
+        yield platform
