@@ -153,7 +153,7 @@ async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
             nats_url = nats_server.url
             log.info("platform.nats_started", url=nats_url, store=str(nats_server.store_dir))
         nc = await nats.connect(nats_url, name="strix", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
-        stack.push_async_callback(nc.drain)
+        stack.push_async_callback(nc.close)  # services have stopped and awaited their publishes
         clickhouse = None
         if NEEDS_CLICKHOUSE & set(options.services):
             url = options.clickhouse_url or f"chdb://{(options.data_dir / 'clickhouse').resolve()}"

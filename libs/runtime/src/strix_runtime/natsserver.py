@@ -47,6 +47,7 @@ class NatsServer:
     port: int
     store_dir: Path
     log: list[str] = field(default_factory=list)
+    _drainer: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -60,10 +61,17 @@ class NatsServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._close_pipe()
 
     def kill(self) -> None:
         self.process.kill()
         self.process.wait()
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if self.process.stdout is not None and self._drainer is not None:
+            self._drainer.join(timeout=5)
+            self.process.stdout.close()
 
 
 def start_nats_server(
@@ -98,7 +106,8 @@ def start_nats_server(
                 ready.set()
         ready.set()
 
-    threading.Thread(target=drain, name="nats-server-log", daemon=True).start()
+    drainer = threading.Thread(target=drain, name="nats-server-log", daemon=True)
+    drainer.start()
     deadline = time.monotonic() + timeout
     while not ready.wait(0.05):
         if time.monotonic() > deadline:
@@ -106,4 +115,4 @@ def start_nats_server(
             raise RuntimeError("nats-server did not become ready:\n" + "\n".join(lines[-20:]))
     if process.poll() is not None or "port" not in found:
         raise RuntimeError("nats-server failed to start:\n" + "\n".join(lines[-20:]))
-    return NatsServer(process, found["host"], int(found["port"]), store, lines)
+    return NatsServer(process, found["host"], int(found["port"]), store, lines, drainer)

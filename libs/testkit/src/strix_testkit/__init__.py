@@ -1,0 +1,1 @@
+"""Real servers for Strix tests: a NATS server per test, one chDB store per test process."""

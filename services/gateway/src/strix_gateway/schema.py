@@ -18,6 +18,7 @@ from typing import Any, NewType
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from strix_config import Catalog, ModuleConfig
@@ -26,12 +27,15 @@ from strix_contracts.errors import StrixError
 from strix_contracts.query import QueryRequest, QueryResponse
 from strix_gateway.names import camel, enum_value, pascal
 
-Long = strawberry.scalar(
-    NewType("Long", int),
-    serialize=int,
-    parse_value=int,
-    description="A 64-bit integer (GraphQL Int is 32-bit).",
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
+    name="Long", serialize=int, parse_value=int, description="A 64-bit integer (GraphQL Int is 32-bit)."
 )
+
+# Limits that protect the query service: results are flat, so depth beyond a few levels is abuse.
+MAX_DEPTH = 8
+MAX_ALIASES = 20
+MAX_TOKENS = 4000
 
 QueryRunner = Callable[[QueryRequest], Awaitable[QueryResponse]]
 
@@ -82,14 +86,14 @@ class StringFilter:
 
 @strawberry.input(description="Tests on an integer dimension; all given tests must hold.")
 class IntFilter:
-    eq: Long | None = strawberry.field(default=None, description="Equal to.")  # type: ignore[valid-type]
-    neq: Long | None = strawberry.field(default=None, description="Not equal to.")  # type: ignore[valid-type]
-    in_: list[Long] | None = strawberry.field(default=None, name="in", description="One of.")  # type: ignore[valid-type]
-    not_in: list[Long] | None = strawberry.field(default=None, description="None of.")  # type: ignore[valid-type]
-    gt: Long | None = strawberry.field(default=None, description="Greater than.")  # type: ignore[valid-type]
-    gte: Long | None = strawberry.field(default=None, description="Greater than or equal.")  # type: ignore[valid-type]
-    lt: Long | None = strawberry.field(default=None, description="Less than.")  # type: ignore[valid-type]
-    lte: Long | None = strawberry.field(default=None, description="Less than or equal.")  # type: ignore[valid-type]
+    eq: Long | None = strawberry.field(default=None, description="Equal to.")
+    neq: Long | None = strawberry.field(default=None, description="Not equal to.")
+    in_: list[Long] | None = strawberry.field(default=None, name="in", description="One of.")
+    not_in: list[Long] | None = strawberry.field(default=None, description="None of.")
+    gt: Long | None = strawberry.field(default=None, description="Greater than.")
+    gte: Long | None = strawberry.field(default=None, description="Greater than or equal.")
+    lt: Long | None = strawberry.field(default=None, description="Less than.")
+    lte: Long | None = strawberry.field(default=None, description="Less than or equal.")
 
 
 @strawberry.input(description="Test on a boolean dimension.")
@@ -165,8 +169,8 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         )
     where_name = f"{prefix}Where"
     where_cls = type(where_name, (), {"__annotations__": where_annotations, **where_fields})
-    where_cls.__annotations__["and_"] = list[where_cls] | None  # type: ignore[valid-type]
-    where_cls.__annotations__["or_"] = list[where_cls] | None  # type: ignore[valid-type]
+    where_cls.__annotations__["and_"] = list[where_cls] | None
+    where_cls.__annotations__["or_"] = list[where_cls] | None
     where_cls.and_ = strawberry.field(default=None, name="and", description="All of these must hold.")  # type: ignore[attr-defined]
     where_cls.or_ = strawberry.field(default=None, name="or", description="At least one of these must hold.")  # type: ignore[attr-defined]
     where_type = strawberry.input(where_cls, description=f"Filters on {config.module} dimensions; all given must hold.")
@@ -212,7 +216,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
             (),
             {
                 "__annotations__": {
-                    "rows": list[row_type],  # type: ignore[valid-type]
+                    "rows": list[row_type],
                     "source": str,
                     "source_reason": str | None,
                     "start": datetime,
@@ -386,9 +390,10 @@ def build_schema(catalog: Catalog, run: QueryRunner) -> strawberry.Schema:
     query_type = strawberry.type(type("Query", (), {"__annotations__": annotations, **fields}))
     return strawberry.Schema(
         query=query_type,
+        config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
-            QueryDepthLimiter(max_depth=8),
-            MaxAliasesLimiter(max_alias_count=20),
-            MaxTokensLimiter(max_token_count=4000),
+            lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+            lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         ],
     )
