@@ -46,12 +46,12 @@ async def graphql(client: httpx.AsyncClient, query: str, variables: dict[str, An
 
 
 async def wait_for_count(
-    client: httpx.AsyncClient, module: str, count_metric: str, expected: int, timeout: float = 90
+    client: httpx.AsyncClient, module: str, count_metric: str, expected: int, within: float = 90
 ) -> None:
     """Poll until every event sent is queryable (ingestion acks before rollup inserts)."""
     query = f"""{{ {camel(module)}(window: {{last: 400, unit: DAY}}, granularity: TOTAL,
                  metrics: [{count_metric.upper()}]) {{ rows {{ {camel(count_metric)} }} }} }}"""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     seen = None
     while time.monotonic() < deadline:
         body = await graphql(client, query)
@@ -61,7 +61,7 @@ async def wait_for_count(
             return
         assert seen < expected, f"{module}: {seen} events counted, only {expected} sent"
         await asyncio.sleep(0.25)
-    raise AssertionError(f"{module}: only {seen} of {expected} events became queryable in {timeout}s")
+    raise AssertionError(f"{module}: only {seen} of {expected} events became queryable in {within}s")
 
 
 # ---- the independent computation --------------------------------------------------------------

@@ -129,10 +129,10 @@ def config_events(
                 high = int(spec.max) if spec.max is not None else low + 1000
                 event[name] = rng.randint(low, high)
             else:
-                low = spec.min if spec.min is not None else 0.0
-                high = spec.max if spec.max is not None else low + 500.0
-                value = Decimal(str(round(rng.uniform(low, high), spec.scale if spec.type == "decimal" else 3)))
-                value = min(max(value, Decimal(str(low))), Decimal(str(high)))
+                lowest = spec.min if spec.min is not None else 0.0
+                highest = spec.max if spec.max is not None else lowest + 500.0
+                value = Decimal(str(round(rng.uniform(lowest, highest), spec.scale if spec.type == "decimal" else 3)))
+                value = min(max(value, Decimal(str(lowest))), Decimal(str(highest)))
                 event[name] = str(value) if spec.type == "decimal" else float(value)
         events.append(event)
     return events

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,10 +121,17 @@ def build_http_app(platform: Platform) -> FastAPI:
     return app
 
 
+class _QuietServer(uvicorn.Server):
+    """Signals belong to the strix CLI, which stops every service in order; uvicorn must not take them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve_http(app: FastAPI, host: str, port: int, stack: AsyncExitStack) -> str:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the CLI owns signals
+    server = _QuietServer(config)
     task = asyncio.create_task(server.serve(), name="http")
 
     async def stop() -> None:

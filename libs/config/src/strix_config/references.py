@@ -94,12 +94,12 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
                     )
                 elif ref == name:
                     problems.append(((*mpath, side), "a ratio cannot refer to itself"))
-        for fname, value in (metric.where or {}).items():
+        for fname, wanted in (metric.where or {}).items():
             field = need_field((*mpath, "where", fname), fname)
-            values = value if isinstance(value, list) else [value]
-            for v in values:
-                if field is not None and not _value_fits(field, v):
-                    problems.append(((*mpath, "where", fname), f"{v!r} is not a {field.type}"))
+            candidates = wanted if isinstance(wanted, list) else [wanted]
+            for candidate in candidates:
+                if field is not None and not _value_fits(field, candidate):
+                    problems.append(((*mpath, "where", fname), f"{candidate!r} is not a {field.type}"))
 
     stored = set(config.stored_metrics())
     for name, rollup in config.rollups.items():

@@ -135,27 +135,34 @@ def _dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
     return str, StringFilter
 
 
+def _graphql_enum(name: str, values: dict[str, str], description: str) -> Any:
+    """A GraphQL enum generated at run time: member NAME carries the config name as its value."""
+    members = enum.Enum(name, {enum_value(v): v for v in values})  # type: ignore[misc]
+    wrapped: Any = strawberry.enum(members, description=description)
+    for definition in wrapped.__strawberry_definition__.values:
+        definition.description = values[definition.value]
+    return wrapped
+
+
 def build_module_types(config: ModuleConfig) -> ModuleTypes:
     prefix = pascal(config.module)
-    dim_enum = strawberry.enum(
-        enum.Enum(f"{prefix}Dimension", {enum_value(d): d for d in config.dimensions}),  # type: ignore[misc]
-        description=f"Dimensions of {config.label or config.module} one may filter and group by.",
+    dim_enum = _graphql_enum(
+        f"{prefix}Dimension",
+        {d: describe(spec, d) for d, spec in config.dimensions.items()},
+        f"Dimensions of {config.label or config.module} one may filter and group by.",
     )
-    metric_enum = strawberry.enum(
-        enum.Enum(f"{prefix}Metric", {enum_value(m): m for m in config.metrics}),  # type: ignore[misc]
-        description=f"Metrics of {config.label or config.module}.",
+    metric_enum = _graphql_enum(
+        f"{prefix}Metric",
+        {m: describe(spec, m) for m, spec in config.metrics.items()},
+        f"Metrics of {config.label or config.module}.",
     )
-    for value in dim_enum:
-        value.__doc__ = describe(config.dimensions[value.value], value.value)
-    sort_enum = strawberry.enum(
-        enum.Enum(  # type: ignore[misc]
-            f"{prefix}SortField",
-            {
-                "BUCKET": "bucket",
-                **{enum_value(d): d for d in config.dimensions},
-                **{enum_value(m): m for m in config.metrics if m not in config.dimensions},
-            },
-        ),
+    sort_enum = _graphql_enum(
+        f"{prefix}SortField",
+        {
+            "bucket": "The start of the time bucket.",
+            **{d: describe(spec, d) for d, spec in config.dimensions.items()},
+            **{m: describe(spec, m) for m, spec in config.metrics.items() if m not in config.dimensions},
+        },
         description="What a result can be ordered by: the time bucket, a group-by dimension or a requested metric.",
     )
 
@@ -168,11 +175,11 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
             default=None, name=camel(dim), description=describe(config.dimensions[dim], dim)
         )
     where_name = f"{prefix}Where"
-    where_cls = type(where_name, (), {"__annotations__": where_annotations, **where_fields})
+    where_cls: Any = type(where_name, (), {"__annotations__": where_annotations, **where_fields})
     where_cls.__annotations__["and_"] = list[where_cls] | None
     where_cls.__annotations__["or_"] = list[where_cls] | None
-    where_cls.and_ = strawberry.field(default=None, name="and", description="All of these must hold.")  # type: ignore[attr-defined]
-    where_cls.or_ = strawberry.field(default=None, name="or", description="At least one of these must hold.")  # type: ignore[attr-defined]
+    where_cls.and_ = strawberry.field(default=None, name="and", description="All of these must hold.")
+    where_cls.or_ = strawberry.field(default=None, name="or", description="At least one of these must hold.")
     where_type = strawberry.input(where_cls, description=f"Filters on {config.module} dimensions; all given must hold.")
 
     order_cls = type(
@@ -205,7 +212,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         row_fields[name] = strawberry.field(
             default=None, name=camel(name), description=describe(metric, name) + " Null unless requested."
         )
-    row_type = strawberry.type(
+    row_type: Any = strawberry.type(
         type(f"{prefix}Row", (), {"__annotations__": row_annotations, **row_fields}),
         description=f"One row of a {config.module} result: a bucket, the grouped dimensions and the metrics.",
     )

@@ -19,7 +19,7 @@ def _number(value: Any) -> float | int | None:
     if value is None:
         return None
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() and value.as_tuple().exponent >= 0 else float(value)
+        return float(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):

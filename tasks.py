@@ -1,0 +1,53 @@
+"""The one task list (invoke). `.ci/run` and the README call these rather than spelling commands again."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+from invoke.tasks import task
+
+SOURCES = "src libs services tests tasks.py"
+
+
+@task
+def up(c: Context, demo: bool = True, config_dir: str = "configs", port: int = 8000) -> None:
+    """Run the whole platform in one process (embedded NATS and chDB), with the demo clickstream."""
+    c.run(f"strix up --config-dir {config_dir} --port {port}{' --demo' if demo else ''}", pty=True)
+
+
+@task
+def lint(c: Context) -> None:
+    """ruff: lint rules and formatting."""
+    c.run(f"ruff check {SOURCES}")
+    c.run(f"ruff format --check {SOURCES}")
+
+
+@task
+def typecheck(c: Context) -> None:
+    """mypy --strict over every package."""
+    c.run("mypy")
+
+
+@task
+def schema(c: Context) -> None:
+    """Regenerate configs/schema.json from the config model."""
+    c.run("strix config schema --output configs/schema.json")
+
+
+@task
+def test(c: Context, k: str = "", x: bool = False) -> None:
+    """Every test: unit tests of each package and the end-to-end tests, against real NATS and chDB."""
+    c.run(f"pytest{' -x' if x else ''}{f' -k {k!r}' if k else ''}", pty=False)
+
+
+@task
+def e2e(c: Context) -> None:
+    """Only the end-to-end tests."""
+    c.run("pytest -m e2e tests")
+
+
+@task
+def ci(c: Context) -> None:
+    """What .ci/run runs after installing: lint, types, tests."""
+    lint(c)
+    typecheck(c)
+    test(c)
