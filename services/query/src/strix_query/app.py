@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
@@ -20,7 +20,7 @@ from strix_config import Catalog
 from strix_contracts.errors import QueryError, StrixError
 from strix_contracts.query import QueryRequest
 from strix_contracts.subjects import QUERY_RUN, QUERY_SERVICE
-from strix_query.execution import execute
+from strix_query.execution import execute, rollup_sizes
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
@@ -30,11 +30,26 @@ QUERIES = Counter("strix_query_requests", "Queries answered", ["module", "source
 QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query service", ["module"])
 
 
+SIZES_REFRESH_SECONDS = 15.0
+
+
 @dataclass
 class QueryService:
     catalog: Catalog
     nc: NATS
     clickhouse: ClickHouse
+    sizes: dict[str, dict[str, int]] = field(default_factory=dict)
+    sizes_at: float = 0.0
+
+    async def rollup_sizes(self, module: str) -> dict[str, int]:
+        """Rows per rollup, refreshed every few seconds: the planner reads the smallest rollup that answers."""
+        if time.monotonic() - self.sizes_at > SIZES_REFRESH_SECONDS:
+            try:
+                self.sizes = await rollup_sizes(self.clickhouse, self.catalog)
+            except Exception:
+                log.exception("query.sizes_failed")
+            self.sizes_at = time.monotonic()
+        return self.sizes.get(module, {})
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
@@ -49,7 +64,8 @@ class QueryService:
                 first = exc.errors()[0]
                 raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
             module = query.module
-            response = await execute(self.clickhouse, self.catalog, query, datetime.now(UTC))
+            sizes = await self.rollup_sizes(module)
+            response = await execute(self.clickhouse, self.catalog, query, datetime.now(UTC), sizes)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
             await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from strix_clickhouse import ClickHouse
+from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog
 from strix_contracts.query import QueryRequest, QueryResponse, Row
 from strix_query.compiler import CompiledQuery, compile_query, filter_dimensions
@@ -29,8 +31,13 @@ def _number(value: Any) -> float | int | None:
 
 
 def plan(
-    catalog: Catalog, request: QueryRequest, database: str, now: datetime
+    catalog: Catalog,
+    request: QueryRequest,
+    database: str,
+    now: datetime,
+    sizes: Mapping[str, int] | None = None,
 ) -> tuple[CompiledQuery, Source, datetime, datetime]:
+    """`sizes`: rows per rollup of the requested module, when known (see `rollup_sizes`)."""
     config = module_of(catalog, request)
     validate_request(config, request)
     tz = zone(request.time_zone)
@@ -38,13 +45,36 @@ def plan(
     check_bucket_count(request.granularity, (end - start).total_seconds())
     dims = set(request.group_by) | filter_dimensions(request.filters)
     stored = {m for name in request.metrics for m in config.metric_inputs(name)}
-    source = choose_source(config, dims, stored, request.granularity, tz, start, end, now)
+    source = choose_source(config, dims, stored, request.granularity, tz, start, end, now, sizes)
     compiled = compile_query(request, config, source, start, end, database)
     return compiled, source, start, end
 
 
-async def execute(clickhouse: ClickHouse, catalog: Catalog, request: QueryRequest, now: datetime) -> QueryResponse:
-    compiled, source, start, end = plan(catalog, request, clickhouse.database, now)
+async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, dict[str, int]]:
+    """Rows held by each rollup table, by module and rollup name (active parts; merges shrink them later)."""
+    result = await clickhouse.query(
+        "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+        {"db": clickhouse.database},
+    )
+    by_table = {str(table): int(rows) for table, rows in result.rows}
+    return {
+        name: {
+            rollup: by_table[rollup_table(name, rollup)]
+            for rollup in config.rollups
+            if rollup_table(name, rollup) in by_table
+        }
+        for name, config in catalog.modules.items()
+    }
+
+
+async def execute(
+    clickhouse: ClickHouse,
+    catalog: Catalog,
+    request: QueryRequest,
+    now: datetime,
+    sizes: Mapping[str, int] | None = None,
+) -> QueryResponse:
+    compiled, source, start, end = plan(catalog, request, clickhouse.database, now, sizes)
     result = await clickhouse.query(compiled.sql, compiled.parameters)
     tz = zone(request.time_zone)
     rows = []

@@ -7,6 +7,7 @@ in the caller's zone (an hourly rollup serves Asia/Kolkata days only if they sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -91,18 +92,27 @@ def choose_source(
     start: datetime,
     end: datetime,
     now: datetime,
+    sizes: Mapping[str, int] | None = None,
 ) -> Source:
-    candidates: list[tuple[tuple[int, int], str]] = []
+    """`sizes` (rows per rollup, when known) ranks the candidates: fewest rows to read wins; without sizes,
+    the coarsest granularity, then the fewest dimensions."""
+    candidates: list[tuple[tuple[float, int, int], str]] = []
     reasons: list[str] = []
     for name, rollup in config.rollups.items():
         why_not = rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now)
         if why_not is None:
-            candidates.append(((-_ROLLUP_ORDER[rollup.granularity], len(rollup.dimensions)), name))
+            rows = float(sizes[name]) if sizes and name in sizes else float("inf")
+            candidates.append(((rows, -_ROLLUP_ORDER[rollup.granularity], len(rollup.dimensions)), name))
         else:
             reasons.append(f"{name}: {why_not}")
     if candidates:
         best = min(candidates)[1]
-        return Source(best, f"rollup {best} ({config.rollups[best].granularity}) answers exactly")
+        others = len(candidates) - 1
+        return Source(
+            best,
+            f"rollup {best} ({config.rollups[best].granularity}) answers exactly"
+            + (f"; the smallest of {others + 1} that do" if others else ""),
+        )
     if config.raw.keep:
         return Source(None, "no rollup answers exactly (" + "; ".join(reasons) + ")" if reasons else "no rollups")
     raise QueryError(
