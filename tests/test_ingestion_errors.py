@@ -7,8 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from strix.generators import clickstream_events
 
+from strix.generators import clickstream_events
 from tests.conftest import EXAMPLE_CONFIGS, PlatformFactory
 from tests.support import graphql, wait_for_count
 

@@ -8,15 +8,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from strix.generators import clickstream_events
-from strix.platform import PlatformOptions, run_platform
+from strix.platform import Platform, PlatformOptions, run_platform
 from strix_config import load_catalog
 from strix_runtime.natsserver import start_nats_server
-
 from tests.conftest import EXAMPLE_CONFIGS
 from tests.support import post_events, wait_for_count
 
 pytestmark = pytest.mark.e2e
+
+
+def _client(platform: Platform) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=platform.http_url, timeout=60)
 
 
 async def test_restart_finds_acked_events_and_counts_them_once(
@@ -39,18 +43,17 @@ async def test_restart_finds_acked_events_and_counts_them_once(
 
     # 1. Only ingestion runs: the events are acked, stored in JetStream and in no table yet.
     server = start_nats_server(tmp_path / "nats")
-    async with run_platform(options(server.url, ("ingestion",))) as platform:
-        async with httpx.AsyncClient(base_url=platform.http_url) as client:
-            await post_events(client, "clickstream", sent)
+    async with run_platform(options(server.url, ("ingestion",))) as platform, _client(platform) as client:
+        await post_events(client, "clickstream", sent)
     server.stop()
 
     # 2. Everything restarts on the same NATS store and ClickHouse database: rollup catches up.
     for _ in range(2):
         server = start_nats_server(tmp_path / "nats")
         try:
-            async with run_platform(options(server.url, ("ingestion", "rollup", "query", "gateway"))) as platform:
-                async with httpx.AsyncClient(base_url=platform.http_url) as client:
-                    await wait_for_count(client, "clickstream", "events", len(sent))
+            services = ("ingestion", "rollup", "query", "gateway")
+            async with run_platform(options(server.url, services)) as platform, _client(platform) as client:
+                await wait_for_count(client, "clickstream", "events", len(sent))
         finally:
             server.stop()
     # The second pass above re-checked the total after another restart: still exactly once.
