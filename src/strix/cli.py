@@ -41,8 +41,12 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
     )
     up.add_argument("--demo-rate", type=float, default=200.0, help="demo events per second")
 
-    serve = commands.add_parser("serve", help="run one service against given NATS and ClickHouse")
-    serve.add_argument("service", choices=SERVICES)
+    serve = commands.add_parser(
+        "serve",
+        help="run one service (or a few, in one process) against given NATS and ClickHouse",
+        description="With embedded chDB, rollup and query must share one process: `strix serve rollup query`.",
+    )
+    serve.add_argument("service", choices=SERVICES, nargs="+")
     _common(serve, settings)
 
     config = commands.add_parser("config", help="module configs")
@@ -60,7 +64,7 @@ async def _run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"invalid configs:\n{exc}", file=sys.stderr)
         return 2
-    services = SERVICES if args.command == "up" else (args.service,)
+    services = SERVICES if args.command == "up" else tuple(dict.fromkeys(args.service))
     if args.command == "serve" and args.nats_url is None:
         print("strix serve needs --nats-url (or STRIX_NATS_URL)", file=sys.stderr)
         return 2

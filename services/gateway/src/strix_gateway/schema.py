@@ -104,14 +104,20 @@ class BoolFilter:
 _FILTER_OPS = ("eq", "neq", "in_", "not_in", "prefix", "contains", "gt", "gte", "lt", "lte")
 
 
-def describe(element: Annotated_, fallback: str) -> str:
+def describe(element: Annotated_, fallback: str, allowed: list[Any] | None = None) -> str:
     """API docs of an element: its label, description, unit, format and allowed values."""
     parts = [element.description or element.label or fallback]
+    if allowed:
+        parts.append("Values: " + ", ".join(str(v) for v in allowed) + ".")
     if element.unit:
         parts.append(f"Unit: {element.unit}.")
     if element.format:
         parts.append(f"Format: {element.format}.")
     return " ".join(parts)
+
+
+def describe_dimension(config: ModuleConfig, dim: str) -> str:
+    return describe(config.dimensions[dim], dim, config.event.fields[config.dimension_field(dim)].allowed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +154,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
     prefix = pascal(config.module)
     dim_enum = _graphql_enum(
         f"{prefix}Dimension",
-        {d: describe(spec, d) for d, spec in config.dimensions.items()},
+        {d: describe_dimension(config, d) for d in config.dimensions},
         f"Dimensions of {config.label or config.module} one may filter and group by.",
     )
     metric_enum = _graphql_enum(
@@ -160,7 +166,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         f"{prefix}SortField",
         {
             "bucket": "The start of the time bucket.",
-            **{d: describe(spec, d) for d, spec in config.dimensions.items()},
+            **{d: describe_dimension(config, d) for d in config.dimensions},
             **{m: describe(spec, m) for m, spec in config.metrics.items() if m not in config.dimensions},
         },
         description="What a result can be ordered by: the time bucket, a group-by dimension or a requested metric.",
@@ -171,9 +177,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
     for dim in config.dimensions:
         _, filter_type = _dimension_scalar(config, dim)
         where_annotations[dim] = filter_type | None
-        where_fields[dim] = strawberry.field(
-            default=None, name=camel(dim), description=describe(config.dimensions[dim], dim)
-        )
+        where_fields[dim] = strawberry.field(default=None, name=camel(dim), description=describe_dimension(config, dim))
     where_name = f"{prefix}Where"
     where_cls: Any = type(where_name, (), {"__annotations__": where_annotations, **where_fields})
     where_cls.__annotations__["and_"] = list[where_cls] | None
@@ -203,7 +207,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         row_fields[dim] = strawberry.field(
             default=None,
             name=camel(dim),
-            description=describe(config.dimensions[dim], dim) + " Null unless grouped by.",
+            description=describe_dimension(config, dim) + " Null unless grouped by.",
         )
     for name, metric in config.metrics.items():
         if name in config.dimensions:
