@@ -9,6 +9,7 @@ from pathlib import Path
 from strix_config.errors import ConfigError, ConfigProblem
 from strix_config.loader import read_module
 from strix_config.model import ModuleConfig
+from strix_config.references import check_joins
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ def load_catalog(directory: Path) -> Catalog:
             continue
         modules[config.module] = config
         sources[config.module] = str(path)
+    for module, yaml_path, message in check_joins(modules):
+        problems.append(ConfigProblem(sources[module], None, ".".join(str(p) for p in yaml_path), message))
     if problems:
         raise ConfigError(problems)
     return Catalog(modules=modules, sources=sources)

@@ -194,6 +194,62 @@ class Raw(Strict):
     )
 
 
+class JoinSpec(Annotated_):
+    """Another module this one can be joined with, on shared dimensions and the time bucket."""
+
+    module: str = Field(description="Name of the other module.")
+    on: dict[str, str] = Field(
+        min_length=1, description="This module's dimension -> the other module's dimension it matches."
+    )
+
+
+class TopSpec(Strict):
+    """Keep the largest groups; fold the rest into one "others" row."""
+
+    n: int = Field(ge=1, le=1000, description="How many groups to keep.")
+    by: str = Field(description="The metric that ranks groups over the whole window.")
+    others: bool = Field(default=True, description="Add one row holding every other group.")
+
+
+class FilterSpec(Strict):
+    """One test on one dimension."""
+
+    dimension: str = Field(description="The dimension tested.")
+    op: Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "contains"] = Field(
+        description="The test: eq, neq, in, not_in, gt, gte, lt, lte, prefix or contains."
+    )
+    value: Scalar | list[Scalar] = Field(description="The value (a list for in and not_in).")
+
+
+class OrderSpec(Strict):
+    field: str = Field(description="bucket, a group-by dimension or a requested metric.")
+    descending: bool = Field(default=True, description="Largest first.")
+
+
+class PredefinedQuery(Annotated_):
+    """A named query: appears as its own GraphQL field, with the window and time zone overridable."""
+
+    last: int | None = Field(default=None, ge=1, description="Default window: the last N units (with `unit`).")
+    unit: Literal["minute", "hour", "day", "week", "month"] | None = Field(default=None, description="Unit of `last`.")
+    preset: (
+        Literal["today", "yesterday", "this_week", "last_week", "this_month", "month_to_date", "last_month"] | None
+    ) = Field(default=None, description="Default window as a calendar preset.")
+    granularity: Literal["minute", "hour", "day", "week", "month", "total"] = Field(
+        default="hour", description="Bucket width."
+    )
+    time_zone: str = Field(default="UTC", description="Default IANA time zone.")
+    metrics: list[str] = Field(min_length=1, description="Metrics returned.")
+    group_by: list[str] = Field(default_factory=list, description="Dimensions grouped by.")
+    filters: list[FilterSpec] = Field(default_factory=list, description="Filters, all of which must hold.")
+    order_by: list[OrderSpec] = Field(default_factory=list, description="Ordering.")
+    limit: int | None = Field(default=None, ge=1, description="At most this many rows.")
+    top: TopSpec | None = Field(default=None, description="Top-N groups with an others row.")
+    compare: Literal["previous_period", "week_earlier", "year_earlier"] | None = Field(
+        default=None, description="Compare with an earlier window."
+    )
+    fill: bool = Field(default=False, description="Zero-fill empty buckets (a continuous series).")
+
+
 class ModuleConfig(Annotated_):
     """One module: a family of events and what is computed from it."""
 
@@ -213,6 +269,12 @@ class ModuleConfig(Annotated_):
         default_factory=dict, description="Pre-aggregations kept, by name."
     )
     raw: Raw = Field(default_factory=Raw, description="Whether and how long raw events are kept.")
+    queries: dict[Annotated[str, Field(pattern=NAME_PATTERN)], PredefinedQuery] = Field(
+        default_factory=dict, description="Named, predefined queries, each its own GraphQL field."
+    )
+    joins: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JoinSpec] = Field(
+        default_factory=dict, description="Other modules this one can be joined with, by join name."
+    )
 
     def dimension_field(self, name: str) -> str:
         """The event field behind a dimension."""

@@ -101,6 +101,13 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
                 if field is not None and not _value_fits(field, candidate):
                     problems.append(((*mpath, "where", fname), f"{candidate!r} is not a {field.type}"))
 
+    reserved = {"bucket", "others", "previous", "change", "change_ratio", "joined"}
+    for name in [*config.dimensions, *config.metrics]:
+        if name in reserved:
+            problems.append(((), f"{name!r} is reserved; rename that dimension or metric"))
+    for name in set(config.dimensions) & set(config.metrics):
+        problems.append((("metrics", name), f"{name!r} is both a dimension and a metric"))
+
     stored = set(config.stored_metrics())
     for name, rollup in config.rollups.items():
         rpath: Path = ("rollups", name)
@@ -117,6 +124,42 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
         for i, metric_name in enumerate(rollup.metrics or []):
             if metric_name not in stored:
                 problems.append(((*rpath, "metrics", i), f"{metric_name!r} is not a stored metric of this module"))
+    for qname, query in config.queries.items():
+        qpath: Path = ("queries", qname)
+        for i, metric_name in enumerate(query.metrics):
+            if metric_name not in config.metrics:
+                problems.append(((*qpath, "metrics", i), f"unknown metric {metric_name!r}"))
+        for i, dim in enumerate(query.group_by):
+            if dim not in config.dimensions:
+                problems.append(((*qpath, "group_by", i), f"unknown dimension {dim!r}"))
+        for i, test in enumerate(query.filters):
+            if test.dimension not in config.dimensions:
+                problems.append(((*qpath, "filters", i, "dimension"), f"unknown dimension {test.dimension!r}"))
+        if query.top is not None and query.top.by not in config.metrics:
+            problems.append(((*qpath, "top", "by"), f"unknown metric {query.top.by!r}"))
+        if (query.last is None) != (query.unit is None):
+            problems.append((qpath, "`last` and `unit` go together"))
+        if query.last is None and query.preset is None:
+            problems.append((qpath, "give a default window: `last` and `unit`, or `preset`"))
+    for jname, join in config.joins.items():
+        for dim in join.on:
+            if dim not in config.dimensions:
+                problems.append((("joins", jname, "on", dim), f"unknown dimension {dim!r} of this module"))
     if not config.rollups and not config.raw.keep:
         problems.append((("rollups",), "a module that keeps no raw events needs at least one rollup"))
+    return problems
+
+
+def check_joins(modules: dict[str, ModuleConfig]) -> list[tuple[str, Path, str]]:
+    """Joins point across modules, so they are checked once every module has loaded: (module, path, message)."""
+    problems: list[tuple[str, Path, str]] = []
+    for name, config in modules.items():
+        for jname, join in config.joins.items():
+            other = modules.get(join.module)
+            if other is None:
+                problems.append((name, ("joins", jname, "module"), f"unknown module {join.module!r}"))
+                continue
+            for mine, theirs in join.on.items():
+                if theirs not in other.dimensions:
+                    problems.append((name, ("joins", jname, "on", mine), f"{join.module} has no dimension {theirs!r}"))
     return problems

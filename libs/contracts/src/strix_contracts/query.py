@@ -9,6 +9,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 QueryGranularity = Literal["minute", "hour", "day", "week", "month", "total"]
 RelativeUnit = Literal["minute", "hour", "day", "week", "month"]
+Preset = Literal["today", "yesterday", "this_week", "last_week", "this_month", "month_to_date", "last_month"]
+Comparison = Literal["previous_period", "week_earlier", "year_earlier"]
+JoinKind = Literal["inner", "left", "right", "full"]
 FilterOp = Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "contains"]
 Value = str | int | float | bool
 
@@ -18,12 +21,14 @@ class Model(BaseModel):
 
 
 class TimeWindow(Model):
-    """Absolute (`start`, `end`) or relative (`last` whole `unit`s up to and including the current one)."""
+    """Absolute (`start`, `end`), relative (`last` whole `unit`s up to and including the current one), or a
+    calendar `preset` (today, yesterday, this week, month to date, ...) in the query's time zone."""
 
     start: AwareDatetime | None = None
     end: AwareDatetime | None = None
     last: int | None = Field(default=None, ge=1, le=100_000)
     unit: RelativeUnit | None = None
+    preset: Preset | None = None
 
 
 class Condition(Model):
@@ -50,6 +55,22 @@ class Order(Model):
     descending: bool = True
 
 
+class TopN(Model):
+    """Keep the `n` groups with the largest `by` over the whole window; fold the rest into one "others" row."""
+
+    n: int = Field(ge=1, le=1000)
+    by: str
+    others: bool = True
+
+
+class Join(Model):
+    """Join a module declared under `joins:` on its shared dimensions and the time bucket."""
+
+    name: str
+    kind: JoinKind = "inner"
+    metrics: list[str]
+
+
 class QueryRequest(Model):
     module: str
     window: TimeWindow
@@ -60,12 +81,24 @@ class QueryRequest(Model):
     metrics: list[str]
     order_by: list[Order] = Field(default_factory=list)
     limit: int | None = Field(default=None, ge=1)
+    fill: bool = False
+    top: TopN | None = None
+    compare: Comparison | None = None
+    join: Join | None = None
+
+
+Values = dict[str, float | int | None]
 
 
 class Row(Model):
     bucket: datetime | None
     dimensions: dict[str, Value | None]
-    metrics: dict[str, float | int | None]
+    metrics: Values
+    others: bool = False
+    previous: Values | None = None
+    change: Values | None = None
+    change_ratio: Values | None = None
+    joined: Values | None = None
 
 
 class QueryResponse(Model):
@@ -77,6 +110,9 @@ class QueryResponse(Model):
     source: str
     source_reason: str
     rows: list[Row]
+    compare_start: datetime | None = None
+    compare_end: datetime | None = None
+    joined_source: str | None = None
     sql: str | None = None
 
 

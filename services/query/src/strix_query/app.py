@@ -41,7 +41,7 @@ class QueryService:
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes_at: float = 0.0
 
-    async def rollup_sizes(self, module: str) -> dict[str, int]:
+    async def rollup_sizes(self) -> dict[str, dict[str, int]]:
         """Rows per rollup, refreshed every few seconds: the planner reads the smallest rollup that answers."""
         if time.monotonic() - self.sizes_at > SIZES_REFRESH_SECONDS:
             try:
@@ -49,7 +49,7 @@ class QueryService:
             except Exception:
                 log.exception("query.sizes_failed")
             self.sizes_at = time.monotonic()
-        return self.sizes.get(module, {})
+        return self.sizes
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
@@ -64,7 +64,7 @@ class QueryService:
                 first = exc.errors()[0]
                 raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
             module = query.module
-            sizes = await self.rollup_sizes(module)
+            sizes = await self.rollup_sizes()
             response = await execute(self.clickhouse, self.catalog, query, datetime.now(UTC), sizes)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()

@@ -15,7 +15,7 @@ from strix_clickhouse.sql import qualified, quote_identifier
 from strix_config import ModuleConfig
 from strix_config.model import RatioMetric
 from strix_contracts.errors import QueryError
-from strix_contracts.query import AllOf, AnyOf, Condition, Filter, QueryRequest
+from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest
 from strix_query.planner import Source
 
 BUCKET_ALIAS = "__bucket"
@@ -137,8 +137,42 @@ def metric_expr(config: ModuleConfig, name: str, source: Source) -> str:
     return merge_expr(config, name) if source.rollup else raw_expr(config, name)
 
 
-def compile_query(
+def _in_keys(
+    config: ModuleConfig, dims: list[str], columns: list[str], keys: list[tuple[Any, ...]], params: Params
+) -> str:
+    """`(d1, d2) IN {keys}` with the keys as one typed array parameter."""
+    types = [_PARAM_TYPES[config.field_type(config.dimension_field(d))] for d in dims]
+    if len(dims) == 1:
+        return f"{columns[0]} IN {params.add([k[0] for k in keys], f'Array({types[0]})')}"
+    tuple_type = f"Array(Tuple({', '.join(types)}))"
+    return f"tuple({', '.join(columns)}) IN {params.add([tuple(k) for k in keys], tuple_type)}"
+
+
+def compile_top_keys(
     request: QueryRequest, config: ModuleConfig, source: Source, start: datetime, end: datetime, database: str
+) -> CompiledQuery:
+    """The groups with the largest `top.by` over the whole window (ties broken by the group values)."""
+    assert request.top is not None
+    keys_request = request.model_copy(
+        update={
+            "granularity": "total",
+            "metrics": [request.top.by],
+            "order_by": [Order(field=request.top.by), *(Order(field=d, descending=False) for d in request.group_by)],
+            "limit": request.top.n,
+            "top": None,
+        }
+    )
+    return compile_query(keys_request, config, source, start, end, database)
+
+
+def compile_query(
+    request: QueryRequest,
+    config: ModuleConfig,
+    source: Source,
+    start: datetime,
+    end: datetime,
+    database: str,
+    top_keys: list[tuple[Any, ...]] | None = None,
 ) -> CompiledQuery:
     params = Params()
     if source.rollup:
@@ -156,8 +190,13 @@ def compile_query(
         bucket = _bucket_expr(request.granularity, time_column, params, request.time_zone)
         selects.append(f"toUnixTimestamp({bucket}) AS {quote_identifier(BUCKET_ALIAS)}")
         groups.append(quote_identifier(BUCKET_ALIAS))
-    for dim in request.group_by:
-        column = quote_identifier(dim if source.rollup else config.dimension_field(dim))
+    columns = [quote_identifier(dim if source.rollup else config.dimension_field(dim)) for dim in request.group_by]
+    in_top = None
+    if top_keys is not None:
+        in_top = _in_keys(config, request.group_by, columns, top_keys, params)
+    for dim, column in zip(request.group_by, columns, strict=True):
+        if in_top is not None and request.top is not None and request.top.others:
+            column = f"if({in_top}, {column}, NULL)"  # every group outside the top folds into one row
         selects.append(f"{column} AS {quote_identifier(dimension_alias(dim))}")
         groups.append(quote_identifier(dimension_alias(dim)))
     for name in request.metrics:
@@ -169,6 +208,8 @@ def compile_query(
     filters = _filters_sql(config, request.filters, source, params, " AND ", "filters")
     if filters:
         where.append(f"({filters})")
+    if in_top is not None and request.top is not None and not request.top.others:
+        where.append(in_top)
     sql = f"SELECT {', '.join(selects)}\nFROM {table}\nWHERE {' AND '.join(where)}"
     if groups:
         sql += f"\nGROUP BY {', '.join(groups)}"

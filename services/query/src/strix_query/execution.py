@@ -1,20 +1,30 @@
-"""Run one query end to end: validate, resolve the window, pick the source, compile, execute, type the rows."""
+"""Run one query end to end: validate, resolve the window, pick the source, compile, execute, shape the rows.
+
+A request may need several SQL statements (top-N keys, the comparison window, the joined module); each goes
+through the same planner, so each reads the smallest table that answers it exactly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import rollup_table
-from strix_config import Catalog
-from strix_contracts.query import QueryRequest, QueryResponse, Row
-from strix_query.compiler import CompiledQuery, compile_query, filter_dimensions
+from strix_config import Catalog, ModuleConfig
+from strix_contracts.errors import QueryError
+from strix_contracts.query import Condition, QueryRequest, QueryResponse, Row
+from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
-from strix_query.validation import check_bucket_count, module_of, validate_request
-from strix_query.window import resolve_window, zone
+from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
+from strix_query.validation import check_bucket_count, module_of, validate_join, validate_request
+from strix_query.window import buckets, comparison_window, resolve_window, zone
+
+Sizes = Mapping[str, Mapping[str, int]]
 
 
 def _number(value: Any) -> float | int | None:
@@ -30,24 +40,153 @@ def _number(value: Any) -> float | int | None:
     return None if number != number else number  # NaN (e.g. avg of nothing) is no value
 
 
+@dataclass(frozen=True)
+class Plan:
+    """One SQL question: its request, module, resolved window and source."""
+
+    request: QueryRequest
+    config: ModuleConfig
+    tz: ZoneInfo
+    start: datetime
+    end: datetime
+    source: Source
+
+
 def plan(
     catalog: Catalog,
     request: QueryRequest,
-    database: str,
     now: datetime,
-    sizes: Mapping[str, int] | None = None,
-) -> tuple[CompiledQuery, Source, datetime, datetime]:
-    """`sizes`: rows per rollup of the requested module, when known (see `rollup_sizes`)."""
+    sizes: Sizes | None = None,
+    window: tuple[datetime, datetime] | None = None,
+) -> Plan:
     config = module_of(catalog, request)
     validate_request(config, request)
     tz = zone(request.time_zone)
-    start, end = resolve_window(request.window, request.granularity, tz, now)
+    start, end = window or resolve_window(request.window, request.granularity, tz, now)
     check_bucket_count(request.granularity, (end - start).total_seconds())
     dims = set(request.group_by) | filter_dimensions(request.filters)
     stored = {m for name in request.metrics for m in config.metric_inputs(name)}
-    source = choose_source(config, dims, stored, request.granularity, tz, start, end, now, sizes)
-    compiled = compile_query(request, config, source, start, end, database)
-    return compiled, source, start, end
+    if request.top is not None:
+        stored |= set(config.metric_inputs(request.top.by))
+    module_sizes = (sizes or {}).get(config.module)
+    source = choose_source(config, dims, stored, request.granularity, tz, start, end, now, module_sizes)
+    return Plan(request, config, tz, start, end, source)
+
+
+def compile_plan(p: Plan, database: str, top_keys: list[tuple[Any, ...]] | None = None) -> CompiledQuery:
+    return compile_query(p.request, p.config, p.source, p.start, p.end, database, top_keys)
+
+
+def _rows(compiled: CompiledQuery, result_rows: list[tuple[Any, ...]], tz: ZoneInfo) -> list[Row]:
+    rows = []
+    offset = 1 if compiled.bucketed else 0
+    for values in result_rows:
+        bucket = datetime.fromtimestamp(values[0], UTC).astimezone(tz) if compiled.bucketed else None
+        dims = dict(zip(compiled.dimensions, values[offset : offset + len(compiled.dimensions)], strict=True))
+        metric_values = values[offset + len(compiled.dimensions) :]
+        metrics = {name: _number(v) for name, v in zip(compiled.metrics, metric_values, strict=True)}
+        others = bool(compiled.dimensions) and all(v is None for v in dims.values())
+        rows.append(Row(bucket=bucket, dimensions=dims, metrics=metrics, others=others))
+    return rows
+
+
+async def _run(clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None) -> tuple[list[Row], str]:
+    compiled = compile_plan(p, clickhouse.database, top_keys)
+    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    rows = _rows(compiled, result.rows, p.tz)
+    if p.request.fill:
+        starts = buckets(p.start, p.end, p.request.granularity, p.tz)
+        local = [b.astimezone(p.tz) if b else None for b in starts]
+        rows = fill_series(rows, p.config, local, p.request.group_by, p.request.metrics)
+    return rows, compiled.sql
+
+
+async def _top_keys(clickhouse: ClickHouse, p: Plan) -> list[tuple[Any, ...]] | None:
+    if p.request.top is None:
+        return None
+    compiled = compile_top_keys(p.request, p.config, p.source, p.start, p.end, clickhouse.database)
+    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    return [tuple(row[: len(p.request.group_by)]) for row in result.rows]
+
+
+def _joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryRequest, dict[str, str]]:
+    """The request for the joined module: shared dimensions renamed, filters on them carried over."""
+    assert request.join is not None
+    config = module_of(catalog, request)
+    spec = validate_join(catalog, config, request)
+    rename = dict(spec.on)  # this module's dimension -> the other module's
+    filters = [
+        f.model_copy(update={"dimension": rename[f.dimension]})
+        for f in request.filters
+        if isinstance(f, Condition) and f.dimension in rename
+    ]
+    other = QueryRequest(
+        module=spec.module,
+        window=request.window,
+        granularity=request.granularity,
+        time_zone=request.time_zone,
+        filters=filters,
+        group_by=[rename[d] for d in request.group_by],
+        metrics=request.join.metrics,
+        fill=request.fill,
+    )
+    return other, {v: k for k, v in rename.items()}
+
+
+async def execute(
+    clickhouse: ClickHouse, catalog: Catalog, request: QueryRequest, now: datetime, sizes: Sizes | None = None
+) -> QueryResponse:
+    main = plan(catalog, request, now, sizes)
+    keys = await _top_keys(clickhouse, main)
+    rows, sql = await _run(clickhouse, main, keys)
+    response: dict[str, Any] = {}
+
+    if request.compare is not None:
+        window = comparison_window(main.start, main.end, request.compare, main.tz)
+        earlier = plan(catalog, request, now, sizes, window)
+        previous_rows, _ = await _run(clickhouse, earlier, keys)
+        current = buckets(main.start, main.end, request.granularity, main.tz)
+        before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
+        bucket_map = {
+            (b.astimezone(main.tz) if b else None): (c.astimezone(main.tz) if c else None)
+            for b, c in zip(before, current, strict=False)
+        }
+        empty = empty_values(main.config, request.metrics)
+        rows = attach_previous(rows, previous_rows, bucket_map, request.group_by, empty)
+        response["compare_start"], response["compare_end"] = (
+            earlier.start.astimezone(main.tz),
+            earlier.end.astimezone(main.tz),
+        )
+
+    if request.join is not None:
+        other_request, back = _joined_request(catalog, request)
+        other = plan(catalog, other_request, now, sizes, (main.start, main.end))
+        other_rows, _ = await _run(clickhouse, other, None)
+        renamed = [
+            r.model_copy(update={"dimensions": {back[k]: v for k, v in r.dimensions.items()}}) for r in other_rows
+        ]
+        rows = join_rows(
+            rows,
+            renamed,
+            request.join.kind,
+            request.group_by,
+            empty_values(other.config, other_request.metrics),
+            empty_values(main.config, request.metrics),
+        )
+        response["joined_source"] = other.source.label
+
+    return QueryResponse(
+        module=request.module,
+        granularity=request.granularity,
+        time_zone=request.time_zone,
+        start=main.start.astimezone(main.tz),
+        end=main.end.astimezone(main.tz),
+        source=main.source.label,
+        source_reason=main.source.reason,
+        rows=rows,
+        sql=sql,
+        **response,
+    )
 
 
 async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, dict[str, int]]:
@@ -67,32 +206,4 @@ async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, di
     }
 
 
-async def execute(
-    clickhouse: ClickHouse,
-    catalog: Catalog,
-    request: QueryRequest,
-    now: datetime,
-    sizes: Mapping[str, int] | None = None,
-) -> QueryResponse:
-    compiled, source, start, end = plan(catalog, request, clickhouse.database, now, sizes)
-    result = await clickhouse.query(compiled.sql, compiled.parameters)
-    tz = zone(request.time_zone)
-    rows = []
-    for values in result.rows:
-        offset = 1 if compiled.bucketed else 0
-        bucket = datetime.fromtimestamp(values[0], UTC).astimezone(tz) if compiled.bucketed else None
-        dims = dict(zip(compiled.dimensions, values[offset : offset + len(compiled.dimensions)], strict=True))
-        metric_values = values[offset + len(compiled.dimensions) :]
-        metrics = {name: _number(v) for name, v in zip(compiled.metrics, metric_values, strict=True)}
-        rows.append(Row(bucket=bucket, dimensions=dims, metrics=metrics))
-    return QueryResponse(
-        module=request.module,
-        granularity=request.granularity,
-        time_zone=request.time_zone,
-        start=start.astimezone(tz),
-        end=end.astimezone(tz),
-        source=source.label,
-        source_reason=source.reason,
-        rows=rows,
-        sql=compiled.sql,
-    )
+__all__ = ["QueryError", "execute", "plan", "rollup_sizes"]

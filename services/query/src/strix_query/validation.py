@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from strix_config import Catalog, ModuleConfig
+from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import QueryRequest
 from strix_query.compiler import filter_dimensions
@@ -44,6 +45,43 @@ def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
     for name in filter_dimensions(request.filters):
         if name not in config.dimensions:
             raise QueryError(f"unknown dimension {name!r}", argument="filters", hint=_suggest(name, dims))
+    if request.top is not None:
+        if request.top.by not in config.metrics:
+            raise QueryError(
+                f"unknown metric {request.top.by!r}",
+                argument="top.by",
+                hint=_suggest(request.top.by, list(config.metrics)),
+            )
+        if not request.group_by:
+            raise QueryError("top-N ranks groups: give groupBy", argument="top")
+
+
+def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest) -> JoinSpec:
+    assert request.join is not None
+    spec = config.joins.get(request.join.name)
+    if spec is None:
+        raise QueryError(
+            f"{config.module} declares no join {request.join.name!r}",
+            argument="join",
+            hint=_suggest(request.join.name, list(config.joins)) if config.joins else "declare one under `joins:`",
+        )
+    outside = [d for d in request.group_by if d not in spec.on]
+    if outside:
+        raise QueryError(
+            f"cannot group a join by {', '.join(outside)}: the join matches on {', '.join(spec.on)} only",
+            argument="groupBy",
+        )
+    other = catalog.modules[spec.module]
+    for name in request.join.metrics:
+        if name not in other.metrics:
+            raise QueryError(
+                f"unknown metric {name!r} of {spec.module}",
+                argument="joinedMetrics",
+                hint=_suggest(name, list(other.metrics)),
+            )
+    if request.top is not None:
+        raise QueryError("top-N and joins do not combine yet", argument="top", hint="order and limit the join instead")
+    return spec
 
 
 def check_bucket_count(granularity: str, seconds: float) -> None:

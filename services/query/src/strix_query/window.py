@@ -63,23 +63,66 @@ def ceil(moment: datetime, unit: str, tz: ZoneInfo) -> datetime:
     return start if start == moment else shift(start, unit, 1, tz)
 
 
+def preset_window(preset: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
+    """Calendar windows on the caller's wall clock. Weeks start on Monday; "to date" ends with today."""
+    today = floor(now, "day", tz)
+    tomorrow = shift(today, "day", 1, tz)
+    week = floor(now, "week", tz)
+    month = floor(now, "month", tz)
+    windows = {
+        "today": (today, tomorrow),
+        "yesterday": (shift(today, "day", -1, tz), today),
+        "this_week": (week, shift(week, "week", 1, tz)),
+        "last_week": (shift(week, "week", -1, tz), week),
+        "this_month": (month, shift(month, "month", 1, tz)),
+        "month_to_date": (month, tomorrow),
+        "last_month": (shift(month, "month", -1, tz), month),
+    }
+    return windows[preset]
+
+
 def resolve_window(window: TimeWindow, granularity: str, tz: ZoneInfo, now: datetime) -> tuple[datetime, datetime]:
     """The effective [start, end) of a query, in UTC."""
     relative = window.last is not None or window.unit is not None
     absolute = window.start is not None or window.end is not None
-    if relative and absolute:
-        raise QueryError("give either start/end or last/unit, not both", argument="window")
-    if relative:
+    if sum((relative, absolute, window.preset is not None)) > 1:
+        raise QueryError("give one of start/end, last/unit or preset", argument="window")
+    if window.preset is not None:
+        start, end = preset_window(window.preset, tz, now)
+    elif relative:
         if window.last is None or window.unit is None:
             raise QueryError("a relative window needs both `last` and `unit`", argument="window")
         end = shift(floor(now, window.unit, tz), window.unit, 1, tz)
         start = shift(end, window.unit, -window.last, tz)
-    else:
+    elif absolute:
         if window.start is None or window.end is None:
             raise QueryError("an absolute window needs both `start` and `end`", argument="window")
         start, end = window.start.astimezone(UTC), window.end.astimezone(UTC)
+    else:
+        raise QueryError("the window is empty", argument="window", hint="give start/end, last/unit or a preset")
     if end <= start:
         raise QueryError("the window ends before it starts", argument="window.end")
     if granularity != "total":
         start, end = floor(start, granularity, tz), ceil(end, granularity, tz)
     return start, end
+
+
+def buckets(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> list[datetime | None]:
+    """Every bucket start of an aligned window ([None] for a total): the rows of a continuous series."""
+    if granularity == "total":
+        return [None]
+    found: list[datetime | None] = []
+    moment = start
+    while moment < end:
+        found.append(moment)
+        moment = shift(moment, granularity, 1, tz)
+    return found
+
+
+def comparison_window(start: datetime, end: datetime, kind: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The window a result is compared with: the one just before, or the same a week or a year earlier."""
+    if kind == "previous_period":
+        return start - (end - start), start
+    if kind == "week_earlier":
+        return shift(start, "day", -7, tz), shift(end, "day", -7, tz)
+    return shift(start, "month", -12, tz), shift(end, "month", -12, tz)

@@ -1,0 +1,115 @@
+"""Shape result rows after SQL: continuous series, comparison with an earlier window, and joins.
+
+Plain functions over `Row`s; no I/O. Rows are keyed by (bucket, dimension values, others flag).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from strix_config import ModuleConfig
+from strix_contracts.query import Row, Value, Values
+
+Key = tuple[datetime | None, tuple[Value | None, ...], bool]
+
+# Metrics whose value over no events is 0 (the others have no value over no events).
+_ZERO_WHEN_EMPTY = {"count", "sum", "uniq", "uniq_exact"}
+
+
+def row_key(row: Row, dimensions: Sequence[str]) -> Key:
+    return row.bucket, tuple(row.dimensions.get(d) for d in dimensions), row.others
+
+
+def empty_values(config: ModuleConfig, metrics: Sequence[str]) -> Values:
+    return {m: (0 if config.metrics[m].kind in _ZERO_WHEN_EMPTY else None) for m in metrics}
+
+
+def fill_series(
+    rows: list[Row],
+    config: ModuleConfig,
+    bucket_starts: Sequence[datetime | None],
+    dimensions: Sequence[str],
+    metrics: Sequence[str],
+) -> list[Row]:
+    """Every bucket for every group seen anywhere in the window; missing buckets hold empty values."""
+    existing = {row_key(r, dimensions): r for r in rows}
+    groups = sorted({(k[1], k[2]) for k in existing}, key=lambda g: (g[1], tuple(str(v) for v in g[0])))
+    if not groups:
+        groups = [((), False)] if not dimensions else []
+    filled = []
+    for bucket in bucket_starts:
+        for values, others in groups:
+            found = existing.get((bucket, values, others))
+            if found is None:
+                found = Row(
+                    bucket=bucket,
+                    dimensions=dict(zip(dimensions, values, strict=True)),
+                    metrics=empty_values(config, metrics),
+                    others=others,
+                )
+            filled.append(found)
+    return filled
+
+
+def _change(current: float | int | None, previous: float | int | None) -> tuple[float | None, float | None]:
+    if current is None or previous is None:
+        return None, None
+    delta = float(current) - float(previous)
+    return delta, (delta / float(previous) if previous else None)
+
+
+def attach_previous(
+    rows: list[Row],
+    previous_rows: list[Row],
+    bucket_map: dict[datetime | None, datetime | None],
+    dimensions: Sequence[str],
+    empty: Values,
+) -> list[Row]:
+    """Give each row the values of the same group in the matching earlier bucket, the absolute change and
+    the relative change (change / previous; none when previous is 0 or missing)."""
+    earlier = {}
+    for row in previous_rows:
+        key = (bucket_map.get(row.bucket, row.bucket), tuple(row.dimensions.get(d) for d in dimensions), row.others)
+        earlier[key] = row.metrics
+    out = []
+    for row in rows:
+        previous = earlier.get(row_key(row, dimensions), empty)
+        change: Values = {}
+        ratio: Values = {}
+        for name, value in row.metrics.items():
+            change[name], ratio[name] = _change(value, previous.get(name))
+        out.append(row.model_copy(update={"previous": previous, "change": change, "change_ratio": ratio}))
+    return out
+
+
+def join_rows(
+    left: list[Row], right: list[Row], kind: str, dimensions: Sequence[str], right_empty: Values, left_empty: Values
+) -> list[Row]:
+    """Join on (bucket, shared dimensions). Left/right/full keep unmatched rows of their side; the missing side
+    holds empty values (0 for counts and sums, none otherwise)."""
+    right_by_key = {row_key(r, dimensions): r for r in right}
+    out: list[Row] = []
+    matched: set[Key] = set()
+    for row in left:
+        key = row_key(row, dimensions)
+        other = right_by_key.get(key)
+        if other is not None:
+            matched.add(key)
+            out.append(row.model_copy(update={"joined": other.metrics}))
+        elif kind in ("left", "full"):
+            out.append(row.model_copy(update={"joined": dict(right_empty)}))
+    if kind in ("right", "full"):
+        for key, row in right_by_key.items():
+            if key not in matched:
+                out.append(
+                    Row(bucket=row.bucket, dimensions=row.dimensions, metrics=dict(left_empty), joined=row.metrics)
+                )
+        out.sort(
+            key=lambda r: (
+                r.bucket is None,
+                r.bucket or datetime.min.replace(tzinfo=UTC),
+                tuple(str(v) for v in r.dimensions.values()),
+            )
+        )
+    return out
