@@ -49,7 +49,7 @@ async def test_bad_events_are_reported_and_good_ones_kept_only_when_asked(start_
 
         response = await client.post("/v1/modules/clikstream/events", json=good)
         assert response.status_code == 404
-        assert response.json()["error"]["known_modules"] == ["clickstream", "gaming"]
+        assert response.json()["error"]["known_modules"] == ["campaigns", "clickstream", "gaming"]
 
         # Re-sending the same request with the same Idempotency-Key stores it once.
         for _ in range(2):

@@ -102,6 +102,27 @@ def gaming_events(
     return events
 
 
+def campaign_events(rng: random.Random, count: int, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Ad-network reports for the clickstream's product groups and countries (some pairs never advertised)."""
+    events = []
+    for _ in range(count):
+        group = rng.choice(list(PRODUCT_GROUPS)[:5])
+        impressions = rng.randrange(100, 20_000)
+        events.append(
+            {
+                "ts": _iso(_moment(rng, start, end)),
+                "campaign_id": f"cmp-{group[:3]}-{rng.randrange(3)}",
+                "channel": rng.choice(["search", "social", "display", "email"]),
+                "product_group": group,
+                "country": rng.choice(COUNTRIES[:6]),
+                "impressions": impressions,
+                "clicks": rng.randrange(0, impressions // 20 + 1),
+                "spend": str(Decimal(rng.randrange(100, 50_000)) / 100),
+            }
+        )
+    return events
+
+
 def config_events(
     rng: random.Random, config: ModuleConfig, count: int, start: datetime, end: datetime, cardinality: int = 12
 ) -> list[dict[str, Any]]:

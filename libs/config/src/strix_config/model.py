@@ -198,8 +198,10 @@ class JoinSpec(Annotated_):
     """Another module this one can be joined with, on shared dimensions and the time bucket."""
 
     module: str = Field(description="Name of the other module.")
-    on: dict[str, str] = Field(
-        min_length=1, description="This module's dimension -> the other module's dimension it matches."
+    match: dict[str, str] = Field(
+        min_length=1,
+        description="This module's dimension -> the other module's dimension it matches (not `on:`, which YAML reads "
+        "as true).",
     )
 
 

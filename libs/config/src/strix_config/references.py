@@ -142,9 +142,9 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
         if query.last is None and query.preset is None:
             problems.append((qpath, "give a default window: `last` and `unit`, or `preset`"))
     for jname, join in config.joins.items():
-        for dim in join.on:
+        for dim in join.match:
             if dim not in config.dimensions:
-                problems.append((("joins", jname, "on", dim), f"unknown dimension {dim!r} of this module"))
+                problems.append((("joins", jname, "match", dim), f"unknown dimension {dim!r} of this module"))
     if not config.rollups and not config.raw.keep:
         problems.append((("rollups",), "a module that keeps no raw events needs at least one rollup"))
     return problems
@@ -159,7 +159,9 @@ def check_joins(modules: dict[str, ModuleConfig]) -> list[tuple[str, Path, str]]
             if other is None:
                 problems.append((name, ("joins", jname, "module"), f"unknown module {join.module!r}"))
                 continue
-            for mine, theirs in join.on.items():
+            for mine, theirs in join.match.items():
                 if theirs not in other.dimensions:
-                    problems.append((name, ("joins", jname, "on", mine), f"{join.module} has no dimension {theirs!r}"))
+                    problems.append(
+                        (name, ("joins", jname, "match", mine), f"{join.module} has no dimension {theirs!r}")
+                    )
     return problems

@@ -114,7 +114,7 @@ def _joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryReque
     assert request.join is not None
     config = module_of(catalog, request)
     spec = validate_join(catalog, config, request)
-    rename = dict(spec.on)  # this module's dimension -> the other module's
+    rename = dict(spec.match)  # this module's dimension -> the other module's
     filters = [
         f.model_copy(update={"dimension": rename[f.dimension]})
         for f in request.filters

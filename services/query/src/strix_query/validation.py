@@ -65,10 +65,10 @@ def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest)
             argument="join",
             hint=_suggest(request.join.name, list(config.joins)) if config.joins else "declare one under `joins:`",
         )
-    outside = [d for d in request.group_by if d not in spec.on]
+    outside = [d for d in request.group_by if d not in spec.match]
     if outside:
         raise QueryError(
-            f"cannot group a join by {', '.join(outside)}: the join matches on {', '.join(spec.on)} only",
+            f"cannot group a join by {', '.join(outside)}: the join matches on {', '.join(spec.match)} only",
             argument="groupBy",
         )
     other = catalog.modules[spec.module]

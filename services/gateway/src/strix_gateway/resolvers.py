@@ -1,0 +1,232 @@
+"""Resolvers: translate GraphQL arguments into one QueryRequest, make one request, type the answer.
+
+Signatures are synthesised from the generated types (strawberry reads `__signature__`), so every module gets
+typed arguments with descriptions without any per-module code.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import strawberry
+from graphql import GraphQLError
+from pydantic import ValidationError
+
+from strix_config import ModuleConfig
+from strix_config.model import PredefinedQuery
+from strix_contracts.errors import StrixError
+from strix_contracts.query import QueryRequest, QueryResponse
+from strix_gateway.types import FILTER_OPS, Comparison, Granularity, JoinKind, JoinTypes, ModuleTypes, WindowInput
+
+QueryRunner = Callable[[QueryRequest], Awaitable[QueryResponse]]
+_REQUIRED = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    annotation: Any
+    description: str
+    default: Any = _REQUIRED
+
+
+def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
+    """An async resolver with exactly these typed, documented keyword arguments."""
+
+    async def resolve(**kwargs: Any) -> Any:
+        return await handler(kwargs)
+
+    parameters = [
+        inspect.Parameter(
+            a.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=a.default,
+            annotation=Annotated[a.annotation, strawberry.argument(description=a.description)],
+        )
+        for a in args
+    ]
+    resolve.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    resolve.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
+    return resolve
+
+
+def where_to_filters(config: ModuleConfig, where: Any) -> list[dict[str, Any]]:
+    """A generated Where input to the QueryRequest filter tree (a list meaning all-of)."""
+    if where is None:
+        return []
+    filters: list[dict[str, Any]] = []
+    for dim in config.dimensions:
+        tests = getattr(where, dim, None)
+        if tests is None:
+            continue
+        for op in FILTER_OPS:
+            value = getattr(tests, op, None)
+            if value is not None:
+                filters.append({"dimension": dim, "op": op.rstrip("_"), "value": value})
+    if where.and_:
+        filters.append({"all": [{"all": where_to_filters(config, w)} for w in where.and_]})
+    if where.or_:
+        filters.append({"any": [{"all": where_to_filters(config, w)} for w in where.or_]})
+    return filters
+
+
+def _window(window: WindowInput) -> dict[str, Any]:
+    return {
+        "start": window.start,
+        "end": window.end,
+        "last": window.last,
+        "unit": window.unit.value if window.unit else None,
+        "preset": window.preset.value if window.preset else None,
+    }
+
+
+def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
+    top = args.get("top")
+    return {
+        "module": config.module,
+        "window": _window(args["window"]),
+        "granularity": args.get("granularity", Granularity.HOUR).value,
+        "time_zone": args.get("time_zone", "UTC"),
+        "filters": where_to_filters(config, args.get("where")),
+        "group_by": [d.value for d in args.get("group_by") or []],
+        "metrics": [m.value for m in args["metrics"]],
+        "order_by": [{"field": o.field.value, "descending": o.descending} for o in args.get("order_by") or []],
+        "limit": args.get("limit"),
+        "fill": args.get("fill", False),
+        "top": {"n": top.n, "by": top.by.value, "others": top.others} if top else None,
+        "compare": args["compare"].value if args.get("compare") else None,
+    }
+
+
+def to_graphql_error(exc: StrixError) -> GraphQLError:
+    extensions: dict[str, Any] = {"code": exc.code.upper()}
+    if exc.argument:
+        extensions["argument"] = exc.argument
+    if exc.hint:
+        extensions["hint"] = exc.hint
+    return GraphQLError(exc.describe(), extensions=extensions)
+
+
+async def ask(run: QueryRunner, payload: dict[str, Any]) -> QueryResponse:
+    try:
+        request = QueryRequest.model_validate(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise GraphQLError(f"{where}: {first['msg']}", extensions={"code": "INVALID_QUERY", "argument": where}) from exc
+    try:
+        return await run(request)
+    except StrixError as exc:
+        raise to_graphql_error(exc) from exc
+
+
+def _values(values_type: Any, metrics: dict[str, float | int | None] | None) -> Any:
+    if metrics is None:
+        return None
+    return values_type(**{k: (None if v is None else float(v)) for k, v in metrics.items()})
+
+
+def build_result(types: ModuleTypes, response: QueryResponse, join: JoinTypes | None = None) -> Any:
+    rows = []
+    for row in response.rows:
+        values: dict[str, Any] = {"bucket": row.bucket, **row.dimensions}
+        values.update({k: (None if v is None else float(v)) for k, v in row.metrics.items()})
+        if join is None:
+            values["others"] = row.others
+            values["previous"] = _values(types.values, row.previous)
+            values["change"] = _values(types.values, row.change)
+            values["change_ratio"] = _values(types.values, row.change_ratio)
+            rows.append(types.row(**values))
+        else:
+            values["joined"] = _values(join.other.values, row.joined)
+            rows.append(join.row(**values))
+    result_type = join.result if join else types.result
+    return result_type(
+        rows=rows,
+        source=response.source,
+        source_reason=response.source_reason,
+        start=response.start,
+        end=response.end,
+        granularity=Granularity(response.granularity),
+        time_zone=response.time_zone,
+        compare_start=response.compare_start,
+        compare_end=response.compare_end,
+        joined_source=response.joined_source,
+    )
+
+
+def _common_args(types: ModuleTypes) -> list[Arg]:
+    return [
+        Arg("window", WindowInput, "The time window."),
+        Arg("metrics", list[types.metric_enum], "Metrics to compute."),  # type: ignore[name-defined]
+        Arg("granularity", Granularity, "Bucket width; TOTAL for one row per group.", Granularity.HOUR),
+        Arg("time_zone", str, "IANA time zone of the buckets and windows.", "UTC"),
+        Arg("where", types.where | None, "Filters on dimensions.", None),
+        Arg("fill", bool, "Return every bucket of the window for every group, empty ones included.", False),
+    ]
+
+
+def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
+    args = [
+        *_common_args(types),
+        Arg("group_by", list[types.dimension_enum] | None, "Dimensions to group by.", None),  # type: ignore[name-defined]
+        Arg("order_by", list[types.order] | None, "Ordering; by bucket then groups by default.", None),  # type: ignore[name-defined]
+        Arg("limit", int | None, "Keep at most this many rows.", None),
+        Arg("top", types.top | None, "Keep the N largest groups over the window, the rest as one others row.", None),
+        Arg("compare", Comparison | None, "Compare every row with an earlier window.", None),
+    ]
+
+    async def handle(kwargs: dict[str, Any]) -> Any:
+        return build_result(types, await ask(run, request_dict(types.config, kwargs)))
+
+    return synthesise(args, types.result, handle)
+
+
+def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRunner) -> Any:
+    args = [
+        Arg("window", WindowInput | None, "Overrides the query's default window.", None),
+        Arg("time_zone", str | None, f"Overrides the default time zone ({query.time_zone}).", None),
+    ]
+
+    async def handle(kwargs: dict[str, Any]) -> Any:
+        window = kwargs.get("window")
+        payload: dict[str, Any] = {
+            "module": types.config.module,
+            "window": _window(window) if window else {"last": query.last, "unit": query.unit, "preset": query.preset},
+            "granularity": query.granularity,
+            "time_zone": kwargs.get("time_zone") or query.time_zone,
+            "filters": [f.model_dump() for f in query.filters],
+            "group_by": query.group_by,
+            "metrics": query.metrics,
+            "order_by": [o.model_dump() for o in query.order_by],
+            "limit": query.limit,
+            "top": query.top.model_dump() if query.top else None,
+            "compare": query.compare,
+            "fill": query.fill,
+        }
+        return build_result(types, await ask(run, payload))
+
+    return synthesise(args, types.result, handle)
+
+
+def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
+    args = [
+        *_common_args(types),
+        Arg("joined_metrics", list[join.other.metric_enum], f"Metrics of {join.other.config.module}."),  # type: ignore[name-defined]
+        Arg("kind", JoinKind, "INNER keeps matched rows; LEFT, RIGHT and FULL keep the unmatched too.", JoinKind.INNER),
+        Arg("group_by", list[join.key_enum] | None, "Shared dimensions to group by.", None),  # type: ignore[name-defined]
+    ]
+
+    async def handle(kwargs: dict[str, Any]) -> Any:
+        payload = request_dict(types.config, kwargs)
+        payload["join"] = {
+            "name": join.name,
+            "kind": kwargs.get("kind", JoinKind.INNER).value,
+            "metrics": [m.value for m in kwargs["joined_metrics"]],
+        }
+        return build_result(types, await ask(run, payload), join)
+
+    return synthesise(args, join.result, handle)

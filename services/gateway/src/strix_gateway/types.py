@@ -1,0 +1,317 @@
+"""GraphQL types generated from module configs, and the shared inputs every module uses.
+
+Per module: enums of its dimensions and metrics (with descriptions from the annotations), a Where input with a
+typed filter per dimension, a Values type (one nullable Float per metric, reused for comparisons and joins),
+a Row type and a Result type. Names follow one rule (`names.py`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from datetime import datetime
+from typing import Any, NewType
+
+import strawberry
+
+from strix_config import ModuleConfig
+from strix_config.model import Annotated_
+from strix_gateway.names import camel, enum_value, pascal
+
+Long = NewType("Long", int)
+LONG_SCALAR = strawberry.scalar(
+    name="Long", serialize=int, parse_value=int, description="A 64-bit integer (GraphQL Int is 32-bit)."
+)
+
+
+@strawberry.enum(description="Width of the time buckets of a result; TOTAL gives one row per group.")
+class Granularity(enum.Enum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    TOTAL = "total"
+
+
+@strawberry.enum(description="Unit of a relative window.")
+class TimeUnit(enum.Enum):
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+@strawberry.enum(description="Calendar windows in the query's time zone; weeks start on Monday.")
+class WindowPreset(enum.Enum):
+    TODAY = "today"
+    YESTERDAY = "yesterday"
+    THIS_WEEK = "this_week"
+    LAST_WEEK = "last_week"
+    THIS_MONTH = "this_month"
+    MONTH_TO_DATE = "month_to_date"
+    LAST_MONTH = "last_month"
+
+
+@strawberry.enum(description="The earlier window a result is compared with.")
+class Comparison(enum.Enum):
+    PREVIOUS_PERIOD = "previous_period"
+    WEEK_EARLIER = "week_earlier"
+    YEAR_EARLIER = "year_earlier"
+
+
+@strawberry.enum(description="Which rows a join keeps: matched only, or also the unmatched of one or both sides.")
+class JoinKind(enum.Enum):
+    INNER = "inner"
+    LEFT = "left"
+    RIGHT = "right"
+    FULL = "full"
+
+
+@strawberry.input(
+    description="One of: an absolute window (start, end; end excluded), a relative one (the last N whole units "
+    "up to and including the current one, e.g. last: 24, unit: HOUR), or a calendar preset. Evaluated in the "
+    "query's time zone and widened to whole buckets."
+)
+class WindowInput:
+    start: datetime | None = strawberry.field(default=None, description="Start, RFC 3339 with a zone.")
+    end: datetime | None = strawberry.field(default=None, description="End (excluded), RFC 3339 with a zone.")
+    last: int | None = strawberry.field(default=None, description="How many units back, counting the current one.")
+    unit: TimeUnit | None = strawberry.field(default=None, description="Unit of `last`.")
+    preset: WindowPreset | None = strawberry.field(default=None, description="A calendar window.")
+
+
+@strawberry.input(description="Tests on a string dimension; all given tests must hold.")
+class StringFilter:
+    eq: str | None = strawberry.field(default=None, description="Equal to.")
+    neq: str | None = strawberry.field(default=None, description="Not equal to.")
+    in_: list[str] | None = strawberry.field(default=None, name="in", description="One of.")
+    not_in: list[str] | None = strawberry.field(default=None, description="None of.")
+    prefix: str | None = strawberry.field(default=None, description="Starts with.")
+    contains: str | None = strawberry.field(default=None, description="Contains.")
+    gt: str | None = strawberry.field(default=None, description="Sorts after.")
+    gte: str | None = strawberry.field(default=None, description="Sorts after or equal.")
+    lt: str | None = strawberry.field(default=None, description="Sorts before.")
+    lte: str | None = strawberry.field(default=None, description="Sorts before or equal.")
+
+
+@strawberry.input(description="Tests on an integer dimension; all given tests must hold.")
+class IntFilter:
+    eq: Long | None = strawberry.field(default=None, description="Equal to.")
+    neq: Long | None = strawberry.field(default=None, description="Not equal to.")
+    in_: list[Long] | None = strawberry.field(default=None, name="in", description="One of.")
+    not_in: list[Long] | None = strawberry.field(default=None, description="None of.")
+    gt: Long | None = strawberry.field(default=None, description="Greater than.")
+    gte: Long | None = strawberry.field(default=None, description="Greater than or equal.")
+    lt: Long | None = strawberry.field(default=None, description="Less than.")
+    lte: Long | None = strawberry.field(default=None, description="Less than or equal.")
+
+
+@strawberry.input(description="Test on a boolean dimension.")
+class BoolFilter:
+    eq: bool | None = strawberry.field(default=None, description="Equal to.")
+
+
+FILTER_OPS = ("eq", "neq", "in_", "not_in", "prefix", "contains", "gt", "gte", "lt", "lte")
+
+
+def describe(element: Annotated_, fallback: str, allowed: list[Any] | None = None) -> str:
+    """API docs of an element: its description (or label), allowed values, unit and format."""
+    parts = [element.description or element.label or fallback]
+    if allowed:
+        parts.append("Values: " + ", ".join(str(v) for v in allowed) + ".")
+    if element.unit:
+        parts.append(f"Unit: {element.unit}.")
+    if element.format:
+        parts.append(f"Format: {element.format}.")
+    return " ".join(parts)
+
+
+def describe_dimension(config: ModuleConfig, dim: str) -> str:
+    return describe(config.dimensions[dim], dim, config.event.fields[config.dimension_field(dim)].allowed)
+
+
+def graphql_enum(name: str, values: dict[str, str], description: str) -> Any:
+    """A GraphQL enum generated at run time: member NAME carries the config name as its value."""
+    members = enum.Enum(name, {enum_value(v): v for v in values})  # type: ignore[misc]
+    wrapped: Any = strawberry.enum(members, description=description)
+    for definition in wrapped.__strawberry_definition__.values:
+        definition.description = values[definition.value]
+    return wrapped
+
+
+def graphql_object(name: str, fields: dict[str, tuple[Any, Any]], description: str, is_input: bool = False) -> Any:
+    """A GraphQL type generated at run time from {attribute: (annotation, strawberry.field(...))}."""
+    cls: Any = type(
+        name, (), {"__annotations__": {k: v[0] for k, v in fields.items()}, **{k: v[1] for k, v in fields.items()}}
+    )
+    return strawberry.input(cls, description=description) if is_input else strawberry.type(cls, description=description)
+
+
+def dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
+    kind = config.field_type(config.dimension_field(dim))
+    if kind == "int":
+        return Long, IntFilter
+    if kind == "bool":
+        return bool, BoolFilter
+    return str, StringFilter
+
+
+@dataclasses.dataclass(frozen=True)
+class ModuleTypes:
+    """The generated GraphQL types of one module."""
+
+    config: ModuleConfig
+    dimension_enum: Any
+    metric_enum: Any
+    where: Any
+    order: Any
+    top: Any
+    values: Any
+    row: Any
+    result: Any
+
+
+def _field(description: str, default: Any = dataclasses.MISSING, name: str | None = None) -> Any:
+    if default is dataclasses.MISSING:
+        return strawberry.field(description=description, name=name)
+    return strawberry.field(default=default, description=description, name=name)
+
+
+def _where_type(config: ModuleConfig, prefix: str) -> Any:
+    fields: dict[str, tuple[Any, Any]] = {}
+    for dim in config.dimensions:
+        _, filter_type = dimension_scalar(config, dim)
+        fields[dim] = (filter_type | None, _field(describe_dimension(config, dim), None, camel(dim)))
+    name = f"{prefix}Where"
+    cls: Any = type(
+        name, (), {"__annotations__": {k: v[0] for k, v in fields.items()}, **{k: v[1] for k, v in fields.items()}}
+    )
+    # and/or refer to the type itself: added to the plain class before strawberry turns it into an input.
+    cls.__annotations__["and_"] = list[cls] | None
+    cls.__annotations__["or_"] = list[cls] | None
+    cls.and_ = strawberry.field(default=None, name="and", description="All of these must hold.")
+    cls.or_ = strawberry.field(default=None, name="or", description="At least one of these must hold.")
+    return strawberry.input(cls, description=f"Filters on {config.module} dimensions; all given must hold.")
+
+
+def values_type(config: ModuleConfig, prefix: str) -> Any:
+    fields = {
+        m: (float | None, _field(describe(spec, m) + " Null unless requested.", None, camel(m)))
+        for m, spec in config.metrics.items()
+    }
+    return graphql_object(f"{prefix}Values", fields, f"Metric values of {config.module}.")
+
+
+def build_module_types(config: ModuleConfig) -> ModuleTypes:
+    prefix = pascal(config.module)
+    label = config.label or config.module
+    dim_enum = graphql_enum(
+        f"{prefix}Dimension",
+        {d: describe_dimension(config, d) for d in config.dimensions},
+        f"Dimensions of {label} one may filter and group by.",
+    )
+    metric_enum = graphql_enum(
+        f"{prefix}Metric", {m: describe(spec, m) for m, spec in config.metrics.items()}, f"Metrics of {label}."
+    )
+    sort_enum = graphql_enum(
+        f"{prefix}SortField",
+        {
+            "bucket": "The start of the time bucket.",
+            **{d: describe_dimension(config, d) for d in config.dimensions},
+            **{m: describe(spec, m) for m, spec in config.metrics.items()},
+        },
+        "What a result can be ordered by: the time bucket, a group-by dimension or a requested metric.",
+    )
+    order = graphql_object(
+        f"{prefix}Order",
+        {
+            "field": (sort_enum, _field("What to order by.")),
+            "descending": (bool, _field("Largest first (default) or smallest first.", True)),
+        },
+        "One ordering key.",
+        is_input=True,
+    )
+    top = graphql_object(
+        f"{prefix}Top",
+        {
+            "n": (int, _field("How many groups to keep.")),
+            "by": (metric_enum, _field("The metric that ranks groups over the whole window.")),
+            "others": (bool, _field("Add one row (others: true) holding every other group, merged exactly.", True)),
+        },
+        "Keep the N largest groups; fold the rest into one others row.",
+        is_input=True,
+    )
+    values = values_type(config, prefix)
+    row_fields: dict[str, tuple[Any, Any]] = {
+        "bucket": (datetime | None, _field("Start of the time bucket, in the query's time zone.", None)),
+    }
+    for dim in config.dimensions:
+        scalar, _ = dimension_scalar(config, dim)
+        row_fields[dim] = (
+            scalar | None,
+            _field(describe_dimension(config, dim) + " Null unless grouped by.", None, camel(dim)),
+        )
+    for name, metric in config.metrics.items():
+        row_fields[name] = (float | None, _field(describe(metric, name) + " Null unless requested.", None, camel(name)))
+    row_fields["others"] = (bool, _field("True on the row that holds every group outside the top N.", False))
+    row_fields["previous"] = (values | None, _field("The same group in the comparison window.", None))
+    row_fields["change"] = (values | None, _field("Value minus the comparison value.", None))
+    row_fields["change_ratio"] = (
+        values | None,
+        _field("Change relative to the comparison value (0.25 = +25%); null when that was 0 or missing.", None),
+    )
+    row = graphql_object(f"{prefix}Row", row_fields, f"One row of a {config.module} result.")
+    result = graphql_object(f"{prefix}Result", result_fields(row), f"Answer to a {config.module} query.")
+    return ModuleTypes(config, dim_enum, metric_enum, _where_type(config, prefix), order, top, values, row, result)
+
+
+def result_fields(row: Any) -> dict[str, tuple[Any, Any]]:
+    return {
+        "rows": (list[row], _field("Result rows, ordered as asked (by bucket then groups by default).")),
+        "source": (str, _field("Which table answered: rollup:<name> or raw.")),
+        "source_reason": (str | None, _field("Why that table was chosen.", None)),
+        "start": (datetime, _field("Effective window start, widened to whole buckets.")),
+        "end": (datetime, _field("Effective window end (excluded).")),
+        "granularity": (Granularity, _field("Bucket width of the rows.")),
+        "time_zone": (str, _field("Time zone of the buckets.")),
+        "compare_start": (datetime | None, _field("Start of the comparison window, when comparing.", None)),
+        "compare_end": (datetime | None, _field("End of the comparison window, when comparing.", None)),
+        "joined_source": (str | None, _field("Which table answered the joined module.", None)),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class JoinTypes:
+    name: str
+    other: ModuleTypes
+    key_enum: Any
+    row: Any
+    result: Any
+
+
+def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> JoinTypes:
+    config = types.config
+    spec = config.joins[join_name]
+    prefix = pascal(config.module) + pascal(join_name)
+    key_enum = graphql_enum(
+        f"{prefix}Key",
+        {d: describe_dimension(config, d) + f" Matches {spec.module}.{theirs}." for d, theirs in spec.match.items()},
+        f"Dimensions {config.module} and {spec.module} share: what a join can group by.",
+    )
+    row_fields: dict[str, tuple[Any, Any]] = {
+        "bucket": (datetime | None, _field("Start of the time bucket, in the query's time zone.", None)),
+    }
+    for dim in spec.match:
+        scalar, _ = dimension_scalar(config, dim)
+        row_fields[dim] = (scalar | None, _field(describe_dimension(config, dim), None, camel(dim)))
+    for name, metric in config.metrics.items():
+        row_fields[name] = (float | None, _field(describe(metric, name), None, camel(name)))
+    row_fields["joined"] = (
+        other.values | None,
+        _field(f"Metrics of {spec.module} for the same bucket and keys.", None),
+    )
+    row = graphql_object(f"{prefix}Row", row_fields, f"One row of {config.module} joined with {spec.module}.")
+    result = graphql_object(f"{prefix}Result", result_fields(row), f"{config.module} joined with {spec.module}.")
+    return JoinTypes(join_name, other, key_enum, row, result)
