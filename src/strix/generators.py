@@ -114,7 +114,7 @@ def campaign_events(rng: random.Random, count: int, start: datetime, end: dateti
                 "campaign_id": f"cmp-{group[:3]}-{rng.randrange(3)}",
                 "channel": rng.choice(["search", "social", "display", "email"]),
                 "product_group": group,
-                "country": rng.choice(COUNTRIES[:6]),
+                "country": rng.choice([*COUNTRIES[:6], "NO"]),  # the store does not sell in Norway yet
                 "impressions": impressions,
                 "clicks": rng.randrange(0, impressions // 20 + 1),
                 "spend": str(Decimal(rng.randrange(100, 50_000)) / 100),
