@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -235,3 +236,43 @@ async def test_predefined_queries_and_presets(start_platform: PlatformFactory, n
         assert start <= local_now < end
         want = sum(1 for e in clicks if start <= e["ts"] < end)
         assert result["rows"][0]["events"] == want
+
+
+async def test_record_pages_walk_every_matching_event_once(start_platform: PlatformFactory, now: datetime) -> None:
+    async with start_platform(EXAMPLE_CONFIGS) as (_, client):
+        clicks, _ = await _load(client, now)
+        start, end = now - timedelta(hours=30), now
+        window = f'window: {{start: "{start.isoformat()}", end: "{end.isoformat()}"}}'
+        wanted = sorted(
+            (e for e in clicks if start <= e["ts"] < end and e["action"] == "purchase" and e["country"] != "JP"),
+            key=lambda e: e["ts"],
+            reverse=True,
+        )
+        seen: list[dict[str, Any]] = []
+        after = "null"
+        pages = 0
+        while True:
+            page = await _query(
+                client,
+                f'clickstreamRecords({window}, where: {{action: {{eq: "purchase"}}, country: {{neq: "JP"}}}}, '
+                f"first: 20, after: {after}) {{ endCursor hasNextPage records {{ eventId ts price quantity device }} }}",
+                "clickstreamRecords",
+            )
+            seen.extend(page["records"])
+            pages += 1
+            if not page["hasNextPage"]:
+                break
+            after = f'"{page["endCursor"]}"'
+        assert pages == -(-len(wanted) // 20) and pages > 2
+        assert [r["eventId"] for r in seen] == [e["event_id"] for e in wanted]
+        by_id = {e["event_id"]: e for e in wanted}
+        for record in seen:
+            event = by_id[record["eventId"]]
+            assert Decimal(record["price"]) == event["price"]  # decimals exact, as strings at their scale
+            assert (record["quantity"], record["device"]) == (event["quantity"], event["device"])
+            assert datetime.fromisoformat(record["ts"]) == event["ts"]
+
+        body = await graphql(
+            client, '{ clickstreamRecords(window: {last: 1, unit: DAY}, after: "bogus") { hasNextPage } }'
+        )
+        assert body["errors"][0]["extensions"]["argument"] == "after"

@@ -22,6 +22,10 @@ from strix_config.model import (
 )
 
 EVENTS_SUFFIX = "_events"
+# Where each event sits in its stream: message sequence and position in the message. Unique per event, stable
+# across re-deliveries, so they order raw records for cursor pagination.
+SEQUENCE_COLUMN = "_seq"
+POSITION_COLUMN = "_pos"
 BUCKET_COLUMN = "bucket"
 
 _BUCKET_FUNCTION = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from strix_clickhouse.columns import (
     BUCKET_COLUMN,
+    POSITION_COLUMN,
+    SEQUENCE_COLUMN,
     bucket_function,
     column_type,
     events_table,
@@ -50,6 +52,8 @@ def plan_events_table(config: ModuleConfig, database: str) -> Statement:
     for name, field in config.event.fields.items():
         low_cardinality = field.type == "string" and (name in dimension_fields or bool(field.allowed))
         columns.append(f"    {quote_identifier(name)} {column_type(field, low_cardinality)}")
+    columns.append(f"    {quote_identifier(SEQUENCE_COLUMN)} UInt64")
+    columns.append(f"    {quote_identifier(POSITION_COLUMN)} UInt32")
     time_column = quote_identifier(config.event.time_field)
     table = events_table(config.module)
     body = ",\n".join(columns)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -114,6 +114,26 @@ class QueryResponse(Model):
     compare_end: datetime | None = None
     joined_source: str | None = None
     sql: str | None = None
+
+
+class RecordsRequest(Model):
+    """A page of raw events, newest first, continuing after `after` (an opaque cursor from the last page)."""
+
+    module: str
+    window: TimeWindow
+    time_zone: str = "UTC"
+    filters: list[Filter] = Field(default_factory=list)
+    first: int = Field(default=50, ge=1, le=1000)
+    after: str | None = None
+
+
+class RecordsResponse(Model):
+    module: str
+    start: datetime
+    end: datetime
+    records: list[dict[str, Any]]
+    end_cursor: str | None
+    has_next_page: bool
 
 
 AllOf.model_rebuild()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 
 QUERY_RUN = "query.run"
+QUERY_RECORDS = "query.records"
 QUERY_SERVICE = "strix-query"
 COMMITTED_PREFIX = "rollup.committed"
 

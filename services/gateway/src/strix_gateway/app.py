@@ -12,8 +12,8 @@ from nats.aio.client import Client as NATS
 from strawberry.fastapi import GraphQLRouter
 
 from strix_config import Catalog
-from strix_contracts.query import QueryRequest, QueryResponse
-from strix_gateway.client import run_query
+from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_gateway.client import read_records, run_query
 from strix_gateway.schema import build_schema
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -36,7 +36,10 @@ async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
     async def run(request: QueryRequest) -> QueryResponse:
         return await run_query(nc, request)
 
-    schema = build_schema(catalog, run)
+    async def read(request: RecordsRequest) -> RecordsResponse:
+        return await read_records(nc, request)
+
+    schema = build_schema(catalog, run, read)
     log.info("gateway.started", modules=catalog.names())
     yield Gateway(catalog, nc, schema)
     log.info("gateway.stopped")

@@ -1,25 +1,38 @@
-"""The gateway's only way to the query service: one NATS request per query."""
+"""The gateway's only way to the query service: one NATS request per question."""
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel
 
 from strix_contracts.errors import Unavailable, error_from_json
-from strix_contracts.query import QueryRequest, QueryResponse
-from strix_contracts.subjects import QUERY_RUN
+from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_contracts.subjects import QUERY_RECORDS, QUERY_RUN
 
 ERROR_HEADER = "Nats-Service-Error-Code"
 
+Reply = TypeVar("Reply", bound=BaseModel)
 
-async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> QueryResponse:
+
+async def _request(nc: NATS, subject: str, request: BaseModel, reply_type: type[Reply], wait: float) -> Reply:
     try:
-        reply = await nc.request(QUERY_RUN, request.model_dump_json().encode(), timeout=request_timeout)
+        reply = await nc.request(subject, request.model_dump_json().encode(), timeout=wait)
     except NoRespondersError as exc:
         raise Unavailable("no query service is running", hint="start `strix serve query`") from exc
     except NatsTimeout as exc:
-        raise Unavailable(f"the query service did not answer within {request_timeout:.0f}s") from exc
+        raise Unavailable(f"the query service did not answer within {wait:.0f}s") from exc
     if reply.headers and ERROR_HEADER in reply.headers:
         raise error_from_json(reply.data)
-    return QueryResponse.model_validate_json(reply.data)
+    return reply_type.model_validate_json(reply.data)
+
+
+async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> QueryResponse:
+    return await _request(nc, QUERY_RUN, request, QueryResponse, request_timeout)
+
+
+async def read_records(nc: NATS, request: RecordsRequest, request_timeout: float = 30.0) -> RecordsResponse:
+    return await _request(nc, QUERY_RECORDS, request, RecordsResponse, request_timeout)

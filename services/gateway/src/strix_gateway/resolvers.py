@@ -9,6 +9,8 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import strawberry
@@ -18,8 +20,17 @@ from pydantic import ValidationError
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
 from strix_contracts.errors import StrixError
-from strix_contracts.query import QueryRequest, QueryResponse
-from strix_gateway.types import FILTER_OPS, Comparison, Granularity, JoinKind, JoinTypes, ModuleTypes, WindowInput
+from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_gateway.types import (
+    FILTER_OPS,
+    Comparison,
+    Granularity,
+    JoinKind,
+    JoinTypes,
+    ModuleTypes,
+    RecordTypes,
+    WindowInput,
+)
 
 QueryRunner = Callable[[QueryRequest], Awaitable[QueryResponse]]
 _REQUIRED = inspect.Parameter.empty
@@ -230,3 +241,59 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
         return build_result(types, await ask(run, payload), join)
 
     return synthesise(args, join.result, handle)
+
+
+RecordsReader = Callable[[RecordsRequest], Awaitable[RecordsResponse]]
+
+
+def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsReader) -> Any:
+    config = types.config
+    args = [
+        Arg("window", WindowInput, "The time window."),
+        Arg("time_zone", str, "IANA time zone of relative windows and of the returned times.", "UTC"),
+        Arg("where", types.where | None, "Filters on dimensions.", None),
+        Arg("first", int, "Page size (at most 1000).", 50),
+        Arg("after", str | None, "endCursor of the previous page.", None),
+    ]
+    decimals = {n for n, f in config.event.fields.items() if f.type == "decimal"}
+    times = {n for n, f in config.event.fields.items() if f.type == "datetime"}
+
+    def typed(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if name in decimals:
+            return Decimal(str(value))
+        if name in times and isinstance(value, str):
+            return datetime.fromisoformat(value)
+        return value
+
+    async def handle(kwargs: dict[str, Any]) -> Any:
+        payload = {
+            "module": config.module,
+            "window": _window(kwargs["window"]),
+            "time_zone": kwargs.get("time_zone", "UTC"),
+            "filters": where_to_filters(config, kwargs.get("where")),
+            "first": kwargs.get("first", 50),
+            "after": kwargs.get("after"),
+        }
+        try:
+            request = RecordsRequest.model_validate(payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise GraphQLError(
+                f"{where}: {first['msg']}", extensions={"code": "INVALID_QUERY", "argument": where}
+            ) from exc
+        try:
+            response = await read(request)
+        except StrixError as exc:
+            raise to_graphql_error(exc) from exc
+        return records.page(
+            records=[records.record(**{k: typed(k, v) for k, v in r.items()}) for r in response.records],
+            end_cursor=response.end_cursor,
+            has_next_page=response.has_next_page,
+            start=response.start,
+            end=response.end,
+        )
+
+    return synthesise(args, records.page, handle)

@@ -15,8 +15,22 @@ from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
 from strix_gateway.names import camel, pascal
-from strix_gateway.resolvers import QueryRunner, join_resolver, module_resolver, predefined_resolver
-from strix_gateway.types import LONG_SCALAR, Long, build_join_types, build_module_types, describe
+from strix_gateway.resolvers import (
+    QueryRunner,
+    RecordsReader,
+    join_resolver,
+    module_resolver,
+    predefined_resolver,
+    records_resolver,
+)
+from strix_gateway.types import (
+    LONG_SCALAR,
+    Long,
+    build_join_types,
+    build_module_types,
+    build_record_types,
+    describe,
+)
 
 # Results are flat, so depth beyond a few levels is abuse; aliases multiply the work of one request.
 MAX_DEPTH = 8
@@ -37,7 +51,8 @@ class ModuleInfo:
     joins: list[str] = strawberry.field(description="Names of the joins it declares.")
 
 
-def build_schema(catalog: Catalog, run: QueryRunner) -> strawberry.Schema:
+def build_schema(catalog: Catalog, run: QueryRunner, read: RecordsReader | None = None) -> strawberry.Schema:
+    """`read` serves `<module>Records` fields (modules that keep raw events); without it they are left out."""
     fields: dict[str, Any] = {}
 
     def modules() -> list[ModuleInfo]:
@@ -61,6 +76,12 @@ def build_schema(catalog: Catalog, run: QueryRunner) -> strawberry.Schema:
         fields[name] = strawberry.field(
             resolver=module_resolver(module_types, run), name=camel(name), description=describe(config, name)
         )
+        if read is not None and config.raw.keep:
+            fields[f"{name}_records"] = strawberry.field(
+                resolver=records_resolver(module_types, build_record_types(config), read),
+                name=camel(name) + "Records",
+                description=f"Raw {name} events, newest first, a page at a time.",
+            )
         for query_name, query in config.queries.items():
             field_name = f"{name}_{query_name}"
             fields[field_name] = strawberry.field(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, NewType
 
 import strawberry
@@ -315,3 +316,40 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
     row = graphql_object(f"{prefix}Row", row_fields, f"One row of {config.module} joined with {spec.module}.")
     result = graphql_object(f"{prefix}Result", result_fields(row), f"{config.module} joined with {spec.module}.")
     return JoinTypes(join_name, other, key_enum, row, result)
+
+
+_RECORD_SCALARS: dict[str, Any] = {
+    "string": str,
+    "int": Long,
+    "float": float,
+    "decimal": Decimal,
+    "bool": bool,
+    "datetime": datetime,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordTypes:
+    record: Any
+    page: Any
+
+
+def build_record_types(config: ModuleConfig) -> RecordTypes:
+    prefix = pascal(config.module)
+    fields = {
+        name: (_RECORD_SCALARS[spec.type] | None, _field(describe(spec, name), None, camel(name)))
+        for name, spec in config.event.fields.items()
+    }
+    record = graphql_object(f"{prefix}Record", fields, f"One raw {config.module} event, as stored.")
+    page = graphql_object(
+        f"{prefix}RecordPage",
+        {
+            "records": (list[record], _field("Events, newest first.")),  # type: ignore[valid-type]
+            "end_cursor": (str | None, _field("Pass as `after` for the next page.", None)),
+            "has_next_page": (bool, _field("Whether older events match.")),
+            "start": (datetime, _field("Effective window start.")),
+            "end": (datetime, _field("Effective window end (excluded).")),
+        },
+        f"A page of raw {config.module} events.",
+    )
+    return RecordTypes(record, page)

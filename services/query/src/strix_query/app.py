@@ -18,9 +18,9 @@ from pydantic import ValidationError
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog
 from strix_contracts.errors import QueryError, StrixError
-from strix_contracts.query import QueryRequest
-from strix_contracts.subjects import QUERY_RUN, QUERY_SERVICE
-from strix_query.execution import execute, rollup_sizes
+from strix_contracts.query import QueryRequest, RecordsRequest
+from strix_contracts.subjects import QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
+from strix_query.execution import execute, read_records, rollup_sizes
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
@@ -53,6 +53,24 @@ class QueryService:
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
+
+    async def handle_records(self, request: Request) -> None:
+        try:
+            try:
+                records_request = RecordsRequest.model_validate_json(request.data)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
+            response = await read_records(self.clickhouse, self.catalog, records_request, datetime.now(UTC))
+        except StrixError as exc:
+            await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
+            return
+        except Exception as exc:
+            log.exception("query.records_failed")
+            body = StrixError(f"the records query failed: {str(exc)[:300]}").body().model_dump_json().encode()
+            await request.respond_error("500", "internal error", body)
+            return
+        await request.respond(response.model_dump_json().encode())
 
     async def handle(self, request: Request) -> None:
         started = time.perf_counter()
@@ -88,6 +106,9 @@ async def run_query_service(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) 
     service = QueryService(catalog, nc, clickhouse)
     micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
     await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=service.handle, queue_group="strix-query")
+    await micro.add_endpoint(
+        name="records", subject=QUERY_RECORDS, handler=service.handle_records, queue_group="strix-query"
+    )
     log.info("query.started", modules=catalog.names())
     try:
         yield service

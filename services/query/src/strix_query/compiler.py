@@ -112,7 +112,7 @@ def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: P
     return f"position({column}, {params.add(cond.value, 'String')}) > 0"
 
 
-def _filters_sql(
+def filters_sql(
     config: ModuleConfig, filters: list[Filter], source: Source, params: Params, joiner: str, path: str
 ) -> str:
     parts = []
@@ -122,9 +122,9 @@ def _filters_sql(
             column = quote_identifier(item.dimension if source.rollup else config.dimension_field(item.dimension))
             parts.append(_condition_sql(config, item, column, params, here))
         elif isinstance(item, AllOf):
-            parts.append("(" + (_filters_sql(config, item.all, source, params, " AND ", here + ".all") or "1") + ")")
+            parts.append("(" + (filters_sql(config, item.all, source, params, " AND ", here + ".all") or "1") + ")")
         elif isinstance(item, AnyOf):
-            parts.append("(" + (_filters_sql(config, item.any, source, params, " OR ", here + ".any") or "0") + ")")
+            parts.append("(" + (filters_sql(config, item.any, source, params, " OR ", here + ".any") or "0") + ")")
     return joiner.join(parts)
 
 
@@ -205,7 +205,7 @@ def compile_query(
         f"{time_column} >= {params.add(start, time_type)}",
         f"{time_column} < {params.add(end, time_type)}",
     ]
-    filters = _filters_sql(config, request.filters, source, params, " AND ", "filters")
+    filters = filters_sql(config, request.filters, source, params, " AND ", "filters")
     if filters:
         where.append(f"({filters})")
     if in_top is not None and request.top is not None and not request.top.others:

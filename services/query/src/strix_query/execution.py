@@ -17,9 +17,10 @@ from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.errors import QueryError
-from strix_contracts.query import Condition, QueryRequest, QueryResponse, Row
+from strix_contracts.query import Condition, QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, Row
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
+from strix_query.records import compile_records, page
 from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
 from strix_query.validation import check_bucket_count, module_of, validate_join, validate_request
 from strix_query.window import buckets, comparison_window, resolve_window, zone
@@ -186,6 +187,30 @@ async def execute(
         rows=rows,
         sql=sql,
         **response,
+    )
+
+
+async def read_records(
+    clickhouse: ClickHouse, catalog: Catalog, request: RecordsRequest, now: datetime
+) -> RecordsResponse:
+    config = catalog.get(request.module)
+    if config is None:
+        raise QueryError(f"unknown module {request.module!r}", argument="module", hint=", ".join(catalog.names()))
+    for name in filter_dimensions(request.filters):
+        if name not in config.dimensions:
+            raise QueryError(f"unknown dimension {name!r}", argument="filters", hint=", ".join(config.dimensions))
+    tz = zone(request.time_zone)
+    start, end = resolve_window(request.window, "total", tz, now)
+    compiled = compile_records(request, config, start, end, clickhouse.database)
+    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    records, cursor, more = page(result.rows, compiled.metrics, request.first, tz)
+    return RecordsResponse(
+        module=request.module,
+        start=start.astimezone(tz),
+        end=end.astimezone(tz),
+        records=records,
+        end_cursor=cursor,
+        has_next_page=more,
     )
 
 

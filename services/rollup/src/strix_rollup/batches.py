@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN
 from strix_config import ModuleConfig
 from strix_contracts.events import to_columns
 
@@ -40,9 +41,16 @@ def build_microbatch(
 ) -> Microbatch:
     """Decode (sequence, payload) pairs into one columnar batch."""
     events: list[Any] = []
-    for _, payload in payloads:
-        events.extend(decoder.decode(payload))
+    sequences: list[int] = []
+    positions: list[int] = []
+    for sequence, payload in payloads:
+        decoded = decoder.decode(payload)
+        events.extend(decoded)
+        sequences.extend([sequence] * len(decoded))
+        positions.extend(range(len(decoded)))
     columns = to_columns(config, events)
+    columns[SEQUENCE_COLUMN] = sequences
+    columns[POSITION_COLUMN] = positions
     times: list[datetime] = columns[config.event.time_field]
     return Microbatch(
         module=config.module,
