@@ -113,6 +113,7 @@ class QueryResponse(Model):
     compare_start: datetime | None = None
     compare_end: datetime | None = None
     joined_source: str | None = None
+    cached: bool = False
     sql: str | None = None
 
 

@@ -14,6 +14,7 @@ from strawberry.fastapi import GraphQLRouter
 from strix_config import Catalog
 from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
+from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -39,7 +40,7 @@ async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
     async def read(request: RecordsRequest) -> RecordsResponse:
         return await read_records(nc, request)
 
-    schema = build_schema(catalog, run, read)
+    schema = build_schema(catalog, run, read, LiveFeed(nc))
     log.info("gateway.started", modules=catalog.names())
     yield Gateway(catalog, nc, schema)
     log.info("gateway.stopped")

@@ -7,7 +7,7 @@ typed arguments with descriptions without any per-module code.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +21,7 @@ from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
 from strix_contracts.errors import StrixError
 from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_gateway.live import LiveFeed, next_change
 from strix_gateway.types import (
     FILTER_OPS,
     Comparison,
@@ -166,6 +167,7 @@ def build_result(types: ModuleTypes, response: QueryResponse, join: JoinTypes | 
         compare_start=response.compare_start,
         compare_end=response.compare_end,
         joined_source=response.joined_source,
+        cached=response.cached,
     )
 
 
@@ -180,8 +182,8 @@ def _common_args(types: ModuleTypes) -> list[Arg]:
     ]
 
 
-def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
-    args = [
+def _module_args(types: ModuleTypes) -> list[Arg]:
+    return [
         *_common_args(types),
         Arg("group_by", list[types.dimension_enum] | None, "Dimensions to group by.", None),  # type: ignore[name-defined]
         Arg("order_by", list[types.order] | None, "Ordering; by bucket then groups by default.", None),  # type: ignore[name-defined]
@@ -190,10 +192,39 @@ def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
         Arg("compare", Comparison | None, "Compare every row with an earlier window.", None),
     ]
 
+
+def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
     async def handle(kwargs: dict[str, Any]) -> Any:
         return build_result(types, await ask(run, request_dict(types.config, kwargs)))
 
-    return synthesise(args, types.result, handle)
+    return synthesise(_module_args(types), types.result, handle)
+
+
+def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
+    """The same arguments as the query field; a new result whenever a rollup commit touches the window."""
+
+    async def stream(**kwargs: Any) -> AsyncGenerator[Any, None]:
+        payload = request_dict(types.config, kwargs)
+        async with feed.listen(types.config.module) as queue:
+            while True:
+                response = await ask(run, payload)
+                yield build_result(types, response)
+                await next_change(queue, response.start, response.end)
+
+    args = _module_args(types)
+    parameters = [
+        inspect.Parameter(
+            a.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=a.default,
+            annotation=Annotated[a.annotation, strawberry.argument(description=a.description)],
+        )
+        for a in args
+    ]
+    returns = AsyncGenerator[types.result, None]  # type: ignore[name-defined]
+    stream.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
+    stream.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
+    return stream
 
 
 def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRunner) -> Any:

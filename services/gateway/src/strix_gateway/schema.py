@@ -14,11 +14,13 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
+from strix_gateway.live import LiveFeed
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
     QueryRunner,
     RecordsReader,
     join_resolver,
+    live_resolver,
     module_resolver,
     predefined_resolver,
     records_resolver,
@@ -51,8 +53,11 @@ class ModuleInfo:
     joins: list[str] = strawberry.field(description="Names of the joins it declares.")
 
 
-def build_schema(catalog: Catalog, run: QueryRunner, read: RecordsReader | None = None) -> strawberry.Schema:
-    """`read` serves `<module>Records` fields (modules that keep raw events); without it they are left out."""
+def build_schema(
+    catalog: Catalog, run: QueryRunner, read: RecordsReader | None = None, feed: LiveFeed | None = None
+) -> strawberry.Schema:
+    """`read` serves `<module>Records` fields (modules that keep raw events), `feed` the live subscriptions;
+    without them those fields are left out."""
     fields: dict[str, Any] = {}
 
     def modules() -> list[ModuleInfo]:
@@ -97,8 +102,21 @@ def build_schema(catalog: Catalog, run: QueryRunner, read: RecordsReader | None 
                 description=describe(spec, join_name) + f" ({name} joined with {spec.module})",
             )
     query_type = strawberry.type(type("Query", (), {"__annotations__": {}, **fields}))
+    subscription_type = None
+    if feed is not None:
+        live = {
+            name: strawberry.subscription(
+                resolver=live_resolver(module_types, run, feed),
+                name=camel(name),
+                description=describe(module_types.config, name)
+                + " Pushed again whenever new events change the window.",
+            )
+            for name, module_types in types.items()
+        }
+        subscription_type = strawberry.type(type("Subscription", (), {"__annotations__": {}, **live}))
     return strawberry.Schema(
         query=query_type,
+        subscription=subscription_type,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),

@@ -280,6 +280,7 @@ def result_fields(row: Any) -> dict[str, tuple[Any, Any]]:
         "compare_start": (datetime | None, _field("Start of the comparison window, when comparing.", None)),
         "compare_end": (datetime | None, _field("End of the comparison window, when comparing.", None)),
         "joined_source": (str | None, _field("Which table answered the joined module.", None)),
+        "cached": (bool, _field("Answered from the cache (kept until a rollup commit touches the window).", False)),
     }
 
 

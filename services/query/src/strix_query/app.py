@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.micro import add_service
 from nats.micro.request import Request
 from prometheus_client import Counter, Histogram
@@ -18,15 +19,18 @@ from pydantic import ValidationError
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog
 from strix_contracts.errors import QueryError, StrixError
-from strix_contracts.query import QueryRequest, RecordsRequest
-from strix_contracts.subjects import QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
-from strix_query.execution import execute, read_records, rollup_sizes
+from strix_contracts.notices import Committed
+from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest
+from strix_contracts.subjects import COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
+from strix_query.cache import ResultCache
+from strix_query.execution import execute_cached, read_records, rollup_sizes
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
 log = get_logger("query")
 
 QUERIES = Counter("strix_query_requests", "Queries answered", ["module", "source", "outcome"])
+CACHE_INVALIDATED = Counter("strix_query_cache_invalidated", "Cached answers dropped by rollup commits", ["module"])
 QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query service", ["module"])
 
 
@@ -40,6 +44,17 @@ class QueryService:
     clickhouse: ClickHouse
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes_at: float = 0.0
+    cache: ResultCache[QueryResponse] = field(default_factory=ResultCache)
+
+    async def on_committed(self, message: Msg) -> None:
+        """A rollup commit: drop cached answers over the buckets it changed."""
+        try:
+            notice = Committed.model_validate_json(message.data)
+        except ValidationError:
+            log.warning("query.bad_notice", subject=message.subject)
+            return
+        dropped = self.cache.invalidate(notice.module, notice.first_event, notice.last_event)
+        CACHE_INVALIDATED.labels(notice.module).inc(dropped)
 
     async def rollup_sizes(self) -> dict[str, dict[str, int]]:
         """Rows per rollup, refreshed every few seconds: the planner reads the smallest rollup that answers."""
@@ -83,7 +98,7 @@ class QueryService:
                 raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
             module = query.module
             sizes = await self.rollup_sizes()
-            response = await execute(self.clickhouse, self.catalog, query, datetime.now(UTC), sizes)
+            response = await execute_cached(self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
             await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
@@ -96,7 +111,7 @@ class QueryService:
             return
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
-        QUERIES.labels(module, response.source, "ok").inc()
+        QUERIES.labels(module, response.source, "cached" if response.cached else "ok").inc()
         log.debug("query.answered", module=module, source=response.source, rows=len(response.rows), ms=elapsed * 1000)
         await request.respond(response.model_dump_json().encode())
 
@@ -104,6 +119,8 @@ class QueryService:
 @asynccontextmanager
 async def run_query_service(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) -> AsyncIterator[QueryService]:
     service = QueryService(catalog, nc, clickhouse)
+    # Subscribe before serving: an answer cached after a commit we missed would stay stale.
+    notices = await nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=service.on_committed)
     micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
     await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=service.handle, queue_group="strix-query")
     await micro.add_endpoint(
@@ -114,6 +131,7 @@ async def run_query_service(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) 
         yield service
     finally:
         await micro.stop()
+        await notices.unsubscribe()
         log.info("query.stopped")
 
 

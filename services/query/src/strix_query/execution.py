@@ -18,6 +18,7 @@ from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.errors import QueryError
 from strix_contracts.query import Condition, QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, Row
+from strix_query.cache import ResultCache, Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
 from strix_query.records import compile_records, page
@@ -132,6 +133,38 @@ def _joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryReque
         fill=request.fill,
     )
     return other, {v: k for k, v in rename.items()}
+
+
+def cache_scope(catalog: Catalog, request: QueryRequest, now: datetime) -> tuple[str, list[Window]]:
+    """The cache key of a request (its text and resolved window) and every (module, window) it reads."""
+    config = module_of(catalog, request)
+    tz = zone(request.time_zone)
+    start, end = resolve_window(request.window, request.granularity, tz, now)
+    windows: list[Window] = [(config.module, start, end)]
+    if request.compare is not None:
+        windows.append((config.module, *comparison_window(start, end, request.compare, tz)))
+    if request.join is not None and request.join.name in config.joins:
+        windows.append((config.joins[request.join.name].module, start, end))
+    key = f"{request.model_dump_json()}|{start.isoformat()}|{end.isoformat()}"
+    return key, windows
+
+
+async def execute_cached(
+    clickhouse: ClickHouse,
+    catalog: Catalog,
+    request: QueryRequest,
+    now: datetime,
+    cache: ResultCache[QueryResponse],
+    sizes: Sizes | None = None,
+) -> QueryResponse:
+    key, windows = cache_scope(catalog, request, now)
+    found = cache.get(key)
+    if found is not None:
+        return found.model_copy(update={"cached": True})
+    generation = cache.generation([w[0] for w in windows])
+    response = await execute(clickhouse, catalog, request, now, sizes)
+    cache.put(key, windows, response, generation)
+    return response
 
 
 async def execute(
