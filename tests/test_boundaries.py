@@ -14,7 +14,17 @@ REPO = Path(__file__).resolve().parent.parent
 SERVICES = sorted(p.name for p in (REPO / "services").iterdir() if (p / "src").is_dir())
 TRANSPORTS = {"fastapi", "nats", "strawberry", "uvicorn", "starlette", "httpx"}
 # Modules whose job is transport: wiring, and adapters named for what they adapt.
-ADAPTERS = {"app.py", "publisher.py", "consumer.py", "client.py", "schema.py", "types.py", "resolvers.py", "live.py"}
+ADAPTERS = {
+    "app.py",
+    "publisher.py",
+    "consumer.py",
+    "client.py",
+    "schema.py",
+    "types.py",
+    "resolvers.py",
+    "live.py",
+    "fastrows.py",
+}
 
 
 def _imports(path: Path) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Union
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 QueryGranularity = Literal["minute", "hour", "day", "week", "month", "total"]
@@ -90,7 +91,10 @@ class QueryRequest(Model):
 Values = dict[str, float | int | None]
 
 
-class Row(Model):
+class Row(msgspec.Struct, kw_only=True):
+    """One result row. A msgspec Struct, not a pydantic model: answers hold thousands of rows, built and encoded
+    without per-row validation (the query service produced them from typed ClickHouse columns)."""
+
     bucket: datetime | None
     dimensions: dict[str, Value | None]
     metrics: Values
@@ -101,20 +105,20 @@ class Row(Model):
     joined: Values | None = None
 
 
-class QueryResponse(Model):
+class QueryResponse(msgspec.Struct, kw_only=True):
     module: str
-    granularity: QueryGranularity
+    granularity: str
     time_zone: str
     start: datetime
     end: datetime
     source: str
     source_reason: str
     rows: list[Row]
+    sql: str | None = None
     compare_start: datetime | None = None
     compare_end: datetime | None = None
     joined_source: str | None = None
     cached: bool = False
-    sql: str | None = None
 
 
 class RecordsRequest(Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from fastapi import APIRouter, FastAPI
@@ -12,7 +13,7 @@ from nats.aio.client import Client as NATS
 from strawberry.fastapi import GraphQLRouter
 
 from strix_config import Catalog
-from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
@@ -34,7 +35,7 @@ class Gateway:
 
 @asynccontextmanager
 async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
-    async def run(request: QueryRequest) -> QueryResponse:
+    async def run(request: QueryRequest) -> dict[str, Any]:
         return await run_query(nc, request)
 
     async def read(request: RecordsRequest) -> RecordsResponse:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import msgspec
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
 from strix_contracts.errors import Unavailable, error_from_json
-from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
+from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_contracts.subjects import QUERY_RECORDS, QUERY_RUN
 
 ERROR_HEADER = "Nats-Service-Error-Code"
@@ -19,6 +20,10 @@ Reply = TypeVar("Reply", bound=BaseModel)
 
 
 async def _request(nc: NATS, subject: str, request: BaseModel, reply_type: type[Reply], wait: float) -> Reply:
+    return reply_type.model_validate_json(await _reply(nc, subject, request, wait))
+
+
+async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> bytes:
     try:
         reply = await nc.request(subject, request.model_dump_json().encode(), timeout=wait)
     except NoRespondersError as exc:
@@ -27,11 +32,15 @@ async def _request(nc: NATS, subject: str, request: BaseModel, reply_type: type[
         raise Unavailable(f"the query service did not answer within {wait:.0f}s") from exc
     if reply.headers and ERROR_HEADER in reply.headers:
         raise error_from_json(reply.data)
-    return reply_type.model_validate_json(reply.data)
+    return reply.data
 
 
-async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> QueryResponse:
-    return await _request(nc, QUERY_RUN, request, QueryResponse, request_timeout)
+async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> dict[str, Any]:
+    """The answer as plain data: the query service built it from the QueryResponse model, and re-validating
+    thousands of rows with pydantic here would cost more than the query itself."""
+    reply = await _reply(nc, QUERY_RUN, request, request_timeout)
+    answer: dict[str, Any] = msgspec.json.decode(reply)
+    return answer
 
 
 async def read_records(nc: NATS, request: RecordsRequest, request_timeout: float = 30.0) -> RecordsResponse:

@@ -14,6 +14,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
+from strix_gateway.fastrows import FlatRowsExecutionContext
 from strix_gateway.live import LiveFeed
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
@@ -118,6 +119,7 @@ def build_schema(
         query=query_type,
         subscription=subscription_type,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
+        execution_context_class=FlatRowsExecutionContext,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
             lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

@@ -17,6 +17,7 @@ import strawberry
 
 from strix_config import ModuleConfig
 from strix_config.model import Annotated_
+from strix_gateway.fastrows import FLAT_TYPES
 from strix_gateway.names import camel, enum_value, pascal
 
 Long = NewType("Long", int)
@@ -202,6 +203,7 @@ def values_type(config: ModuleConfig, prefix: str) -> Any:
         m: (float | None, _field(describe(spec, m) + " Null unless requested.", None, camel(m)))
         for m, spec in config.metrics.items()
     }
+    FLAT_TYPES.add(f"{prefix}Values")
     return graphql_object(f"{prefix}Values", fields, f"Metric values of {config.module}.")
 
 
@@ -264,6 +266,7 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         _field("Change relative to the comparison value (0.25 = +25%); null when that was 0 or missing.", None),
     )
     row = graphql_object(f"{prefix}Row", row_fields, f"One row of a {config.module} result.")
+    FLAT_TYPES.add(f"{prefix}Row")
     result = graphql_object(f"{prefix}Result", result_fields(row), f"Answer to a {config.module} query.")
     return ModuleTypes(config, dim_enum, metric_enum, _where_type(config, prefix), order, top, values, row, result)
 
@@ -315,6 +318,7 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
         _field(f"Metrics of {spec.module} for the same bucket and keys.", None),
     )
     row = graphql_object(f"{prefix}Row", row_fields, f"One row of {config.module} joined with {spec.module}.")
+    FLAT_TYPES.add(f"{prefix}Row")
     result = graphql_object(f"{prefix}Result", result_fields(row), f"{config.module} joined with {spec.module}.")
     return JoinTypes(join_name, other, key_enum, row, result)
 

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -113,7 +114,7 @@ class QueryService:
         QUERY_SECONDS.labels(module).observe(elapsed)
         QUERIES.labels(module, response.source, "cached" if response.cached else "ok").inc()
         log.debug("query.answered", module=module, source=response.source, rows=len(response.rows), ms=elapsed * 1000)
-        await request.respond(response.model_dump_json().encode())
+        await request.respond(msgspec.json.encode(response))
 
 
 @asynccontextmanager

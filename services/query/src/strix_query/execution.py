@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from msgspec.structs import replace
+
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
@@ -160,7 +162,7 @@ async def execute_cached(
     key, windows = cache_scope(catalog, request, now)
     found = cache.get(key)
     if found is not None:
-        return found.model_copy(update={"cached": True})
+        return replace(found, cached=True)
     generation = cache.generation([w[0] for w in windows])
     response = await execute(clickhouse, catalog, request, now, sizes)
     cache.put(key, windows, response, generation)
@@ -196,9 +198,7 @@ async def execute(
         other_request, back = _joined_request(catalog, request)
         other = plan(catalog, other_request, now, sizes, (main.start, main.end))
         other_rows, _ = await _run(clickhouse, other, None)
-        renamed = [
-            r.model_copy(update={"dimensions": {back[k]: v for k, v in r.dimensions.items()}}) for r in other_rows
-        ]
+        renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}) for r in other_rows]
         rows = join_rows(
             rows,
             renamed,

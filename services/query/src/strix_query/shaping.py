@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from msgspec.structs import replace
+
 from strix_config import ModuleConfig
 from strix_contracts.query import Row, Value, Values
 
@@ -79,7 +81,7 @@ def attach_previous(
         ratio: Values = {}
         for name, value in row.metrics.items():
             change[name], ratio[name] = _change(value, previous.get(name))
-        out.append(row.model_copy(update={"previous": previous, "change": change, "change_ratio": ratio}))
+        out.append(replace(row, previous=previous, change=change, change_ratio=ratio))
     return out
 
 
@@ -96,9 +98,9 @@ def join_rows(
         other = right_by_key.get(key)
         if other is not None:
             matched.add(key)
-            out.append(row.model_copy(update={"joined": other.metrics}))
+            out.append(replace(row, joined=other.metrics))
         elif kind in ("left", "full"):
-            out.append(row.model_copy(update={"joined": dict(right_empty)}))
+            out.append(replace(row, joined=dict(right_empty)))
     if kind in ("right", "full"):
         for key, row in right_by_key.items():
             if key not in matched:

@@ -1,0 +1,200 @@
+"""Benchmark: dashboard queries through GraphQL over a large clickstream, next to the raw-table question.
+
+    uv run invoke bench --events 20000000
+
+Loads N clickstream events straight into the events table of an embedded store (ClickHouse generates them;
+the materialized views fill every rollup as they would from the pipeline), then asks the typical dashboard
+question — 30 days, hourly, top 10 product groups by revenue with events and unique customers, compared with
+the previous 30 days — through GraphQL over HTTP, and the same question of the raw table directly. Each timed
+GraphQL query uses a window shifted by one hour, so no answer comes from the cache (cached answers are timed
+separately). Prints one JSON line per measurement and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from strix.platform import PlatformOptions, run_platform
+from strix_clickhouse import ClickHouse
+from strix_config import load_catalog
+from strix_runtime.logs import configure_logging
+
+REPO = Path(__file__).resolve().parents[2]
+GROUPS = 40
+CHUNK = 2_000_000
+
+
+def _load_sql(database: str, start: datetime, span_seconds: int, offset: int, rows: int) -> str:
+    """One chunk of synthetic events generated inside ClickHouse (no Python per event)."""
+    t0 = int(start.timestamp())
+    return f"""
+    INSERT INTO `{database}`.`clickstream_events`
+    SELECT
+        generateUUIDv4() AS event_id,
+        toDateTime64({t0} + (cityHash64(number, 1) % {span_seconds}), 3, 'UTC') AS ts,
+        concat('c', toString(cityHash64(number, 2) % 200000)) AS customer_id,
+        concat('s', toString(cityHash64(number, 3) % 600000)) AS session_id,
+        multiIf(cityHash64(number, 4) % 100 < 80, 'view', cityHash64(number, 4) % 100 < 94, 'add_to_cart', 'purchase')
+            AS action,
+        concat('group-', leftPad(toString(toUInt32(sqrt(cityHash64(number, 5) % {GROUPS * GROUPS}))), 2, '0'))
+            AS product_group,
+        concat('p-', toString(cityHash64(number, 6) % 5000)) AS product_id,
+        ['FI','SE','DE','FR','US','JP','BR','IN'][1 + cityHash64(number, 7) % 8] AS country,
+        ['desktop','mobile','tablet'][1 + cityHash64(number, 8) % 3] AS device,
+        toDecimal64((99 + cityHash64(number, 9) % 24900) / 100, 2) AS price,
+        toInt64(1 + cityHash64(number, 10) % 3) AS quantity,
+        toUInt64(number) AS _seq,
+        toUInt32(0) AS _pos
+    FROM numbers({offset}, {rows})
+    """
+
+
+def _graphql(start: datetime, end: datetime) -> str:
+    return (
+        f'{{ clickstream(window: {{start: "{start.isoformat()}", end: "{end.isoformat()}"}}, granularity: HOUR, '
+        "groupBy: [PRODUCT_GROUP], metrics: [REVENUE, EVENTS, CUSTOMERS], top: {n: 10, by: REVENUE}, "
+        "compare: PREVIOUS_PERIOD) { source cached rows { bucket productGroup others revenue events customers "
+        "previous { revenue events customers } changeRatio { revenue } } } }"
+    )
+
+
+def _raw_sql(database: str) -> str:
+    """The same question of the raw events: top 10 groups, hourly series with others, and the previous period."""
+    table = f"`{database}`.`clickstream_events`"
+    period = """
+        SELECT toStartOfHour(ts) AS bucket, if(product_group IN top, product_group, NULL) AS grp,
+               sumIf(price, action = 'purchase') AS revenue, count() AS events, uniq(customer_id) AS customers
+        FROM {table} WHERE ts >= {{s:DateTime64(3, 'UTC')}} AND ts < {{e:DateTime64(3, 'UTC')}}
+        GROUP BY bucket, grp"""
+    return f"""
+    WITH top AS (
+        SELECT product_group FROM {table}
+        WHERE ts >= {{start:DateTime64(3, 'UTC')}} AND ts < {{end:DateTime64(3, 'UTC')}}
+        GROUP BY product_group ORDER BY sumIf(price, action = 'purchase') DESC LIMIT 10)
+    SELECT * FROM ({period.format(table=table).replace("{s:", "{start:").replace("{e:", "{end:")}) AS cur
+    LEFT JOIN ({period.format(table=table).replace("{s:", "{prev_start:").replace("{e:", "{prev_end:")}) AS prev
+    ON prev.bucket + INTERVAL 30 DAY = cur.bucket AND prev.grp IS NOT DISTINCT FROM cur.grp
+    ORDER BY cur.bucket, cur.grp
+    """
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _report(name: str, millis: list[float], **extra: object) -> dict[str, object]:
+    line: dict[str, object] = {
+        "measure": name,
+        "n": len(millis),
+        "p50_ms": round(_percentile(millis, 0.5), 1),
+        "p99_ms": round(_percentile(millis, 0.99), 1),
+        "mean_ms": round(statistics.fmean(millis), 1),
+        **extra,
+    }
+    print(json.dumps(line), flush=True)
+    return line
+
+
+async def load(clickhouse: ClickHouse, events: int, now: datetime) -> None:
+    start = now - timedelta(days=62)
+    span = int((now - start).total_seconds())
+    loaded = 0
+    began = time.perf_counter()
+    while loaded < events:
+        rows = min(CHUNK, events - loaded)
+        await clickhouse.command(_load_sql(clickhouse.database, start, span, loaded, rows))
+        loaded += rows
+        rate = loaded / (time.perf_counter() - began)
+        print(json.dumps({"progress": "load", "events": loaded, "of": events, "events_per_s": round(rate)}), flush=True)
+    await clickhouse.command(f"OPTIMIZE TABLE `{clickhouse.database}`.`clickstream__hourly_groups` FINAL")
+
+
+async def main(events: int, iterations: int, data_dir: Path) -> None:
+    configure_logging("warning")
+    options = PlatformOptions(catalog=load_catalog(REPO / "configs"), data_dir=data_dir, nats_port=-1, port=0)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    async with run_platform(options) as platform, httpx.AsyncClient(base_url=platform.http_url, timeout=120) as client:
+        clickhouse = platform.clickhouse
+        assert clickhouse is not None
+        count = (await clickhouse.query(f"SELECT count() FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][0]
+        if count < events:
+            await load(clickhouse, events - count, now)
+        sizes = await clickhouse.query(
+            "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+            {"db": clickhouse.database},
+        )
+        print(json.dumps({"tables": {t: int(r) for t, r in sizes.rows}}), flush=True)
+
+        async def ask(start: datetime) -> tuple[float, dict[str, object]]:
+            began = time.perf_counter()
+            response = await client.post("/graphql", json={"query": _graphql(start, start + timedelta(days=30))})
+            elapsed = (time.perf_counter() - began) * 1000
+            body = response.json()
+            assert "errors" not in body, body
+            return elapsed, body["data"]["clickstream"]
+
+        base = now - timedelta(days=30)
+        _, warm = await ask(base)  # warm-up: imports, first plan, rollup sizes
+        cold: list[float] = []
+        for i in range(iterations):
+            elapsed, result = await ask(base - timedelta(hours=i + 1))
+            assert not result["cached"]
+            cold.append(elapsed)
+        rows = len(warm["rows"])  # type: ignore[arg-type]
+        graph = _report("graphql_uncached", cold, rows=rows, source=warm["source"])
+        cached: list[float] = []
+        for _ in range(iterations):
+            elapsed, result = await ask(base)
+            assert result["cached"]
+            cached.append(elapsed)
+        _report("graphql_cached", cached, rows=rows)
+
+        raw: list[float] = []
+        for i in range(max(5, iterations // 4)):
+            start = base - timedelta(hours=i)
+            params = {
+                "start": start,
+                "end": start + timedelta(days=30),
+                "prev_start": start - timedelta(days=30),
+                "prev_end": start,
+            }
+            began = time.perf_counter()
+            await clickhouse.query(_raw_sql(clickhouse.database), params)
+            raw.append((time.perf_counter() - began) * 1000)
+        direct = _report("raw_table_direct", raw)
+        print(
+            json.dumps(
+                {
+                    "summary": "30 days hourly, top 10 product groups by revenue + others, vs previous 30 days",
+                    "events": max(events, count),
+                    "graphql_p99_ms": graph["p99_ms"],
+                    "raw_p50_ms": direct["p50_ms"],
+                    "speedup_p50": round(float(direct["p50_ms"]) / float(graph["p50_ms"]), 1),  # type: ignore[arg-type]
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000_000)
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".strix-bench")
+    parser.add_argument("--keep", action="store_true", help="reuse the loaded data of a previous run")
+    args = parser.parse_args()
+    if args.data_dir.exists() and not args.keep:
+        shutil.rmtree(args.data_dir)
+    asyncio.run(main(args.events, args.iterations, args.data_dir))
+    sys.exit(0)
