@@ -143,3 +143,47 @@ class RecordsResponse(Model):
 
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
+
+
+NESTED_GROUPS = ("previous", "change", "change_ratio", "joined")
+
+
+def answer_columns(rows: list[Row]) -> list[str]:
+    """Column names of the compact wire form: bucket, dimensions, metrics, others, then `group.metric` for each
+    nested group present (comparison values and changes, joined metrics)."""
+    if not rows:
+        return []
+    first = rows[0]
+    columns = ["bucket", *first.dimensions, *first.metrics, "others"]
+    for group in NESTED_GROUPS:
+        values = getattr(first, group)
+        if values is not None:
+            columns.extend(f"{group}.{name}" for name in values)
+    return columns
+
+
+def encode_answer(response: QueryResponse) -> bytes:
+    """The answer with rows as arrays under `columns`: half the bytes of nested objects, decoded without
+    building a dict per row, and turned into GraphQL rows by key mapping alone. Buckets are ISO 8601 strings
+    (datetime.isoformat), metric values floats: exactly what the GraphQL scalars would serialise."""
+    columns = answer_columns(response.rows)
+    groups = [g for g in NESTED_GROUPS if response.rows and getattr(response.rows[0], g) is not None]
+    iso: dict[datetime, str] = {}
+    rows: list[list[Any]] = []
+    for row in response.rows:
+        bucket = None
+        if row.bucket is not None:
+            bucket = iso.get(row.bucket)
+            if bucket is None:
+                bucket = iso[row.bucket] = row.bucket.isoformat()
+        values: list[Any] = [bucket, *row.dimensions.values()]
+        values.extend(None if v is None else float(v) for v in row.metrics.values())
+        values.append(row.others)
+        for group in groups:
+            nested = getattr(row, group)
+            values.extend(None if v is None else float(v) for v in nested.values())
+        rows.append(values)
+    header = msgspec.structs.asdict(response)
+    header["rows"] = rows
+    header["columns"] = columns
+    return msgspec.json.encode(header)

@@ -6,6 +6,8 @@ import zlib
 
 QUERY_RUN = "query.run"
 QUERY_RECORDS = "query.records"
+# Reply header set when an answer came from the query service's cache.
+CACHED_HEADER = "Strix-Cached"
 QUERY_SERVICE = "strix-query"
 COMMITTED_PREFIX = "rollup.committed"
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import strawberry
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client as NATS
@@ -47,8 +48,15 @@ async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
     log.info("gateway.stopped")
 
 
+class _Router(GraphQLRouter[Any, Any]):
+    """GraphQL over HTTP with a C JSON encoder: answers run to megabytes (stdlib json: ~40 ms for 2 MB)."""
+
+    def encode_json(self, data: object) -> bytes:
+        return msgspec.json.encode(data)
+
+
 def graphql_router(gateway: Gateway) -> APIRouter:
-    router: APIRouter = GraphQLRouter(gateway.schema, path="/graphql", graphql_ide="graphiql")
+    router: APIRouter = _Router(gateway.schema, path="/graphql", graphql_ide="graphiql")
     return router
 
 

@@ -6,13 +6,14 @@ from typing import Any, TypeVar
 
 import msgspec
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
 from strix_contracts.errors import Unavailable, error_from_json
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
-from strix_contracts.subjects import QUERY_RECORDS, QUERY_RUN
+from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
 
 ERROR_HEADER = "Nats-Service-Error-Code"
 
@@ -20,10 +21,10 @@ Reply = TypeVar("Reply", bound=BaseModel)
 
 
 async def _request(nc: NATS, subject: str, request: BaseModel, reply_type: type[Reply], wait: float) -> Reply:
-    return reply_type.model_validate_json(await _reply(nc, subject, request, wait))
+    return reply_type.model_validate_json((await _reply(nc, subject, request, wait)).data)
 
 
-async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> bytes:
+async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> Msg:
     try:
         reply = await nc.request(subject, request.model_dump_json().encode(), timeout=wait)
     except NoRespondersError as exc:
@@ -32,14 +33,15 @@ async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> byt
         raise Unavailable(f"the query service did not answer within {wait:.0f}s") from exc
     if reply.headers and ERROR_HEADER in reply.headers:
         raise error_from_json(reply.data)
-    return reply.data
+    return reply
 
 
 async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> dict[str, Any]:
     """The answer as plain data: the query service built it from the QueryResponse model, and re-validating
     thousands of rows with pydantic here would cost more than the query itself."""
     reply = await _reply(nc, QUERY_RUN, request, request_timeout)
-    answer: dict[str, Any] = msgspec.json.decode(reply)
+    answer: dict[str, Any] = msgspec.json.decode(reply.data)
+    answer["cached"] = bool(reply.headers and reply.headers.get(CACHED_HEADER))
     return answer
 
 

@@ -10,6 +10,8 @@ Any other selection goes through the generic executor unchanged, so the output i
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from graphql import (
@@ -23,10 +25,37 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-RowBuilder = Callable[[Any], dict[str, Any]]
+RowBuilder = Callable[[list[Any]], dict[str, Any]]
 
 # GraphQL object types whose instances are AttrRow mappings keyed by Python field name.
 FLAT_TYPES: set[str] = set()
+
+
+class ColumnarRows(list[list[Any]]):
+    """Rows as arrays (the query service's wire form) with their column names (`previous.revenue` for nested)."""
+
+    def __init__(self, columns: list[str], rows: list[list[Any]]) -> None:
+        super().__init__(rows)
+        self.columns = columns
+        self.positions = {name: i for i, name in enumerate(columns)}
+
+    def as_attr_rows(self) -> list[AttrRow]:
+        """The same rows for the generic executor: attribute access, nested groups as their own rows."""
+        flat_names = [c for c in self.columns if "." not in c]
+        groups: dict[str, list[tuple[str, int]]] = {}
+        for i, name in enumerate(self.columns):
+            if "." in name:
+                group, metric = name.split(".", 1)
+                groups.setdefault(group, []).append((metric, i))
+        out = []
+        for row in self:
+            item = AttrRow({name: row[self.positions[name]] for name in flat_names})
+            if item.get("bucket") is not None:
+                item["bucket"] = datetime.fromisoformat(item["bucket"])
+            for group, members in groups.items():
+                item[group] = AttrRow({metric: row[i] for metric, i in members})
+            out.append(item)
+        return out
 
 
 class AttrRow(dict[str, Any]):
@@ -38,17 +67,6 @@ class AttrRow(dict[str, Any]):
         return self.get(name)
 
 
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"Float cannot represent {value!r}")
-    return float(value)
-
-
-# The built-in scalars' serialisers check and coerce every kind of input (~3 µs a value); row values were typed
-# by the query service already, so these only convert.
-_FAST_SERIALIZERS: dict[str, Callable[[Any], Any]] = {"Float": _float, "Boolean": bool, "String": str, "Long": int}
-
-
 def _python_names(object_type: GraphQLObjectType) -> dict[str, str]:
     names: dict[str, str] = {}
     for graphql_name, field in object_type.fields.items():
@@ -57,35 +75,62 @@ def _python_names(object_type: GraphQLObjectType) -> dict[str, str]:
     return names
 
 
-def _builder(object_type: GraphQLObjectType, selections: list[FieldNode]) -> RowBuilder | None:
-    """A function from row to response dict, or None when the selection needs the generic executor."""
+def _builder(
+    object_type: GraphQLObjectType, selections: list[Any], index: dict[str, int], prefix: str = ""
+) -> RowBuilder | None:
+    """A function from an array row to the response dict, or None when the selection needs the generic
+    executor. Values are already serialised by the query service (ISO buckets, float metrics)."""
     python_names = _python_names(object_type)
-    steps: list[tuple[str, str, Callable[[Any], Any]]] = []
+    keys: list[str] = []
+    positions: list[int] = []
+    constants: dict[str, Any] = {}
+    nested: list[tuple[str, RowBuilder, int]] = []
     for node in selections:
         if not isinstance(node, FieldNode) or node.directives or node.arguments:
             return None
         key = node.alias.value if node.alias else node.name.value
         if node.name.value == "__typename":
-            type_name = object_type.name
-            steps.append((key, "", lambda _value, name=type_name: name))  # type: ignore[misc]
+            constants[key] = object_type.name
             continue
         field = object_type.fields.get(node.name.value)
         if field is None:
             return None
-        field_type: GraphQLOutputType = get_nullable_type(field.type)
+        field_type = get_nullable_type(field.type)
+        name = prefix + python_names[node.name.value]
         if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
-            serialize = _FAST_SERIALIZERS.get(field_type.name, field_type.serialize)
-            steps.append((key, python_names[node.name.value], lambda v, s=serialize: None if v is None else s(v)))  # type: ignore[misc]
+            if name in index:
+                keys.append(key)
+                positions.append(index[name])
+            else:
+                constants[key] = None  # not requested of the query service: null, as the generic path gives
         elif isinstance(field_type, GraphQLObjectType) and field_type.name in FLAT_TYPES and node.selection_set:
-            nested = _builder(field_type, list(node.selection_set.selections))  # type: ignore[arg-type]
-            if nested is None:
+            group = python_names[node.name.value]
+            members = [i for n, i in index.items() if n.startswith(group + ".")]
+            inner = _builder(field_type, list(node.selection_set.selections), index, group + ".")
+            if inner is None:
                 return None
-            steps.append((key, python_names[node.name.value], lambda v, b=nested: None if v is None else b(v)))  # type: ignore[misc]
+            nested.append((key, inner, members[0] if members else -1))
         else:
             return None
+    if len(positions) == 1:
+        only = positions[0]
 
-    def build(row: Any) -> dict[str, Any]:
-        return {key: convert(row.get(name)) if name else convert(None) for key, name, convert in steps}
+        def pick(row: list[Any]) -> tuple[Any, ...]:
+            return (row[only],)
+    elif positions:
+        pick = itemgetter(*positions)  # type: ignore[assignment]
+    else:
+
+        def pick(row: list[Any]) -> tuple[Any, ...]:
+            return ()
+
+    def build(row: list[Any]) -> dict[str, Any]:
+        out = dict(zip(keys, pick(row), strict=True))
+        if constants:
+            out.update(constants)
+        for key, inner, probe in nested:
+            out[key] = None if probe < 0 else inner(row)
+        return out
 
     return build
 
@@ -100,18 +145,18 @@ class FlatRowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
-        item_type = return_type.of_type
-        inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-        if (
-            isinstance(result, list)
-            and isinstance(inner, GraphQLObjectType)
-            and inner.name in FLAT_TYPES
-            and len(field_details_list) == 1
-            and all(isinstance(row, AttrRow) for row in result[:1])
-        ):
+        if isinstance(result, ColumnarRows):
+            item_type = return_type.of_type
+            inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
             node = field_details_list[0].node
-            if node.selection_set is not None:
-                build = _builder(inner, list(node.selection_set.selections))
+            if (
+                isinstance(inner, GraphQLObjectType)
+                and inner.name in FLAT_TYPES
+                and len(field_details_list) == 1
+                and node.selection_set is not None
+            ):
+                build = _builder(inner, list(node.selection_set.selections), result.positions)
                 if build is not None:
                     return [build(row) for row in result]
+            result = result.as_attr_rows()
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
 from strix_contracts.errors import StrixError
-from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse
-from strix_gateway.fastrows import AttrRow
+from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, encode_answer
+from strix_gateway.fastrows import ColumnarRows
 from strix_gateway.live import LiveFeed, next_change
 from strix_gateway.types import (
     FILTER_OPS,
@@ -143,7 +143,7 @@ async def ask(run: QueryRunner, payload: dict[str, Any]) -> Answer:
 def _as_mapping(response: Answer) -> dict[str, Any]:
     if isinstance(response, dict):
         return response
-    data: dict[str, Any] = msgspec.to_builtins(response)
+    data: dict[str, Any] = msgspec.json.decode(encode_answer(response))
     return data
 
 
@@ -153,23 +153,11 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def _flat_row(row: dict[str, Any]) -> AttrRow:
-    """A wire row (dimensions and metrics nested) as the flat mapping the Row types read."""
-    flat = AttrRow(row["dimensions"])
-    flat.update(row["metrics"])
-    flat["bucket"] = _time(row["bucket"])
-    flat["others"] = row.get("others", False)
-    for key in ("previous", "change", "change_ratio", "joined"):
-        nested = row.get(key)
-        flat[key] = None if nested is None else AttrRow(nested)
-    return flat
-
-
 def build_result(types: ModuleTypes, response: Answer, join: JoinTypes | None = None) -> Any:
     data = _as_mapping(response)
     result_type = join.result if join else types.result
     return result_type(
-        rows=[_flat_row(row) for row in data["rows"]],
+        rows=ColumnarRows(data.get("columns", []), data["rows"]),
         source=data["source"],
         source_reason=data.get("source_reason"),
         start=_time(data["start"]),

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import msgspec
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -21,10 +20,10 @@ from strix_clickhouse import ClickHouse
 from strix_config import Catalog
 from strix_contracts.errors import QueryError, StrixError
 from strix_contracts.notices import Committed
-from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest
-from strix_contracts.subjects import COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
+from strix_contracts.query import QueryRequest, RecordsRequest
+from strix_contracts.subjects import CACHED_HEADER, COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
 from strix_query.cache import ResultCache
-from strix_query.execution import execute_cached, read_records, rollup_sizes
+from strix_query.execution import Answer, execute_cached, read_records, rollup_sizes
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
@@ -45,7 +44,7 @@ class QueryService:
     clickhouse: ClickHouse
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes_at: float = 0.0
-    cache: ResultCache[QueryResponse] = field(default_factory=ResultCache)
+    cache: ResultCache[Answer] = field(default_factory=ResultCache)
 
     async def on_committed(self, message: Msg) -> None:
         """A rollup commit: drop cached answers over the buckets it changed."""
@@ -99,7 +98,9 @@ class QueryService:
                 raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
             module = query.module
             sizes = await self.rollup_sizes()
-            response = await execute_cached(self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes)
+            answer, cached = await execute_cached(
+                self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes
+            )
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
             await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
@@ -112,9 +113,9 @@ class QueryService:
             return
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
-        QUERIES.labels(module, response.source, "cached" if response.cached else "ok").inc()
-        log.debug("query.answered", module=module, source=response.source, rows=len(response.rows), ms=elapsed * 1000)
-        await request.respond(msgspec.json.encode(response))
+        QUERIES.labels(module, answer.source, "cached" if cached else "ok").inc()
+        log.debug("query.answered", module=module, source=answer.source, rows=answer.rows, ms=elapsed * 1000)
+        await request.respond(answer.payload, headers={CACHED_HEADER: "1"} if cached else None)
 
 
 @asynccontextmanager

@@ -19,7 +19,15 @@ from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.errors import QueryError
-from strix_contracts.query import Condition, QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, Row
+from strix_contracts.query import (
+    Condition,
+    QueryRequest,
+    QueryResponse,
+    RecordsRequest,
+    RecordsResponse,
+    Row,
+    encode_answer,
+)
 from strix_query.cache import ResultCache, Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
@@ -151,22 +159,33 @@ def cache_scope(catalog: Catalog, request: QueryRequest, now: datetime) -> tuple
     return key, windows
 
 
+@dataclass(frozen=True)
+class Answer:
+    """An encoded answer (what goes on the wire; what the cache keeps) and what the metrics need of it."""
+
+    payload: bytes
+    source: str
+    rows: int
+
+
 async def execute_cached(
     clickhouse: ClickHouse,
     catalog: Catalog,
     request: QueryRequest,
     now: datetime,
-    cache: ResultCache[QueryResponse],
+    cache: ResultCache[Answer],
     sizes: Sizes | None = None,
-) -> QueryResponse:
+) -> tuple[Answer, bool]:
+    """(answer, whether it came from the cache). The cache keeps encoded bytes: a hit costs no re-encoding."""
     key, windows = cache_scope(catalog, request, now)
     found = cache.get(key)
     if found is not None:
-        return replace(found, cached=True)
+        return found, True
     generation = cache.generation([w[0] for w in windows])
     response = await execute(clickhouse, catalog, request, now, sizes)
-    cache.put(key, windows, response, generation)
-    return response
+    answer = Answer(encode_answer(response), response.source, len(response.rows))
+    cache.put(key, windows, answer, generation)
+    return answer, False
 
 
 async def execute(
