@@ -45,7 +45,12 @@ def gaming(catalog: Catalog) -> ModuleConfig:
 
 
 def request(module: str = "clickstream", **fields: Any) -> QueryRequest:
-    defaults: dict[str, Any] = {"window": TimeWindow(start=START, end=END), "granularity": "hour", "metrics": ["events"]}
+    first_metric = {"clickstream": "events", "gaming": "rounds", "campaigns": "clicks"}.get(module, "events")
+    defaults: dict[str, Any] = {
+        "window": TimeWindow(start=START, end=END),
+        "granularity": "hour",
+        "metrics": [first_metric],
+    }
     return QueryRequest(module=module, **{**defaults, **fields})
 
 
@@ -74,11 +79,31 @@ def shape(sql: str) -> str:
     return PLACEHOLDER.sub("?", sql)
 
 
+def select_list(sql: str) -> list[str]:
+    """The SELECT items, split on commas outside parentheses and quotes."""
+    text = sql.split("\nFROM ")[0].removeprefix("SELECT ")
+    items, depth, quote, current = [], 0, "", ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+            continue
+        current += char
+    return [*items, current.strip()]
+
+
 def select_of(sql: str, alias: str) -> str:
     """The expression selected AS `alias`."""
-    select = sql.split("\nFROM ")[0].removeprefix("SELECT ")
-    for part in re.split(r", (?=[^,]*? AS `__)", select):
-        expression, _, name = part.rpartition(" AS ")
+    for item in select_list(sql):
+        expression, _, name = item.rpartition(" AS ")
         if name == f"`{alias}`":
             return expression
     raise AssertionError(f"{alias} not selected in {sql}")
@@ -161,7 +186,13 @@ RATIO = re.compile(r"\(toFloat64\((?P<num>.+)\) / nullIf\(toFloat64\((?P<den>.+)
         ("clickstream", "conversion_rate", ROLLUP, "countIfMerge(`purchases`)", "countIfMerge(`views`)"),
         ("clickstream", "conversion_rate", RAW, "countIf(`action` = 'purchase')", "countIf(`action` = 'view')"),
         ("gaming", "rtp", Source("hourly_games", "test"), "sumMerge(`rewards`)", "sumMerge(`bets`)"),
-        ("gaming", "win_rate", Source("hourly_games", "test"), "countIfMerge(`winning_rounds`)", "countMerge(`rounds`)"),
+        (
+            "gaming",
+            "win_rate",
+            Source("hourly_games", "test"),
+            "countIfMerge(`winning_rounds`)",
+            "countMerge(`rounds`)",
+        ),
     ],
 )
 def test_ratio_divides_merged_values_guarding_zero(
@@ -244,12 +275,11 @@ def test_nested_all_and_any_keep_their_logic(clicks: ModuleConfig) -> None:
         ),
     ]
     compiled = compile_(clicks, ROLLUP, filters=tree)
-    assert (
-        "AND (`action` = ? AND (`country` IN ? OR (`device` = ? AND startsWith(`product_group`, ?))))"
-        in shape(compiled.sql)
+    assert "AND (`action` = ? AND (`country` IN ? OR (`device` = ? AND startsWith(`product_group`, ?))))" in shape(
+        compiled.sql
     )
     assert sorted(map(str, compiled.parameters.values())) == sorted(
-        map(str, [START, END, "purchase", ["FR", "DE"], "mobile", EVIL])
+        map(str, ["UTC", START, END, "purchase", ["FR", "DE"], "mobile", EVIL])
     )
     assert EVIL not in compiled.sql
 
@@ -385,7 +415,16 @@ def test_wrong_value_type_on_an_int_dimension_is_refused(catalog: Catalog, value
 def test_nested_filter_errors_say_where(catalog: Catalog) -> None:
     tree: list[Filter] = [
         Condition(dimension="action", op="eq", value="view"),
-        AllOf(all=[AnyOf(any=[Condition(dimension="country", op="eq", value="FR"), Condition(dimension="device", op="in", value="mobile")])]),
+        AllOf(
+            all=[
+                AnyOf(
+                    any=[
+                        Condition(dimension="country", op="eq", value="FR"),
+                        Condition(dimension="device", op="in", value="mobile"),
+                    ]
+                )
+            ]
+        ),
     ]
     assert refused(catalog, filters=tree).argument == "filters[1].all[0].any[1]"
 

@@ -11,7 +11,7 @@ import pytest
 
 from strix_contracts.errors import QueryError
 from strix_contracts.query import TimeWindow
-from strix_query.window import buckets, ceil, floor, resolve_window, shift, zone
+from strix_query.window import buckets, ceil, comparison_window, floor, resolve_window, shift, zone
 
 NOW = datetime(2026, 3, 10, 10, 17, tzinfo=UTC)  # a Tuesday; Paris is UTC+01:00, Kolkata UTC+05:30
 PARIS = ZoneInfo("Europe/Paris")
@@ -144,6 +144,61 @@ def test_absolute_window_given_in_another_offset_is_returned_in_utc() -> None:
     start, end = resolve_window(window, "hour", zone("UTC"), NOW)
     assert (start, end) == (utc(2026, 3, 9, 10), utc(2026, 3, 9, 13))
     assert start.tzinfo == UTC and end.tzinfo == UTC
+
+
+# --- presets: calendar windows on the caller's wall clock ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "tz", "start", "end"),
+    [
+        ("today", "Asia/Kolkata", utc(2026, 3, 9, 18, 30), utc(2026, 3, 10, 18, 30)),
+        ("yesterday", "Europe/Paris", utc(2026, 3, 8, 23), utc(2026, 3, 9, 23)),
+        ("this_week", "UTC", utc(2026, 3, 9), utc(2026, 3, 16)),
+        ("last_week", "UTC", utc(2026, 3, 2), utc(2026, 3, 9)),
+        ("month_to_date", "UTC", utc(2026, 3, 1), utc(2026, 3, 11)),
+        ("last_month", "Europe/Paris", utc(2026, 1, 31, 23), utc(2026, 2, 28, 23)),
+    ],
+)
+def test_presets(preset: str, tz: str, start: datetime, end: datetime) -> None:
+    assert resolve_window(TimeWindow(preset=preset), "hour", zone(tz), NOW) == (start, end)  # type: ignore[arg-type]
+
+
+# --- comparison windows: the same local buckets, earlier ------------------------------------------------------
+
+
+def test_week_earlier_across_dst_keeps_local_midnights() -> None:
+    start, end = utc(2026, 3, 29, 22), utc(2026, 3, 30, 22)  # 30 March, CEST
+    assert comparison_window(start, end, "week_earlier", PARIS) == (utc(2026, 3, 22, 23), utc(2026, 3, 23, 23))
+
+
+def test_year_earlier_is_the_same_calendar_days() -> None:
+    start, end = utc(2026, 3, 1), utc(2026, 4, 1)
+    assert comparison_window(start, end, "year_earlier", zone("UTC")) == (utc(2025, 3, 1), utc(2025, 4, 1))
+
+
+def test_previous_period_of_hours_is_the_hours_just_before() -> None:
+    start, end = resolve_window(TimeWindow(last=24, unit="hour"), "hour", zone("UTC"), NOW)
+    assert comparison_window(start, end, "previous_period", zone("UTC")) == (utc(2026, 3, 8, 11), utc(2026, 3, 9, 11))
+
+
+def test_previous_period_of_local_days_across_dst_is_whole_local_days() -> None:
+    """28-30 March in Paris (71 hours, the clocks go forward on the 29th) compares with 25-27 March: three whole
+    local days from 00:00 CET, so each comparison bucket matches a local day of the current window."""
+    after = datetime(2026, 3, 30, 10, 17, tzinfo=UTC)
+    start, end = resolve_window(TimeWindow(last=3, unit="day"), "day", PARIS, after)
+    earlier = comparison_window(start, end, "previous_period", PARIS)
+    assert earlier == (utc(2026, 3, 24, 23), utc(2026, 3, 27, 23))
+
+
+def test_previous_period_of_a_month_is_the_previous_month() -> None:
+    """March compares with February, not with the 31 days before March (29 January to 1 March): the earlier
+    window must be whole months so its month buckets can be listed and matched with the current ones."""
+    utc_zone = zone("UTC")
+    start, end = resolve_window(TimeWindow(last=1, unit="month"), "month", utc_zone, NOW)
+    earlier = comparison_window(start, end, "previous_period", utc_zone)
+    assert earlier == (utc(2026, 2, 1), utc(2026, 3, 1))
+    assert buckets(*earlier, "month", utc_zone) == [utc(2026, 2, 1)]
 
 
 # --- errors name the argument ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ through the same planner, so each reads the smallest table that answers it exact
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -193,13 +194,16 @@ async def execute(
 ) -> QueryResponse:
     main = plan(catalog, request, now, sizes)
     keys = await _top_keys(clickhouse, main)
-    rows, sql = await _run(clickhouse, main, keys)
     response: dict[str, Any] = {}
-
-    if request.compare is not None:
+    if request.compare is None:
+        rows, sql = await _run(clickhouse, main, keys)
+    else:
         window = comparison_window(main.start, main.end, request.compare, main.tz)
         earlier = plan(catalog, request, now, sizes, window)
-        previous_rows, _ = await _run(clickhouse, earlier, keys)
+        # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
+        (rows, sql), (previous_rows, _) = await asyncio.gather(
+            _run(clickhouse, main, keys), _run(clickhouse, earlier, keys)
+        )
         current = buckets(main.start, main.end, request.granularity, main.tz)
         before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
         bucket_map = {

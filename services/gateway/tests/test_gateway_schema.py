@@ -1,0 +1,448 @@
+"""The GraphQL schema generated from the example configs: its SDL, and what a query becomes on the wire.
+
+`run` is the gateway's seam to NATS (one QueryRequest out, one QueryResponse back); here it records the request
+it receives, so each test checks the translation of GraphQL input into the query contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import graphql
+import pytest
+import strawberry
+
+from strix_config import Catalog, ModuleConfig, load_catalog
+from strix_contracts.errors import NotFound, QueryError, StrixError
+from strix_contracts.query import AllOf, AnyOf, Condition, QueryRequest, QueryResponse, Row
+from strix_gateway.schema import MAX_ALIASES, build_schema
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+START = datetime(2026, 3, 9, tzinfo=UTC)
+END = datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def pascal(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def camel(name: str) -> str:
+    text = pascal(name)
+    return text[:1].lower() + text[1:]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CONFIGS)
+
+
+@pytest.fixture(scope="module")
+def sdl(catalog: Catalog) -> graphql.GraphQLSchema:
+    """The printed SDL, parsed back: what a client (and the web UI) sees."""
+
+    async def unused(request: QueryRequest) -> QueryResponse:
+        raise AssertionError("no query runs while printing the schema")
+
+    return graphql.build_schema(str(build_schema(catalog, unused)))
+
+
+@dataclass
+class Recorder:
+    """Records each request and answers with `rows` (or raises `error`)."""
+
+    rows: list[Row] = field(default_factory=list)
+    error: StrixError | None = None
+    requests: list[QueryRequest] = field(default_factory=list)
+
+    async def __call__(self, request: QueryRequest) -> QueryResponse:
+        self.requests.append(request)
+        if self.error is not None:
+            raise self.error
+        return QueryResponse(
+            module=request.module,
+            granularity=request.granularity,
+            time_zone=request.time_zone,
+            start=START,
+            end=END,
+            source="rollup:hourly_groups",
+            source_reason="test",
+            rows=self.rows,
+        )
+
+
+async def execute(catalog: Catalog, recorder: Recorder, query: str) -> Any:
+    schema: strawberry.Schema = build_schema(catalog, recorder)
+    return await schema.execute(query)
+
+
+async def ask(catalog: Catalog, query: str) -> QueryRequest:
+    """Run `query`, which must succeed and make exactly one request; return that request."""
+    recorder = Recorder()
+    result = await execute(catalog, recorder, query)
+    assert result.errors is None, result.errors
+    assert len(recorder.requests) == 1
+    return recorder.requests[0]
+
+
+# --- the SDL --------------------------------------------------------------------------------------------------
+
+
+def test_one_query_field_per_module(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    assert sdl.query_type is not None
+    fields = sdl.query_type.fields
+    for name, config in catalog.modules.items():
+        query_field = fields[camel(name)]
+        assert graphql.get_named_type(query_field.type).name == f"{pascal(name)}Result"
+        assert query_field.description == config.description
+        assert {"window", "metrics", "granularity", "timeZone", "where", "groupBy", "orderBy", "limit"} <= set(
+            query_field.args
+        )
+        assert graphql.is_non_null_type(query_field.args["window"].type)
+        assert graphql.is_non_null_type(query_field.args["metrics"].type)
+
+
+def _enum(sdl: graphql.GraphQLSchema, name: str) -> graphql.GraphQLEnumType:
+    found = sdl.get_type(name)
+    assert isinstance(found, graphql.GraphQLEnumType), name
+    return found
+
+
+def test_dimension_and_metric_enums_hold_every_config_name(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    for name, config in catalog.modules.items():
+        dims = _enum(sdl, f"{pascal(name)}Dimension")
+        assert set(dims.values) == {d.upper() for d in config.dimensions}
+        metrics = _enum(sdl, f"{pascal(name)}Metric")
+        assert set(metrics.values) == {m.upper() for m in config.metrics}
+
+
+def test_enum_values_carry_the_config_descriptions(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    for name, config in catalog.modules.items():
+        dims = _enum(sdl, f"{pascal(name)}Dimension")
+        for dim, spec in config.dimensions.items():
+            description = dims.values[dim.upper()].description
+            assert spec.description and description and spec.description in description
+        metrics = _enum(sdl, f"{pascal(name)}Metric")
+        for metric, metric_spec in config.metrics.items():
+            description = metrics.values[metric.upper()].description
+            assert metric_spec.description and description and metric_spec.description in description
+
+
+def test_descriptions_add_allowed_values_and_units(sdl: graphql.GraphQLSchema) -> None:
+    action = _enum(sdl, "ClickstreamDimension").values["ACTION"].description or ""
+    assert "view, add_to_cart, purchase" in action
+    revenue = _enum(sdl, "ClickstreamMetric").values["REVENUE"].description or ""
+    assert "EUR" in revenue and "currency" in revenue
+
+
+def test_predefined_query_docs_do_not_mistake_the_window_unit_for_a_value_unit(sdl: graphql.GraphQLSchema) -> None:
+    """`unit: day` of a predefined query is the unit of its default window (`last: 7`), not a unit of values:
+    the docs of the field must not say "Unit: day."."""
+    assert sdl.query_type is not None
+    description = sdl.query_type.fields["clickstreamConversionByCountry"].description or ""
+    assert description.startswith("Daily views, purchases and conversion rate per country over the last week.")
+    assert "Unit: day" not in description
+
+
+def test_where_input_has_a_typed_filter_per_dimension(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    for name, config in catalog.modules.items():
+        where = sdl.get_type(f"{pascal(name)}Where")
+        assert isinstance(where, graphql.GraphQLInputObjectType)
+        assert set(where.fields) == {camel(d) for d in config.dimensions} | {"and", "or"}
+        for dim, spec in config.dimensions.items():
+            kind = config.field_type(config.dimension_field(dim))
+            wanted = {"int": "IntFilter", "bool": "BoolFilter"}.get(kind, "StringFilter")
+            assert graphql.get_named_type(where.fields[camel(dim)].type).name == wanted
+            assert where.fields[camel(dim)].description and spec.description in where.fields[camel(dim)].description
+        for combinator in ("and", "or"):
+            combined = where.fields[combinator].type
+            assert graphql.is_list_type(combined)
+            assert graphql.get_named_type(combined).name == f"{pascal(name)}Where"
+
+
+def test_int_dimensions_use_the_long_scalar(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    gaming: ModuleConfig = catalog.modules["gaming"]
+    assert gaming.field_type(gaming.dimension_field("seed")) == "int"
+    assert isinstance(sdl.get_type("Long"), graphql.GraphQLScalarType)
+    int_filter = sdl.get_type("IntFilter")
+    assert isinstance(int_filter, graphql.GraphQLInputObjectType)
+    for op in ("eq", "neq", "gt", "gte", "lt", "lte", "in", "notIn"):
+        assert graphql.get_named_type(int_filter.fields[op].type).name == "Long"
+    row = sdl.get_type("GamingRow")
+    assert isinstance(row, graphql.GraphQLObjectType)
+    assert graphql.get_named_type(row.fields["seed"].type).name == "Long"
+    assert graphql.get_named_type(row.fields["game"].type).name == "String"
+
+
+def test_row_and_result_types(catalog: Catalog, sdl: graphql.GraphQLSchema) -> None:
+    for name, config in catalog.modules.items():
+        row = sdl.get_type(f"{pascal(name)}Row")
+        assert isinstance(row, graphql.GraphQLObjectType)
+        expected = {camel(d) for d in config.dimensions} | {camel(m) for m in config.metrics} | {"bucket"}
+        assert expected <= set(row.fields)
+        for metric in config.metrics:
+            assert graphql.get_named_type(row.fields[camel(metric)].type).name == "Float"
+        result = sdl.get_type(f"{pascal(name)}Result")
+        assert isinstance(result, graphql.GraphQLObjectType)
+        assert {"rows", "source", "start", "end", "granularity", "timeZone"} <= set(result.fields)
+
+
+# --- translation of GraphQL input into a QueryRequest --------------------------------------------------------
+
+
+async def test_relative_query_translates_every_argument(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ clickstream(
+              window: {last: 24, unit: HOUR}, granularity: DAY, timeZone: "Europe/Paris",
+              where: {action: {eq: "purchase"}, country: {in: ["FR", "DE"]}},
+              groupBy: [PRODUCT_GROUP, COUNTRY], metrics: [REVENUE, CONVERSION_RATE],
+              orderBy: [{field: REVENUE}, {field: COUNTRY, descending: false}], limit: 10
+            ) { source } }""",
+    )
+    assert request.module == "clickstream"
+    assert (request.window.last, request.window.unit) == (24, "hour")
+    assert request.window.start is None and request.window.preset is None
+    assert request.granularity == "day"
+    assert request.time_zone == "Europe/Paris"
+    assert sorted(request.filters, key=repr) == sorted(
+        [
+            Condition(dimension="action", op="eq", value="purchase"),
+            Condition(dimension="country", op="in", value=["FR", "DE"]),
+        ],
+        key=repr,
+    )
+    assert request.group_by == ["product_group", "country"]
+    assert request.metrics == ["revenue", "conversion_rate"]
+    assert [(o.field, o.descending) for o in request.order_by] == [("revenue", True), ("country", False)]
+    assert request.limit == 10
+
+
+async def test_defaults(catalog: Catalog) -> None:
+    request = await ask(catalog, "{ clickstream(window: {preset: TODAY}, metrics: [EVENTS]) { source } }")
+    assert request.window.preset == "today"
+    assert request.granularity == "hour"
+    assert request.time_zone == "UTC"
+    assert request.filters == []
+    assert request.group_by == []
+    assert request.order_by == []
+    assert request.limit is None
+    assert request.top is None and request.compare is None and request.join is None
+
+
+async def test_absolute_window_keeps_its_instants(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ clickstream(window: {start: "2026-03-09T10:00:00+01:00", end: "2026-03-10T10:00:00Z"},
+                         metrics: [EVENTS]) { source } }""",
+    )
+    assert request.window.start == datetime(2026, 3, 9, 10, tzinfo=timezone(timedelta(hours=1)))
+    assert request.window.end == datetime(2026, 3, 10, 10, tzinfo=UTC)
+    assert request.window.last is None
+
+
+async def test_where_and_or_become_a_filter_tree(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS], where: {
+              device: {neq: "tablet"},
+              or: [{country: {eq: "FR"}}, {productGroup: {prefix: "sh", neq: "shirts"}}],
+              and: [{action: {notIn: ["view"]}}, {or: [{country: {contains: "E"}}, {device: {eq: "mobile"}}]}]
+            }) { source } }""",
+    )
+    conditions = [f for f in request.filters if isinstance(f, Condition)]
+    assert conditions == [Condition(dimension="device", op="neq", value="tablet")]
+    any_of = [f for f in request.filters if isinstance(f, AnyOf)]
+    all_of = [f for f in request.filters if isinstance(f, AllOf)]
+    assert len(request.filters) == 3 and len(any_of) == 1 and len(all_of) == 1
+    # or: at least one of the two alternatives, each alternative all of its tests.
+    first, second = any_of[0].any
+    assert flatten(first) == [("country", "eq", "FR")]
+    assert sorted(flatten(second)) == [("product_group", "neq", "shirts"), ("product_group", "prefix", "sh")]
+    assert isinstance(second, AllOf)
+    # and: all of the alternatives; the nested or stays an or.
+    one, two = all_of[0].all
+    assert flatten(one) == [("action", "not_in", ["view"])]
+    nested = [f for f in walk(two) if isinstance(f, AnyOf)]
+    assert len(nested) == 1
+    assert [flatten(alternative) for alternative in nested[0].any] == [
+        [("country", "contains", "E")],
+        [("device", "eq", "mobile")],
+    ]
+
+
+def walk(item: Any) -> list[Any]:
+    found = [item]
+    for child in getattr(item, "all", None) or getattr(item, "any", None) or []:
+        found += walk(child)
+    return found
+
+
+def flatten(item: Any) -> list[tuple[str, str, Any]]:
+    """The conditions under an all-of (refusing any or-group on the way)."""
+    if isinstance(item, Condition):
+        return [(item.dimension, item.op, item.value)]
+    assert isinstance(item, AllOf), item
+    return [found for child in item.all for found in flatten(child)]
+
+
+async def test_int_filters_take_64_bit_values(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ gaming(window: {last: 1, unit: DAY}, metrics: [ROUNDS, RTP], groupBy: [SEED],
+                    where: {seed: {gte: 10, lt: 5000000000, in: [7, 4294967296]}}) { source } }""",
+    )
+    assert sorted(flatten(AllOf(all=request.filters)), key=repr) == sorted(
+        [("seed", "gte", 10), ("seed", "lt", 5_000_000_000), ("seed", "in", [7, 4_294_967_296])], key=repr
+    )
+    assert request.group_by == ["seed"]
+
+
+async def test_top_and_compare(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ clickstream(window: {preset: TODAY}, metrics: [REVENUE], groupBy: [PRODUCT_GROUP],
+                         top: {n: 5, by: REVENUE, others: false}, compare: WEEK_EARLIER, fill: true) { source } }""",
+    )
+    assert request.top is not None
+    assert (request.top.n, request.top.by, request.top.others) == (5, "revenue", False)
+    assert request.compare == "week_earlier"
+    assert request.fill is True
+
+
+async def test_predefined_query_sends_its_config_with_overrides(catalog: Catalog) -> None:
+    query = catalog.modules["clickstream"].queries["top_groups_today"]
+    request = await ask(catalog, '{ clickstreamTopGroupsToday(timeZone: "Asia/Kolkata") { source } }')
+    assert request.window.preset == "today"
+    assert request.time_zone == "Asia/Kolkata"
+    assert request.group_by == query.group_by
+    assert request.metrics == query.metrics
+    assert request.top is not None and (request.top.n, request.top.by) == (5, "revenue")
+    overridden = await ask(catalog, "{ clickstreamTopGroupsToday(window: {last: 2, unit: DAY}) { source } }")
+    assert (overridden.window.last, overridden.window.unit, overridden.window.preset) == (2, "day", None)
+    assert overridden.time_zone == "UTC"
+
+
+async def test_join_field_sends_the_join(catalog: Catalog) -> None:
+    request = await ask(
+        catalog,
+        """{ clickstreamWithCampaigns(window: {last: 1, unit: DAY}, metrics: [REVENUE], joinedMetrics: [SPEND, CTR],
+                                     kind: LEFT, groupBy: [PRODUCT_GROUP]) { source } }""",
+    )
+    assert request.join is not None
+    assert (request.join.name, request.join.kind, request.join.metrics) == ("campaigns", "left", ["spend", "ctr"])
+    assert request.group_by == ["product_group"]
+
+
+async def test_answer_rows_come_back_typed(catalog: Catalog) -> None:
+    recorder = Recorder(
+        rows=[
+            Row(bucket=START, dimensions={"seed": 5_000_000_000}, metrics={"rounds": 3, "rtp": 0.5}),
+            Row(bucket=START, dimensions={"seed": 8}, metrics={"rounds": 1, "rtp": None}),
+        ]
+    )
+    result = await execute(
+        catalog,
+        recorder,
+        "{ gaming(window: {last: 1, unit: DAY}, metrics: [ROUNDS, RTP], groupBy: [SEED]) "
+        "{ source rows { bucket seed rounds rtp game } } }",
+    )
+    assert result.errors is None, result.errors
+    data = result.data["gaming"]
+    assert data["source"] == "rollup:hourly_groups"
+    assert data["rows"] == [
+        {"bucket": "2026-03-09T00:00:00+00:00", "seed": 5_000_000_000, "rounds": 3.0, "rtp": 0.5, "game": None},
+        {"bucket": "2026-03-09T00:00:00+00:00", "seed": 8, "rounds": 1.0, "rtp": None, "game": None},
+    ]
+
+
+# --- errors ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        (QueryError("unknown metric 'revenu'", argument="metrics", hint="did you mean 'revenue'?"), "INVALID_QUERY"),
+        (NotFound("unknown module", argument="module", hint="known: clickstream"), "NOT_FOUND"),
+    ],
+)
+async def test_strix_errors_become_graphql_errors_with_extensions(
+    catalog: Catalog, error: StrixError, code: str
+) -> None:
+    recorder = Recorder(error=error)
+    result = await execute(
+        catalog, recorder, "{ clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS]) { source } }"
+    )
+    assert result.data is None
+    assert result.errors is not None and len(result.errors) == 1
+    rendered = result.errors[0]
+    assert rendered.extensions == {"code": code, "argument": error.argument, "hint": error.hint}
+    assert error.message in rendered.message
+    assert rendered.path == ["clickstream"]
+
+
+async def test_invalid_input_is_refused_before_any_request(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(
+        catalog, recorder, "{ clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS], limit: 0) { source } }"
+    )
+    assert recorder.requests == []
+    assert result.errors is not None
+    assert result.errors[0].extensions == {"code": "INVALID_QUERY", "argument": "limit"}
+
+
+async def test_naive_datetime_is_refused(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(
+        catalog,
+        recorder,
+        '{ clickstream(window: {start: "2026-03-09T10:00:00", end: "2026-03-10T10:00:00"}, metrics: [EVENTS]) '
+        "{ source } }",
+    )
+    assert recorder.requests == []
+    assert result.errors is not None
+    assert result.errors[0].extensions is not None
+    assert result.errors[0].extensions["argument"] == "window.start"
+
+
+async def test_unknown_enum_value_is_refused_by_the_schema(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(
+        catalog, recorder, "{ clickstream(window: {last: 1, unit: DAY}, metrics: [REVENU]) { source } }"
+    )
+    assert recorder.requests == []
+    assert result.errors is not None and "REVENU" in result.errors[0].message
+
+
+# --- limits ---------------------------------------------------------------------------------------------------
+
+
+def _aliased(count: int) -> str:
+    field = "clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS]) { source }"
+    return "{ " + " ".join(f"a{i}: {field}" for i in range(count)) + " }"
+
+
+async def test_thirty_aliases_are_refused_before_any_request(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(catalog, recorder, _aliased(30))
+    assert recorder.requests == []
+    assert result.data is None
+    assert result.errors is not None
+    assert "alias" in result.errors[0].message.lower()
+
+
+async def test_aliases_up_to_the_limit_are_served(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(catalog, recorder, _aliased(MAX_ALIASES))
+    assert result.errors is None, result.errors
+    assert len(recorder.requests) == MAX_ALIASES
+
+
+async def test_a_huge_query_is_refused_by_the_token_limit(catalog: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(catalog, recorder, "{ modules { " + "name " * 5000 + "} }")
+    assert result.data is None
+    assert result.errors is not None
+    assert "token" in result.errors[0].message.lower()
