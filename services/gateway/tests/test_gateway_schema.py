@@ -20,7 +20,9 @@ from strix_contracts.errors import NotFound, QueryError, StrixError
 from strix_contracts.query import AllOf, AnyOf, Condition, QueryRequest, QueryResponse, Row
 from strix_gateway.schema import MAX_ALIASES, build_schema
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = REPO / "configs"
+FLEET = REPO / "tests" / "fixtures" / "client-configs" / "fleet.yaml"
 START = datetime(2026, 3, 9, tzinfo=UTC)
 END = datetime(2026, 3, 10, tzinfo=UTC)
 
@@ -356,6 +358,61 @@ async def test_answer_rows_come_back_typed(catalog: Catalog) -> None:
         {"bucket": "2026-03-09T00:00:00+00:00", "seed": 5_000_000_000, "rounds": 3.0, "rtp": 0.5, "game": None},
         {"bucket": "2026-03-09T00:00:00+00:00", "seed": 8, "rounds": 1.0, "rtp": None, "game": None},
     ]
+
+
+# --- a client config with bool, int and decimal dimensions -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The fleet fixture (bool and int dimensions, no raw events), plus its decimal `toll` field as a dimension:
+    the config model accepts decimal dimensions (only float and datetime ones are refused)."""
+    directory = tmp_path_factory.mktemp("fleet-configs")
+    text = FLEET.read_text(encoding="utf-8")
+    assert "\ndimensions:\n" in text
+    text = text.replace("\ndimensions:\n", "\ndimensions:\n  toll: {description: Toll paid.}\n", 1)
+    (directory / "fleet.yaml").write_text(text, encoding="utf-8")
+    return load_catalog(directory)
+
+
+async def test_bool_and_int_dimensions_filter_with_their_own_types(fleet: Catalog) -> None:
+    request = await ask(
+        fleet,
+        "{ fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], where: {onTime: {eq: false}, zone: {in: [1, 2]}}) { source } }",
+    )
+    assert sorted(flatten(AllOf(all=request.filters)), key=repr) == sorted(
+        [("on_time", "eq", False), ("zone", "in", [1, 2])], key=repr
+    )
+    assert isinstance(request.filters[0], Condition)
+
+
+def test_decimal_dimensions_get_a_numeric_filter(fleet: Catalog) -> None:
+    async def unused(request: QueryRequest) -> QueryResponse:
+        raise AssertionError
+
+    schema = graphql.build_schema(str(build_schema(fleet, unused)))
+    where = schema.get_type("FleetWhere")
+    assert isinstance(where, graphql.GraphQLInputObjectType)
+    assert graphql.get_named_type(where.fields["onTime"].type).name == "BoolFilter"
+    assert graphql.get_named_type(where.fields["zone"].type).name == "IntFilter"
+    # The query service compares a decimal dimension with numbers (it refuses strings): a string filter here
+    # would make every filter on it fail one way or the other.
+    assert graphql.get_named_type(where.fields["toll"].type).name != "StringFilter"
+
+
+async def test_decimal_dimension_filter_sends_a_number(fleet: Catalog) -> None:
+    recorder = Recorder()
+    result = await execute(
+        fleet,
+        recorder,
+        "{ fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], where: {toll: {gte: 2.5}}) { source } }",
+    )
+    assert result.errors is None, result.errors
+    (condition,) = recorder.requests[0].filters
+    assert isinstance(condition, Condition)
+    assert (condition.dimension, condition.op) == ("toll", "gte")
+    assert isinstance(condition.value, int | float) and not isinstance(condition.value, bool)
+    assert condition.value == 2.5
 
 
 # --- errors ---------------------------------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from strix_query.execution import plan
 from strix_query.planner import Source, choose_source, rollup_fits
 from strix_query.window import resolve_window, zone
 
-CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = REPO / "configs"
+CLIENT_CONFIGS = REPO / "tests" / "fixtures" / "client-configs"  # fleet: keeps no raw events
 NOW = datetime(2026, 3, 10, 10, 17, tzinfo=UTC)
 
 
@@ -215,3 +217,14 @@ def test_without_raw_and_without_a_fitting_rollup_the_query_is_refused(catalog: 
 def test_without_raw_a_fitting_rollup_still_answers(catalog: Catalog) -> None:
     gaming = catalog.modules["gaming"].model_copy(update={"raw": Raw(keep=False)})
     assert source(gaming, {"game"}, {"rounds"}, "hour", LAST_24H).rollup == "hourly_games"
+
+
+def test_fleet_keeps_no_raw_events_so_hourly_zones_are_refused() -> None:
+    fleet = load_catalog(CLIENT_CONFIGS).modules["fleet"]
+    assert fleet.raw.keep is False
+    with pytest.raises(QueryError) as caught:
+        source(fleet, {"zone"}, {"trips"}, "hour", LAST_24H)  # zone is only kept daily
+    assert caught.value.argument == "groupBy"
+    assert source(fleet, {"zone"}, {"trips", "distance"}, "day", UTC_DAYS).rollup == "daily_zones"
+    with pytest.raises(QueryError):
+        source(fleet, {"depot"}, {"trips"}, "day", LAST_DAY, tz="Asia/Kolkata")  # no minute rollup to tile them

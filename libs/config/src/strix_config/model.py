@@ -228,14 +228,22 @@ class OrderSpec(Strict):
     descending: bool = Field(default=True, description="Largest first.")
 
 
-class PredefinedQuery(Annotated_):
-    """A named query: appears as its own GraphQL field, with the window and time zone overridable."""
+class WindowSpec(Strict):
+    """A default window: the last N units, or a calendar preset."""
 
-    last: int | None = Field(default=None, ge=1, description="Default window: the last N units (with `unit`).")
+    last: int | None = Field(
+        default=None, ge=1, description="The last N units, counting the current one (with `unit`)."
+    )
     unit: Literal["minute", "hour", "day", "week", "month"] | None = Field(default=None, description="Unit of `last`.")
     preset: (
         Literal["today", "yesterday", "this_week", "last_week", "this_month", "month_to_date", "last_month"] | None
-    ) = Field(default=None, description="Default window as a calendar preset.")
+    ) = Field(default=None, description="A calendar window in the query's time zone.")
+
+
+class PredefinedQuery(Annotated_):
+    """A named query: appears as its own GraphQL field, with the window and time zone overridable."""
+
+    window: WindowSpec = Field(description="Default window (callers may pass another).")
     granularity: Literal["minute", "hour", "day", "week", "month", "total"] = Field(
         default="hour", description="Bucket width."
     )

@@ -137,10 +137,11 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
                 problems.append(((*qpath, "filters", i, "dimension"), f"unknown dimension {test.dimension!r}"))
         if query.top is not None and query.top.by not in config.metrics:
             problems.append(((*qpath, "top", "by"), f"unknown metric {query.top.by!r}"))
-        if (query.last is None) != (query.unit is None):
-            problems.append((qpath, "`last` and `unit` go together"))
-        if query.last is None and query.preset is None:
-            problems.append((qpath, "give a default window: `last` and `unit`, or `preset`"))
+        window = query.window
+        if (window.last is None) != (window.unit is None):
+            problems.append(((*qpath, "window"), "`last` and `unit` go together"))
+        if (window.last is None) == (window.preset is None):
+            problems.append(((*qpath, "window"), "give either `last` and `unit`, or `preset`"))
     for jname, join in config.joins.items():
         for dim in join.match:
             if dim not in config.dimensions:

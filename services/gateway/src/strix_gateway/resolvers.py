@@ -238,7 +238,7 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
         window = kwargs.get("window")
         payload: dict[str, Any] = {
             "module": types.config.module,
-            "window": _window(window) if window else {"last": query.last, "unit": query.unit, "preset": query.preset},
+            "window": _window(window) if window else query.window.model_dump(),
             "granularity": query.granularity,
             "time_zone": kwargs.get("time_zone") or query.time_zone,
             "filters": [f.model_dump() for f in query.filters],

@@ -110,6 +110,18 @@ class IntFilter:
     lte: Long | None = strawberry.field(default=None, description="Less than or equal.")
 
 
+@strawberry.input(description="Tests on a decimal dimension; all given tests must hold.")
+class NumberFilter:
+    eq: float | None = strawberry.field(default=None, description="Equal to.")
+    neq: float | None = strawberry.field(default=None, description="Not equal to.")
+    in_: list[float] | None = strawberry.field(default=None, name="in", description="One of.")
+    not_in: list[float] | None = strawberry.field(default=None, description="None of.")
+    gt: float | None = strawberry.field(default=None, description="Greater than.")
+    gte: float | None = strawberry.field(default=None, description="Greater than or equal.")
+    lt: float | None = strawberry.field(default=None, description="Less than.")
+    lte: float | None = strawberry.field(default=None, description="Less than or equal.")
+
+
 @strawberry.input(description="Test on a boolean dimension.")
 class BoolFilter:
     eq: bool | None = strawberry.field(default=None, description="Equal to.")
@@ -157,6 +169,8 @@ def dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
         return Long, IntFilter
     if kind == "bool":
         return bool, BoolFilter
+    if kind in ("decimal", "float"):
+        return float, NumberFilter
     return str, StringFilter
 
 

@@ -80,7 +80,8 @@ def _bucket_expr(granularity: str, column: str, params: Params, tz: str) -> str:
 
 
 def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: Params, path: str) -> str:
-    field_type = config.field_type(config.dimension_field(cond.dimension))
+    field = config.event.fields[config.dimension_field(cond.dimension)]
+    field_type = field.type
     ptype = _PARAM_TYPES[field_type]
     values = cond.value if isinstance(cond.value, list) else [cond.value]
     if (cond.op in _LIST_OPS) != isinstance(cond.value, list):
@@ -97,6 +98,8 @@ def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: P
             raise QueryError(f"{value!r} is not a {field_type} value of {cond.dimension}", argument=path)
     if cond.op in _STRING_OPS and field_type != "string":
         raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field_type}", argument=path)
+    if field_type == "decimal":  # compare decimals exactly: 1.15 stays 1.15, never a float's 1.149999...
+        ptype = f"Decimal(18, {field.scale})"
     if cond.op == "eq":
         return f"{column} = {params.add(cond.value, ptype)}"
     if cond.op == "neq":

@@ -120,8 +120,18 @@ def buckets(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> l
 
 
 def comparison_window(start: datetime, end: datetime, kind: str, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    """The window a result is compared with: the one just before, or the same a week or a year earlier."""
+    """The window a result is compared with: the one just before, or the same a week or a year earlier.
+
+    "Just before" counts calendar units when the window is made of them: whole months give the previous
+    months (February before March), whole local days the previous local days (23 or 25 hours across DST)."""
     if kind == "previous_period":
+        local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+        if floor(start, "month", tz) == start and floor(end, "month", tz) == end:
+            months = (local_end.year - local_start.year) * 12 + local_end.month - local_start.month
+            return shift(start, "month", -months, tz), start
+        if floor(start, "day", tz) == start and floor(end, "day", tz) == end:
+            days = (local_end.date() - local_start.date()).days
+            return shift(start, "day", -days, tz), start
         return start - (end - start), start
     if kind == "week_earlier":
         return shift(start, "day", -7, tz), shift(end, "day", -7, tz)
