@@ -18,6 +18,8 @@ ADAPTERS = {
     "app.py",
     "publisher.py",
     "consumer.py",
+    "pinned.py",
+    "boundary_store.py",
     "client.py",
     "schema.py",
     "types.py",

@@ -13,7 +13,9 @@ from nats.aio.client import Client as NATS
 from strix_clickhouse import ClickHouse, plan_module
 from strix_config import Catalog
 from strix_contracts.streams import ensure_event_stream
-from strix_rollup.consumer import PartitionState, run_partition
+from strix_rollup.boundary_store import open_bucket
+from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker, run_partition
+from strix_rollup.settings import RollupSettings
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
@@ -42,22 +44,32 @@ async def apply_schema(clickhouse: ClickHouse, catalog: Catalog) -> None:
         log.info("rollup.schema_applied", module=name, objects=[s.name for s in statements])
 
 
+def limits_from(settings: RollupSettings) -> BatchLimits:
+    return BatchLimits(
+        max_messages=settings.max_messages, ack_wait=settings.ack_wait, priority_timeout=settings.priority_timeout
+    )
+
+
 @asynccontextmanager
-async def run_rollup(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) -> AsyncIterator[Rollup]:
+async def run_rollup(
+    nc: NATS, clickhouse: ClickHouse, catalog: Catalog, limits: BatchLimits | None = None
+) -> AsyncIterator[Rollup]:
+    """Every partition of every module gets a worker; with several replicas, the pinned-client priority group
+    lets one of them at a time read each partition."""
+    limits = limits or limits_from(RollupSettings())
     await apply_schema(clickhouse, catalog)
     service = Rollup(catalog, nc, clickhouse)
     stopping = asyncio.Event()
     js = nc.jetstream()
+    boundaries = await open_bucket(js)
     for name in catalog.names():
         config = catalog.modules[name]
         await ensure_event_stream(js, name)
         for partition in range(config.partitions):
             state = PartitionState()
             service.partitions[(name, partition)] = state
-            task = asyncio.create_task(
-                run_partition(nc, clickhouse, config, partition, state, stopping),
-                name=f"rollup-{name}-{partition}",
-            )
+            worker = PartitionWorker(nc, clickhouse, boundaries, config, partition, state, limits)
+            task = asyncio.create_task(run_partition(worker, stopping), name=f"rollup-{name}-{partition}")
             task.add_done_callback(_report_crash)
             service.tasks.append(task)
     log.info("rollup.started", modules=catalog.names(), loops=len(service.tasks))

@@ -1,17 +1,22 @@
-"""The partition loop: fetch a microbatch, insert it, and only then ack it and announce it."""
+"""The partition loop: form a batch, record its boundaries, insert it, and only then ack it and announce it.
+
+Invariants:
+- a batch is acked only after ClickHouse holds it (AckAll on its last message);
+- its boundaries are recorded (boundaries.py) before the insert, and a batch whose boundaries are recorded
+  is always re-formed from exactly those sequences, under the same token;
+- messages re-delivered while still buffered (same sequence) are dropped, never counted twice.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import msgspec
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.aio.msg import Msg
+from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
 from strix_clickhouse import ClickHouse
@@ -21,6 +26,9 @@ from strix_contracts.events import wire_decoder
 from strix_contracts.notices import Committed
 from strix_contracts.subjects import committed_subject, event_stream, event_subject, rollup_consumer
 from strix_rollup.batches import Microbatch, build_microbatch
+from strix_rollup.boundaries import Boundary, plan_batch
+from strix_rollup.boundary_store import read_open, write_open
+from strix_rollup.pinned import PinnedConsumerConfig, PinnedPuller, ensure_pinned_consumer
 from strix_runtime.logs import get_logger
 
 log = get_logger("rollup")
@@ -28,15 +36,18 @@ log = get_logger("rollup")
 EVENTS_INSERTED = Counter("strix_rollup_events_inserted", "Events inserted into ClickHouse", ["module"])
 INSERT_SECONDS = Histogram("strix_rollup_insert_seconds", "Time to insert one microbatch", ["module"])
 INSERT_FAILURES = Counter("strix_rollup_insert_failures", "Failed microbatch inserts (retried)", ["module"])
+REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed after a restart", ["module"])
 
 
 @dataclass(frozen=True)
 class BatchLimits:
-    """100 messages of up to 500 events: microbatches of up to 50 k events, cut sooner when the stream is idle."""
+    """Up to 100 messages of up to 500 events: microbatches of up to 50 k events, cut sooner when idle."""
 
     max_messages: int = 100
-    fetch_timeout: float = 0.2
+    fetch_wait: float = 0.25
     max_backoff: float = 10.0
+    ack_wait: float = 30.0
+    priority_timeout: float = 5.0
 
 
 @dataclass
@@ -45,7 +56,7 @@ class PartitionState:
     batches: int = 0
     last_commit: float | None = None
     last_error: str | None = None
-    lag: dict[str, Any] = field(default_factory=dict)
+    pinned: bool = False
 
 
 async def insert_microbatch(clickhouse: ClickHouse, batch: Microbatch) -> None:
@@ -60,124 +71,169 @@ async def insert_microbatch(clickhouse: ClickHouse, batch: Microbatch) -> None:
     )
 
 
-async def _subscribe(nc: NATS, config: ModuleConfig, partition: int) -> JetStreamContext.PullSubscription:
-    durable = rollup_consumer(config.module, partition)
-    return await nc.jetstream().pull_subscribe(
-        event_subject(config.module, partition),
-        durable=durable,
-        stream=event_stream(config.module),
-        config=ConsumerConfig(
-            durable_name=durable,
-            ack_policy=AckPolicy.ALL,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_wait=60,
-            max_ack_pending=-1,
+class PartitionWorker:
+    """One module partition: its pinned consumer, its buffer of delivered messages, its recorded boundary."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        clickhouse: ClickHouse,
+        boundaries: KeyValue,
+        config: ModuleConfig,
+        partition: int,
+        state: PartitionState,
+        limits: BatchLimits,
+    ) -> None:
+        self.nc = nc
+        self.clickhouse = clickhouse
+        self.boundaries = boundaries
+        self.config = config
+        self.partition = partition
+        self.state = state
+        self.limits = limits
+        self.decoder = wire_decoder(config)
+        self.consumer = PinnedConsumerConfig(
+            stream=event_stream(config.module),
+            name=rollup_consumer(config.module, partition),
             filter_subject=event_subject(config.module, partition),
-        ),
-    )
+            ack_wait=limits.ack_wait,
+            priority_timeout=limits.priority_timeout,
+        )
+        self.puller = PinnedPuller(nc, self.consumer)
+        self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
+        self.open: list[Boundary] = []
+        self.open_known = False  # whether `open` reflects the KV record (reset when the pin may have moved)
 
+    def reset(self) -> None:
+        """Forget everything local: another replica may have processed the partition meanwhile."""
+        self.buffer = {}
+        self.open = []
+        self.open_known = False
 
-async def _insert_with_retry(
-    clickhouse: ClickHouse, batch: Microbatch, state: PartitionState, stopping: asyncio.Event, limits: BatchLimits
-) -> bool:
-    """Insert until ClickHouse holds the batch (True) or we are stopping (False: leave it unacked)."""
-    backoff = 0.2
-    while not stopping.is_set():
-        started = time.perf_counter()
-        try:
-            await insert_microbatch(clickhouse, batch)
-        except Exception as exc:  # ClickHouse away or refusing: retry with back-off, never ack
-            INSERT_FAILURES.labels(batch.module).inc()
-            state.last_error = str(exc)[:500]
-            log.warning(
-                "rollup.insert_failed",
-                module=batch.module,
-                partition=batch.partition,
-                token=batch.token,
-                error=state.last_error,
-                retry_in=backoff,
+    async def start(self) -> None:
+        await ensure_pinned_consumer(self.nc, self.consumer)
+
+    def _absorb(self, messages: list[Msg]) -> None:
+        for message in messages:
+            # A re-delivery of a buffered message is the same message: keep the newest delivery (its ack counts).
+            self.buffer[message.metadata.sequence.stream] = message
+
+    async def step(self, stopping: asyncio.Event) -> None:
+        had_pin = self.puller.pin is not None
+        messages = await self.puller.fetch(self.limits.max_messages, self.limits.fetch_wait)
+        if self.puller.lost_pin or (messages and not had_pin):
+            self.puller.lost_pin = False
+            self.reset()  # the partition was someone else's for a while: re-read its recorded boundary
+        self.state.pinned = self.puller.pin is not None
+        self._absorb(messages)
+        if not self.buffer:
+            return
+        if not self.open_known:
+            self.open = await read_open(self.boundaries, self.config.module, self.partition)
+            self.open_known = True
+        sequences = sorted(self.buffer)
+        count, recorded = plan_batch(sequences, self.open, self.limits.max_messages)
+        if count == 0:
+            return  # the recorded batch is not fully re-delivered yet: keep fetching
+        chosen_sequences = sequences[:count]
+        chosen = [self.buffer[s] for s in chosen_sequences]
+        if recorded is not None:
+            boundary = recorded
+            REFORMED.labels(self.config.module).inc()
+            log.info(
+                "rollup.batch_reformed",
+                module=self.config.module,
+                partition=self.partition,
+                first=boundary.first,
+                last=boundary.last,
             )
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, limits.max_backoff)
-            continue
-        INSERT_SECONDS.labels(batch.module).observe(time.perf_counter() - started)
-        return True
-    return False
+        else:
+            boundary = Boundary(chosen_sequences[0], chosen_sequences[-1], count)
+            self.open = [*self.open, boundary]
+            await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        batch = self._decode(chosen)
+        if batch is not None and not await self._insert(batch, stopping):
+            return  # stopping: left unacked, re-formed by whoever takes the partition
+        for message in chosen:
+            await message.ack_sync()
+        for sequence in chosen_sequences:
+            del self.buffer[sequence]
+        self.open = [b for b in self.open if b != boundary]
+        await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        if batch is not None:
+            await self._committed(batch)
+
+    def _decode(self, chosen: list[Msg]) -> Microbatch | None:
+        payloads = [(m.metadata.sequence.stream, m.data) for m in chosen]
+        try:
+            return build_microbatch(self.config, self.decoder, self.partition, payloads)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            # Ingestion validated these; a payload rollup cannot read is a contract bug. Keep it, loudly.
+            log.error(
+                "rollup.undecodable_batch",
+                module=self.config.module,
+                partition=self.partition,
+                error=str(exc),
+                first_seq=payloads[0][0],
+                last_seq=payloads[-1][0],
+            )
+            return None
+
+    async def _insert(self, batch: Microbatch, stopping: asyncio.Event) -> bool:
+        """Insert until ClickHouse holds the batch (True) or we are stopping (False)."""
+        backoff = 0.2
+        while not stopping.is_set():
+            started = time.perf_counter()
+            try:
+                await insert_microbatch(self.clickhouse, batch)
+            except Exception as exc:  # ClickHouse away or refusing: retry with back-off, never ack
+                INSERT_FAILURES.labels(batch.module).inc()
+                self.state.last_error = str(exc)[:500]
+                log.warning(
+                    "rollup.insert_failed",
+                    module=batch.module,
+                    partition=batch.partition,
+                    token=batch.token,
+                    error=self.state.last_error,
+                    retry_in=backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.limits.max_backoff)
+                continue
+            INSERT_SECONDS.labels(batch.module).observe(time.perf_counter() - started)
+            return True
+        return False
+
+    async def _committed(self, batch: Microbatch) -> None:
+        EVENTS_INSERTED.labels(self.config.module).inc(batch.events)
+        self.state.inserted_events += batch.events
+        self.state.batches += 1
+        self.state.last_commit = time.time()
+        self.state.last_error = None
+        if batch.first_event is not None and batch.last_event is not None:
+            notice = Committed(
+                module=self.config.module,
+                partition=self.partition,
+                events=batch.events,
+                first_event=batch.first_event,
+                last_event=batch.last_event,
+                stream_first=batch.first_seq,
+                stream_last=batch.last_seq,
+            )
+            await self.nc.publish(committed_subject(self.config.module), notice.model_dump_json().encode())
 
 
-async def _process_one_fetch(
-    nc: NATS,
-    clickhouse: ClickHouse,
-    config: ModuleConfig,
-    partition: int,
-    subscription: JetStreamContext.PullSubscription,
-    decoder: msgspec.json.Decoder[Any],
-    state: PartitionState,
-    stopping: asyncio.Event,
-    limits: BatchLimits,
-) -> None:
-    try:
-        messages = await subscription.fetch(limits.max_messages, timeout=limits.fetch_timeout)
-    except (TimeoutError, NatsTimeout):
-        return
-    if not messages:
-        return
-    payloads = [(m.metadata.sequence.stream, m.data) for m in messages]
-    try:
-        batch = build_microbatch(config, decoder, partition, payloads)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        # Ingestion validated these; a payload rollup cannot read is a contract bug. Keep it, loudly.
-        log.error(
-            "rollup.undecodable_batch",
-            module=config.module,
-            partition=partition,
-            error=str(exc),
-            first_seq=payloads[0][0],
-            last_seq=payloads[-1][0],
-        )
-        await nc.publish(f"dlq.rollup.{config.module}", b"\n".join(p for _, p in payloads))
-        await messages[-1].ack_sync()
-        return
-    if not await _insert_with_retry(clickhouse, batch, state, stopping, limits):
-        return  # stopping: the batch stays unacked and is re-delivered to whoever takes the partition
-    await messages[-1].ack_sync()
-    EVENTS_INSERTED.labels(config.module).inc(batch.events)
-    state.inserted_events += batch.events
-    state.batches += 1
-    state.last_commit = time.time()
-    state.last_error = None
-    if batch.first_event is not None and batch.last_event is not None:
-        notice = Committed(
-            module=config.module,
-            partition=partition,
-            events=batch.events,
-            first_event=batch.first_event,
-            last_event=batch.last_event,
-            stream_first=batch.first_seq,
-            stream_last=batch.last_seq,
-        )
-        await nc.publish(committed_subject(config.module), notice.model_dump_json().encode())
-
-
-async def run_partition(
-    nc: NATS,
-    clickhouse: ClickHouse,
-    config: ModuleConfig,
-    partition: int,
-    state: PartitionState,
-    stopping: asyncio.Event,
-    limits: BatchLimits = BatchLimits(),
-) -> None:
-    """Supervised loop: an unexpected failure is logged and the loop carries on after a pause."""
-    decoder = wire_decoder(config)
-    subscription = None
+async def run_partition(worker: PartitionWorker, stopping: asyncio.Event) -> None:
+    """Supervised loop: an unexpected failure is logged, local state dropped, and the loop carries on."""
+    started = False
     while not stopping.is_set():
         try:
-            if subscription is None:
-                subscription = await _subscribe(nc, config, partition)
-            await _process_one_fetch(nc, clickhouse, config, partition, subscription, decoder, state, stopping, limits)
+            if not started:
+                await worker.start()
+                started = True
+            await worker.step(stopping)
         except Exception as exc:
-            state.last_error = repr(exc)[:500]
-            log.exception("rollup.loop_error", module=config.module, partition=partition)
-            subscription = None
+            worker.state.last_error = repr(exc)[:500]
+            log.exception("rollup.loop_error", module=worker.config.module, partition=worker.partition)
+            worker.reset()
             await asyncio.sleep(1.0)

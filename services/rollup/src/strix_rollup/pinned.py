@@ -1,0 +1,100 @@
+"""Pull from a JetStream consumer through a priority group with the `pinned_client` policy.
+
+The server pins one client per consumer: only it gets messages; when it stops pulling for `priority_timeout`,
+the server pins another. That is how several rollup replicas share partitions with one active reader each
+and fail over within seconds, with no lease protocol of our own. nats-py 2.16 has no helper for priority
+groups, so this speaks the JetStream API directly ($JS.API.CONSUMER.CREATE / MSG.NEXT, `Nats-Pin-Id`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+
+GROUP = "rollup"
+_NANOS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class PinnedConsumerConfig:
+    stream: str
+    name: str
+    filter_subject: str
+    ack_wait: float = 30.0
+    priority_timeout: float = 5.0
+
+
+class ConsumerError(RuntimeError):
+    pass
+
+
+async def ensure_pinned_consumer(nc: NATS, config: PinnedConsumerConfig) -> None:
+    """Create the durable consumer (idempotent when the configuration is unchanged)."""
+    body = {
+        "stream_name": config.stream,
+        "config": {
+            "durable_name": config.name,
+            "ack_policy": "explicit",  # see boundaries.py: re-deliveries come out of order
+            "ack_wait": int(config.ack_wait * _NANOS),
+            "deliver_policy": "all",
+            "filter_subject": config.filter_subject,
+            "max_ack_pending": -1,
+            "priority_groups": [GROUP],
+            "priority_policy": "pinned_client",
+            "priority_timeout": int(config.priority_timeout * _NANOS),
+        },
+        "action": "create",
+    }
+    subject = f"$JS.API.CONSUMER.CREATE.{config.stream}.{config.name}.{config.filter_subject}"
+    reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise ConsumerError(f"cannot create consumer {config.name}: {answer['error'].get('description')}")
+
+
+class PinnedPuller:
+    """Fetches batches as the pinned client; `pinned` says whether this client currently holds the pin."""
+
+    def __init__(self, nc: NATS, config: PinnedConsumerConfig) -> None:
+        self.nc = nc
+        self.config = config
+        self.pin: str | None = None
+        self.lost_pin = False
+
+    async def fetch(self, batch: int, wait: float) -> list[Msg]:
+        inbox = self.nc.new_inbox()
+        subscription = await self.nc.subscribe(inbox)
+        body: dict[str, object] = {"batch": batch, "expires": int(wait * _NANOS), "group": GROUP}
+        if self.pin is not None:
+            body["id"] = self.pin
+        messages: list[Msg] = []
+        try:
+            await self.nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.config.stream}.{self.config.name}",
+                json.dumps(body).encode(),
+                reply=inbox,
+            )
+            while len(messages) < batch:
+                try:
+                    message = await subscription.next_msg(timeout=wait + 1.0)
+                except NatsTimeout:
+                    break
+                status = message.headers.get("Status") if message.headers else None
+                if status is not None:
+                    if status == "423":  # another client holds the pin: ours expired
+                        self.pin = None
+                        self.lost_pin = True
+                    break
+                pin = message.headers.get("Nats-Pin-Id") if message.headers else None
+                if pin:
+                    if self.pin is not None and pin != self.pin:
+                        self.lost_pin = True  # pinned anew: someone else held the partition in between
+                    self.pin = pin
+                messages.append(message)
+        finally:
+            await subscription.unsubscribe()
+        return messages

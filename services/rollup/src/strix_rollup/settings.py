@@ -1,0 +1,18 @@
+"""Rollup settings (STRIX_ROLLUP_*). Read once by the composition root; logic receives BatchLimits."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class RollupSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STRIX_ROLLUP_", extra="forbid")
+
+    max_messages: int = Field(default=100, ge=1, description="Messages per microbatch (up to 500 events each).")
+    ack_wait: float = Field(
+        default=30.0, gt=0, description="Seconds before JetStream re-delivers an unacked message to the partition."
+    )
+    priority_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds without pulls after which a partition moves to another replica."
+    )
