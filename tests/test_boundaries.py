@@ -18,6 +18,7 @@ ADAPTERS = {
     "app.py",
     "publisher.py",
     "consumer.py",
+    "kafka_source.py",
     "pinned.py",
     "boundary_store.py",
     "client.py",

@@ -73,13 +73,13 @@ def partition_key(granularity: str) -> str:
     return _PARTITION_KEY[granularity]
 
 
-def _condition(config: ModuleConfig, metric: object) -> str | None:
+def _condition(config: ModuleConfig, metric: object, qualifier: str = "") -> str | None:
     where = getattr(metric, "where", None)
     if not where:
         return None
     parts = []
     for field, value in sorted(where.items()):
-        column = quote_identifier(field)
+        column = qualifier + quote_identifier(field)
         if isinstance(value, list):
             parts.append(f"{column} IN ({', '.join(quote_literal(v) for v in value)})")
         else:
@@ -87,7 +87,7 @@ def _condition(config: ModuleConfig, metric: object) -> str | None:
     return " AND ".join(parts)
 
 
-def _aggregate(config: ModuleConfig, name: str) -> tuple[str, str, list[str], list[str]]:
+def _aggregate(config: ModuleConfig, name: str, qualifier: str = "") -> tuple[str, str, list[str], list[str]]:
     """(function, parameters, argument expressions, argument types) of a stored metric."""
     metric = config.metrics[name]
     if isinstance(metric, CountMetric):
@@ -95,7 +95,7 @@ def _aggregate(config: ModuleConfig, name: str) -> tuple[str, str, list[str], li
     if isinstance(metric, RatioMetric):
         raise ValueError(f"metric {name!r} is derived and has no stored state")
     field = config.event.fields[metric.field]
-    column = quote_identifier(metric.field)
+    column = qualifier + quote_identifier(metric.field)
     if isinstance(metric, QuantileMetric):
         return "quantileTDigest", f"({metric.level!r})", [f"toFloat64({column})"], ["Float64"]
     function = {
@@ -109,16 +109,18 @@ def _aggregate(config: ModuleConfig, name: str) -> tuple[str, str, list[str], li
     return function, "", [column], [stored_type(field)]
 
 
-def _with_condition(config: ModuleConfig, name: str) -> tuple[str, str, list[str], list[str]]:
-    function, params, args, types = _aggregate(config, name)
-    condition = _condition(config, config.metrics[name])
+def _with_condition(config: ModuleConfig, name: str, qualifier: str = "") -> tuple[str, str, list[str], list[str]]:
+    function, params, args, types = _aggregate(config, name, qualifier)
+    condition = _condition(config, config.metrics[name], qualifier)
     if condition is None:
         return function, params, args, types
     return function + "If", params, [*args, condition], [*types, "UInt8"]
 
 
-def state_expr(config: ModuleConfig, name: str) -> str:
-    function, params, args, _ = _with_condition(config, name)
+def state_expr(config: ModuleConfig, name: str, qualifier: str = "") -> str:
+    """`qualifier` (such as "e.") makes every column a table column: in a view's SELECT, the aliases of
+    dimensions and metrics would otherwise shadow event fields of the same name."""
+    function, params, args, _ = _with_condition(config, name, qualifier)
     return f"{function}State{params}({', '.join(args)})"
 
 

@@ -87,16 +87,19 @@ def plan_rollup(config: ModuleConfig, rollup_name: str, database: str) -> list[S
         f"ENGINE = AggregatingMergeTree\nPARTITION BY {partition_key(rollup.granularity)}({bucket})\n"
         f"ORDER BY ({order})" + _ttl_clause(bucket, rollup.retention) + _settings()
     )
-    time_column = quote_identifier(config.event.time_field)
+    # Source columns are qualified with the table alias: an alias in this SELECT (a dimension or metric name)
+    # would otherwise shadow an event field of the same name inside the other expressions.
+    source = "e."
+    time_column = source + quote_identifier(config.event.time_field)
     selects = [f"{bucket_function(rollup.granularity)}({time_column}) AS {bucket}"]
-    selects += [f"{quote_identifier(config.dimension_field(d))} AS {quote_identifier(d)}" for d in dims]
-    selects += [f"{state_expr(config, m)} AS {quote_identifier(m)}" for m in metrics]
+    selects += [f"{source}{quote_identifier(config.dimension_field(d))} AS {quote_identifier(d)}" for d in dims]
+    selects += [f"{state_expr(config, m, source)} AS {quote_identifier(m)}" for m in metrics]
     group = ", ".join([bucket, *(quote_identifier(d) for d in dims)])
     view = rollup_view(config.module, rollup_name)
     view_sql = (
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {qualified(database, view)}\n"
         f"TO {qualified(database, table)}\nAS SELECT\n    " + ",\n    ".join(selects) + "\n"
-        f"FROM {qualified(database, events_table(config.module))}\nGROUP BY {group}"
+        f"FROM {qualified(database, events_table(config.module))} AS e\nGROUP BY {group}"
     )
     return [Statement("table", table, table_sql), Statement("view", view, view_sql)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -53,24 +54,74 @@ def parse_module(text: str, file: str) -> tuple[ModuleConfig | None, list[Config
         return None, [ConfigProblem(file, 1, "", "a module config is a YAML mapping (module:, event:, metrics:, ...)")]
     lines: Lines = {}
     _index_lines(node, (), lines)
-    try:
-        config = ModuleConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _without_union_tag(tuple(err["loc"]))
-            hint = err["msg"]
-            if err["type"] == "extra_forbidden":
-                hint = "unknown key; check its spelling against configs/schema.json"
-            elif err["type"] == "union_tag_invalid":
-                hint = f"unknown metric kind; use one of {', '.join(sorted(_KIND_TAGS))}"
-            problems.append(ConfigProblem(file, _line_for(loc, lines), _render_path(loc), hint))
-        return None, problems
-    problems = [
-        ConfigProblem(file, _line_for(path, lines), _render_path(path), message)
-        for path, message in check_module(config)
-    ]
-    return (None if problems else config), problems
+    problems: list[ConfigProblem] = []
+    reported: list[tuple[str | int, ...]] = []
+    candidate: Any = copy.deepcopy(data)
+    config: ModuleConfig | None = None
+    for _ in range(_MAX_PRUNES):
+        try:
+            config = ModuleConfig.model_validate(candidate)
+            break
+        except ValidationError as exc:
+            pruned = False
+            for err in exc.errors():
+                loc = _without_union_tag(tuple(err["loc"]))
+                if not any(loc[: len(r)] == r for r in reported):
+                    reported.append(loc)
+                    problems.append(ConfigProblem(file, _line_for(loc, lines), _render_path(loc), _hint(err)))
+                if len(loc) == 1 and isinstance(candidate, dict):
+                    # Top level: drop an unknown key; stand in for a missing name, so the rest is checked.
+                    if err["type"] == "extra_forbidden":
+                        candidate.pop(loc[0], None)
+                    elif err["type"] == "missing":
+                        candidate[loc[0]] = "x"
+                    else:
+                        continue
+                    pruned = True
+                else:
+                    target = loc[:-1] if err["type"] == "missing" else loc
+                    pruned = _prune(candidate, target) or pruned
+            if not pruned:
+                break
+    if config is not None:
+        # Structurally broken parts were set aside so the references of the rest are still checked.
+        for path, message in check_module(config):
+            if not any(path[: len(r)] == r for r in reported):
+                problems.append(ConfigProblem(file, _line_for(path, lines), _render_path(path), message))
+    return (config if not problems else None), problems
+
+
+_MAX_PRUNES = 8
+
+
+def _hint(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key; check its spelling against configs/schema.json"
+    if err["type"] == "union_tag_invalid":
+        return f"unknown metric kind; use one of {', '.join(sorted(_KIND_TAGS))}"
+    return str(err["msg"])
+
+
+def _prune(data: Any, loc: tuple[str | int, ...]) -> bool:
+    """Remove the node at `loc` (or its parent, when the node itself is what is missing); True if removed."""
+    for end in (len(loc), len(loc) - 1):
+        if end < 2:  # never remove a top-level section: the module could not be read at all
+            return False
+        parent: Any = data
+        for key in loc[: end - 1]:
+            try:
+                parent = parent[key]
+            except (KeyError, IndexError, TypeError):
+                parent = None
+                break
+        last = loc[end - 1]
+        if isinstance(parent, dict) and last in parent:
+            del parent[last]
+            return True
+        if isinstance(parent, list) and isinstance(last, int) and last < len(parent):
+            del parent[last]
+            return True
+    return False
 
 
 _KIND_TAGS = {"count", "sum", "min", "max", "avg", "uniq", "uniq_exact", "quantile", "ratio"}

@@ -260,6 +260,25 @@ class PredefinedQuery(Annotated_):
     fill: bool = Field(default=False, description="Zero-fill empty buckets (a continuous series).")
 
 
+class KafkaSource(Strict):
+    """A Kafka or Redpanda topic (an external depot) feeding this module besides HTTP."""
+
+    description: str | None = Field(default=None, description="What the topic carries.")
+    kind: Literal["kafka"] = Field(description="kafka: a Kafka-protocol topic (Apache Kafka, Redpanda).")
+    bootstrap_servers: str = Field(description="host:port[,host:port...] of the brokers.")
+    topic: str = Field(description="The topic to consume.")
+    group: str | None = Field(default=None, description="Consumer group; strix-<module> when absent.")
+    format: Literal["json", "ndjson"] = Field(
+        default="json", description="json: a message holds one event or an array of events; ndjson: one per line."
+    )
+    mapping: dict[str, str] = Field(
+        default_factory=dict, description="Renames applied before validation: source field name -> event field name."
+    )
+    start: Literal["earliest", "latest"] = Field(
+        default="earliest", description="Where a new consumer group starts reading."
+    )
+
+
 class ModuleConfig(Annotated_):
     """One module: a family of events and what is computed from it."""
 
@@ -279,6 +298,9 @@ class ModuleConfig(Annotated_):
         default_factory=dict, description="Pre-aggregations kept, by name."
     )
     raw: Raw = Field(default_factory=Raw, description="Whether and how long raw events are kept.")
+    sources: list[KafkaSource] = Field(
+        default_factory=list, description="Kafka/Redpanda topics consumed by ingestion besides HTTP."
+    )
     queries: dict[Annotated[str, Field(pattern=NAME_PATTERN)], PredefinedQuery] = Field(
         default_factory=dict, description="Named, predefined queries, each its own GraphQL field."
     )

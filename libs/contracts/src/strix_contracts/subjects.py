@@ -36,3 +36,11 @@ def rollup_consumer(module: str, partition: int) -> str:
 def partition_of(value: object, partitions: int) -> int:
     """Stable partition of an event: CRC-32 of the partition field's text, so every language agrees."""
     return zlib.crc32(str(value).encode("utf-8")) % partitions
+
+
+def dead_letter_stream(module: str) -> str:
+    return f"dlq_{module}"
+
+
+def dead_letter_subject(module: str) -> str:
+    return f"dlq.{module}"

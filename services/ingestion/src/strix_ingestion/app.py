@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from prometheus_client import Counter
 
 from strix_config import Catalog
 from strix_contracts.errors import StrixError
-from strix_contracts.streams import ensure_event_stream
+from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_ingestion.batches import build_messages
+from strix_ingestion.kafka_source import TopicPump, open_bucket
 from strix_ingestion.publisher import publish_all
 from strix_ingestion.validation import EventCodec, build_codec, decode_events
 from strix_runtime.health import health_router
@@ -34,6 +36,7 @@ class Ingestion:
     catalog: Catalog
     nc: NATS
     codecs: dict[str, EventCodec] = field(default_factory=dict)
+    pumps: list[TopicPump] = field(default_factory=list)
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
@@ -41,13 +44,28 @@ class Ingestion:
 
 @asynccontextmanager
 async def run_ingestion(nc: NATS, catalog: Catalog) -> AsyncIterator[Ingestion]:
+    """HTTP ingestion, plus one pump per Kafka/Redpanda topic declared under a module's `sources:`."""
     js = nc.jetstream()
     for module in catalog.names():
         await ensure_event_stream(js, module)
+        await ensure_dead_letter_stream(js, module)
     service = Ingestion(catalog, nc, {name: build_codec(cfg) for name, cfg in catalog.modules.items()})
-    log.info("ingestion.started", modules=catalog.names())
-    yield service
-    log.info("ingestion.stopped")
+    stopping = asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []
+    if any(cfg.sources for cfg in catalog.modules.values()):
+        kv = await open_bucket(nc)
+        for name, cfg in catalog.modules.items():
+            for source in cfg.sources:
+                pump = TopicPump(nc, kv, cfg, service.codecs[name], source)
+                service.pumps.append(pump)
+                tasks.append(asyncio.create_task(pump.run(stopping), name=f"kafka-{name}-{source.topic}"))
+    log.info("ingestion.started", modules=catalog.names(), topics=[p.source.topic for p in service.pumps])
+    try:
+        yield service
+    finally:
+        stopping.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("ingestion.stopped")
 
 
 def _error(exc: StrixError) -> JSONResponse:

@@ -110,6 +110,15 @@ def _rejection(index: int, error: Exception) -> Rejection:
     return Rejection(index, field, reason)
 
 
+def _with_allowed(codec: EventCodec, rejection: Rejection) -> Rejection:
+    """Name the accepted values when a value is not one of them."""
+    field = codec.config.event.fields.get(rejection.field or "")
+    if field is None or not field.allowed or not rejection.reason.startswith("Invalid enum value"):
+        return rejection
+    allowed = ", ".join(str(v) for v in field.allowed)
+    return Rejection(rejection.index, rejection.field, f"{rejection.reason}; allowed: {allowed}")
+
+
 def _check_event(codec: EventCodec, index: int, event: Any) -> list[Rejection]:
     """Checks msgspec cannot express: decimal scale and range, and naive-free UTC normalisation."""
     problems = []
@@ -173,7 +182,7 @@ def decode_events(codec: EventCodec, body: bytes, ndjson: bool = False) -> tuple
         try:
             event = codec.one.decode(raw)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            rejected.append(_rejection(index, exc))
+            rejected.append(_with_allowed(codec, _rejection(index, exc)))
             continue
         problems = _check_event(codec, index, event)
         if problems:

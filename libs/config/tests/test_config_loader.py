@@ -1,0 +1,364 @@
+"""Loading module configs: the examples load, and a broken config reports every mistake at once, each with its
+file, line and YAML path, so a client fixes a file in one pass."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel, Field
+
+from strix_config import ConfigError, ConfigProblem, ModuleConfig, load_catalog
+from strix_config.loader import parse_module, read_module
+from strix_config.schema import module_json_schema, module_json_schema_text
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = REPO / "configs"
+CLIENT_CONFIGS = REPO / "tests" / "fixtures" / "client-configs"
+
+# A small valid module; tests append mistakes to copies of it. Line numbers below are counted in this text.
+VALID = """\
+module: shop
+event:
+  time_field: ts
+  fields:
+    ts: {type: datetime}
+    customer: {type: string}
+    action: {type: string}
+    price: {type: decimal}
+partition_by: customer
+dimensions:
+  action: {}
+metrics:
+  events: {kind: count}
+  revenue: {kind: sum, field: price}
+rollups:
+  hourly: {granularity: hour, dimensions: [action]}
+"""
+
+# Six mistakes, one of each kind, on known lines:
+#   line 9  event.fields.coupon: optional field without a default
+#   line 11 partiton_by: unknown key (misspelt)
+#   line 18 metrics.revenue.field: unknown field `prize`
+#   line 19 metrics.buyers: unknown metric kind `uniq_count`
+#   line 21 rollups.hourly.dimensions.1: unknown dimension `country`
+#   line 23 rollups.weekly.granularity: `week` is not a granularity
+SIX_MISTAKES = """\
+module: shop
+event:
+  time_field: ts
+  fields:
+    ts: {type: datetime}
+    customer: {type: string}
+    action: {type: string}
+    price: {type: decimal}
+    coupon: {type: string, required: false}
+partition_by: customer
+partiton_by: customer
+dimensions:
+  action: {}
+metrics:
+  events: {kind: count}
+  revenue:
+    kind: sum
+    field: prize
+  buyers: {kind: uniq_count, field: customer}
+rollups:
+  hourly: {granularity: hour, dimensions: [action, country]}
+  weekly:
+    granularity: week
+    dimensions: [action]
+"""
+
+
+def located(problems: list[ConfigProblem]) -> set[tuple[int | None, str]]:
+    return {(p.line, p.path) for p in problems}
+
+
+def problem_at(problems: list[ConfigProblem], path: str) -> ConfigProblem:
+    matches = [p for p in problems if p.path == path]
+    assert len(matches) == 1, f"expected one problem at {path!r}, got: {[p.render() for p in problems]}"
+    return matches[0]
+
+
+# --- the shipped configs -------------------------------------------------------------------------------------
+
+
+def test_example_configs_load_as_one_catalog() -> None:
+    catalog = load_catalog(CONFIGS)
+    assert catalog.names() == ["campaigns", "clickstream", "gaming"]
+    clickstream = catalog.modules["clickstream"]
+    assert clickstream.event.time_field == "ts"
+    assert clickstream.event.id_field == "event_id"
+    assert "daily_groups" in clickstream.rollups
+    assert clickstream.metrics["conversion_rate"].kind == "ratio"
+    assert catalog.sources["gaming"] == str(CONFIGS / "gaming.yaml")
+
+
+@pytest.mark.parametrize("name", ["clickstream.yaml", "gaming.yaml", "campaigns.yaml"])
+def test_each_example_config_parses_alone_without_problems(name: str) -> None:
+    config, problems = read_module(CONFIGS / name)
+    assert problems == []
+    assert config is not None
+    assert config.module == name.removesuffix(".yaml")
+
+
+def test_unseen_client_config_loads() -> None:
+    catalog = load_catalog(CLIENT_CONFIGS)
+    fleet = catalog.modules["fleet"]
+    assert fleet.raw.keep is False
+    assert fleet.event.fields["on_time"].type == "bool"
+    assert set(fleet.rollups) == {"hourly_depots", "daily_zones"}
+
+
+def test_catalog_fingerprint_changes_with_any_config(tmp_path: Path) -> None:
+    (tmp_path / "shop.yaml").write_text(VALID, encoding="utf-8")
+    before = load_catalog(tmp_path).fingerprint
+    assert load_catalog(tmp_path).fingerprint == before
+    (tmp_path / "shop.yaml").write_text(VALID.replace("granularity: hour", "granularity: day"), encoding="utf-8")
+    assert load_catalog(tmp_path).fingerprint != before
+
+
+# --- every mistake, located ----------------------------------------------------------------------------------
+
+
+def test_valid_inline_config_has_no_problems() -> None:
+    config, problems = parse_module(VALID, "shop.yaml")
+    assert problems == []
+    assert config is not None
+    assert config.rollups["hourly"].dimensions == ["action"]
+
+
+def test_every_mistake_of_a_file_is_reported_at_once_with_line_and_path() -> None:
+    """Structural mistakes (unknown key, kind, granularity) and reference mistakes (unknown field, dimension,
+    missing default) in one file: a client must see all six in one run, not fix them one error at a time."""
+    config, problems = parse_module(SIX_MISTAKES, "shop.yaml")
+    assert config is None
+    assert located(problems) == {
+        (9, "event.fields.coupon"),
+        (11, "partiton_by"),
+        (18, "metrics.revenue.field"),
+        (19, "metrics.buyers"),
+        (21, "rollups.hourly.dimensions.1"),
+        (23, "rollups.weekly.granularity"),
+    }, "\n".join(p.render() for p in problems)
+    assert all(p.file == "shop.yaml" for p in problems)
+
+
+def test_structural_mistakes_are_all_reported_with_hints() -> None:
+    text = VALID.replace(
+        "partition_by: customer\n",
+        "partition_by: customer\npartiton_by: customer\n",  # line 10: unknown key
+    ).replace("  revenue: {kind: sum, field: price}\n", "  revenue: {kind: total, field: price}\n")  # line 15
+    text += "  weekly:\n    granularity: week\n"  # lines 18-19
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert located(problems) == {(10, "partiton_by"), (15, "metrics.revenue"), (19, "rollups.weekly.granularity")}
+
+    unknown_key = problem_at(problems, "partiton_by")
+    assert "unknown key" in unknown_key.message
+    kind = problem_at(problems, "metrics.revenue")
+    assert "unknown metric kind" in kind.message
+    for tag in ("count", "sum", "uniq", "quantile", "ratio"):
+        assert tag in kind.message
+    granularity = problem_at(problems, "rollups.weekly.granularity")
+    for choice in ("minute", "hour", "day"):
+        assert choice in granularity.message
+
+
+def test_reference_mistakes_are_all_reported_with_line_and_path() -> None:
+    text = (
+        VALID.replace(
+            "    price: {type: decimal}\n", "    price: {type: decimal}\n    coupon: {type: string, required: false}\n"
+        )
+        .replace("  revenue: {kind: sum, field: price}\n", "  revenue:\n    kind: sum\n    field: prize\n")
+        .replace("dimensions: [action]}", "dimensions: [action, country]}")
+    )
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert located(problems) == {
+        (9, "event.fields.coupon"),
+        (17, "metrics.revenue.field"),
+        (19, "rollups.hourly.dimensions.1"),
+    }
+    assert "default" in problem_at(problems, "event.fields.coupon").message
+    field = problem_at(problems, "metrics.revenue.field").message
+    assert "'prize'" in field
+    assert "price" in field  # the hint lists the fields the event has
+    dimension = problem_at(problems, "rollups.hourly.dimensions.1").message
+    assert "'country'" in dimension
+    assert "action" in dimension
+
+
+def test_a_metric_on_a_string_field_that_needs_numbers_is_located() -> None:
+    text = VALID.replace("  revenue: {kind: sum, field: price}\n", "  revenue: {kind: sum, field: customer}\n")
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert located(problems) == {(14, "metrics.revenue.field")}
+    assert "numeric" in problems[0].message
+
+
+def test_problem_renders_file_line_and_path() -> None:
+    problem = ConfigProblem("configs/shop.yaml", 22, "rollups.daily.retension", "unknown key")
+    assert problem.render() == "configs/shop.yaml:22 at rollups.daily.retension: unknown key"
+    assert ConfigProblem("configs", None, "", "no configs").render() == "configs: no configs"
+
+
+# --- YAML that does not parse --------------------------------------------------------------------------------
+
+
+def test_invalid_yaml_reports_its_line() -> None:
+    text = "module: shop\nevent:\n  time_field: ts\n\tfields: {}\n"  # a tab starts line 4
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert len(problems) == 1
+    assert problems[0].line == 4
+    assert problems[0].file == "shop.yaml"
+    assert "not valid YAML" in problems[0].message
+
+
+def test_unclosed_flow_mapping_reports_a_line() -> None:
+    text = VALID.replace("    ts: {type: datetime}\n", "    ts: {type: datetime\n")  # line 5 never closes
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert len(problems) == 1
+    assert problems[0].line is not None
+    assert 5 <= problems[0].line <= 6
+
+
+@pytest.mark.parametrize("text", ["- module: shop\n", "just text\n", ""])
+def test_a_config_that_is_not_a_mapping_is_refused(text: str) -> None:
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert len(problems) == 1
+    assert "mapping" in problems[0].message
+
+
+# --- the catalog ---------------------------------------------------------------------------------------------
+
+
+def test_duplicate_module_names_across_files_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "a_shop.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "b_shop.yaml").write_text(VALID, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    problems = caught.value.problems
+    assert len(problems) == 1
+    duplicate = problems[0]
+    assert duplicate.file == str(tmp_path / "b_shop.yaml")
+    assert duplicate.path == "module"
+    assert duplicate.line == 1
+    assert "'shop'" in duplicate.message
+    assert str(tmp_path / "a_shop.yaml") in duplicate.message
+
+
+def test_catalog_raises_once_with_the_problems_of_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a_shop.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "b_shop.yaml").write_text(VALID, encoding="utf-8")
+    (tmp_path / "c_broken.yaml").write_text(
+        VALID.replace("module: shop", "module: broken").replace("field: price", "field: prize"), encoding="utf-8"
+    )
+    (tmp_path / "d_yaml.yaml").write_text("module: [\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("not a config", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    by_file = {(Path(p.file).name, p.path) for p in caught.value.problems}
+    assert by_file == {("b_shop.yaml", "module"), ("c_broken.yaml", "metrics.revenue.field"), ("d_yaml.yaml", "")}
+    message = str(caught.value)
+    assert f"{tmp_path / 'c_broken.yaml'}:14 at metrics.revenue.field" in message
+
+
+def test_a_join_to_an_unknown_module_is_reported_by_the_catalog(tmp_path: Path) -> None:
+    text = VALID + "joins:\n  ads:\n    module: campaigns\n    match: {action: action}\n"
+    config, problems = parse_module(text, "shop.yaml")
+    assert problems == []  # a single file cannot know the other modules
+    assert config is not None
+    (tmp_path / "shop.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    [problem] = caught.value.problems
+    assert problem.path == "joins.ads.module"
+    assert "'campaigns'" in problem.message
+
+
+def test_missing_or_empty_config_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_catalog(tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="no module configs"):
+        load_catalog(tmp_path)
+
+
+# --- descriptions and the JSON Schema ------------------------------------------------------------------------
+
+
+def undescribed_properties(schema: dict[str, Any]) -> tuple[list[str], int]:
+    """(JSON pointers of properties without a description, number of properties seen)."""
+    missing: list[str] = []
+    seen = 0
+
+    def walk(node: Any, pointer: str) -> None:
+        nonlocal seen
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                for name, spec in properties.items():
+                    seen += 1
+                    if not (isinstance(spec, dict) and str(spec.get("description", "")).strip()):
+                        missing.append(f"{pointer}/properties/{name}")
+            for key, value in node.items():
+                walk(value, f"{pointer}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{pointer}/{i}")
+
+    walk(schema, "#")
+    return missing, seen
+
+
+def test_every_config_field_has_a_description() -> None:
+    """Descriptions become the JSON Schema editors show, the GraphQL docs and the UI help."""
+    missing, seen = undescribed_properties(ModuleConfig.model_json_schema())
+    assert seen > 50  # the walk reached the nested definitions, not just the top level
+    assert missing == []
+
+
+def test_the_description_check_catches_a_missing_description() -> None:
+    class Inner(BaseModel):
+        described: int = Field(description="Has one.")
+        bare: int
+
+    class Outer(BaseModel):
+        inner: Inner = Field(description="Nested.")
+
+    missing, _ = undescribed_properties(Outer.model_json_schema())
+    assert missing == ["#/$defs/Inner/properties/bare"]
+
+
+def test_committed_schema_matches_the_model() -> None:
+    """configs/schema.json is what editors validate against; regenerate it with
+    `strix config schema --output configs/schema.json` after changing the model."""
+    committed = CONFIGS / "schema.json"
+    assert committed.is_file(), "configs/schema.json is missing; run `strix config schema --output configs/schema.json`"
+    text = committed.read_text(encoding="utf-8")
+    assert json.loads(text) == module_json_schema()
+    assert text == module_json_schema_text()
+
+
+def test_schema_knows_every_metric_kind() -> None:
+    schema = module_json_schema()
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    [metric] = schema["properties"]["metrics"]["patternProperties"].values()
+    assert metric["discriminator"]["propertyName"] == "kind"
+    assert set(metric["discriminator"]["mapping"]) == {
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "uniq",
+        "uniq_exact",
+        "quantile",
+        "ratio",
+    }

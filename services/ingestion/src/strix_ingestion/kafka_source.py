@@ -1,0 +1,153 @@
+"""Consume a module's Kafka/Redpanda topics: validate, append to JetStream, and only then commit offsets.
+
+Per topic partition, a batch of consecutive offsets is formed; its boundaries go to the KV bucket
+`strix_kafka_batches` before anything is published, so after a crash (offsets not committed) the same offsets
+form the same batch and the same JetStream message ids: JetStream drops what it had stored. Invalid events go
+to the module's dead-letter stream with the reason, topic, partition and offset. confluent-kafka is blocking,
+so its calls run in a worker thread; callbacks only touch plain dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from nats.aio.client import Client as NATS
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+from prometheus_client import Counter
+
+from strix_config import ModuleConfig
+from strix_config.model import KafkaSource
+from strix_contracts.errors import StrixError
+from strix_contracts.subjects import dead_letter_subject
+from strix_ingestion.batches import build_messages
+from strix_ingestion.publisher import publish_all
+from strix_ingestion.topics import TopicMessage, decode_topic_batch, plan_offsets
+from strix_ingestion.validation import EventCodec
+from strix_runtime.logs import get_logger
+
+log = get_logger("ingestion")
+
+BUCKET = "strix_kafka_batches"
+TOPIC_EVENTS = Counter("strix_ingestion_topic_events", "Events stored from Kafka topics", ["module", "topic"])
+DEAD_LETTERS = Counter("strix_ingestion_dead_letters", "Events dead-lettered", ["module"])
+
+
+async def open_bucket(nc: NATS) -> KeyValue:
+    js = nc.jetstream()
+    try:
+        return await js.key_value(BUCKET)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE, description="Kafka batch boundaries")
+        )
+
+
+@dataclass
+class TopicPump:
+    nc: NATS
+    kv: KeyValue
+    config: ModuleConfig
+    codec: EventCodec
+    source: KafkaSource
+    max_messages: int = 500
+    buffers: dict[int, list[TopicMessage]] = field(default_factory=lambda: defaultdict(list))
+    recorded: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+    stored_events: int = 0
+
+    def _key(self, partition: int) -> str:
+        return f"{self.config.module}.{self.source.topic}.{partition}".replace("-", "_")
+
+    async def _recorded(self, partition: int) -> tuple[int, int] | None:
+        if partition not in self.recorded:
+            try:
+                entry = await self.kv.get(self._key(partition))
+                data = json.loads(entry.value or b"null")
+                self.recorded[partition] = (int(data["first"]), int(data["last"])) if data else None
+            except KeyNotFoundError:
+                self.recorded[partition] = None
+        return self.recorded[partition]
+
+    def _revoked(self, _consumer: Any, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:  # another ingestion process owns these now: forget what we buffered
+            self.buffers.pop(tp.partition, None)
+            self.recorded.pop(tp.partition, None)
+
+    def consumer(self) -> Consumer:
+        return Consumer(
+            {
+                "bootstrap.servers": self.source.bootstrap_servers,
+                "group.id": self.source.group or f"strix-{self.config.module}",
+                "enable.auto.commit": False,
+                "auto.offset.reset": self.source.start,
+                "enable.partition.eof": False,
+            }
+        )
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        consumer = self.consumer()
+        consumer.subscribe([self.source.topic], on_revoke=self._revoked, on_lost=self._revoked)
+        try:
+            while not stopping.is_set():
+                try:
+                    polled = await asyncio.to_thread(consumer.consume, self.max_messages, 0.5)
+                    for message in polled:
+                        error = message.error()
+                        if error is not None:
+                            if error.code() != KafkaError._PARTITION_EOF:
+                                log.warning("ingestion.kafka_error", topic=self.source.topic, error=str(error))
+                            continue
+                        partition, offset = message.partition(), message.offset()
+                        if partition is None or offset is None:
+                            continue
+                        self.buffers[partition].append(
+                            TopicMessage(self.source.topic, partition, offset, message.value() or b"")
+                        )
+                    for partition in list(self.buffers):
+                        while await self._flush(consumer, partition):
+                            pass
+                except StrixError as exc:  # JetStream full or away: keep the offsets, retry shortly
+                    log.warning("ingestion.kafka_backoff", topic=self.source.topic, error=exc.message)
+                    await asyncio.sleep(1.0)
+        finally:
+            await asyncio.to_thread(consumer.close)
+
+    async def _flush(self, consumer: Consumer, partition: int) -> bool:
+        """Publish the next batch of a partition if it is complete; True when one was published."""
+        buffer = self.buffers.get(partition)
+        if not buffer:
+            return False
+        recorded = await self._recorded(partition)
+        count = plan_offsets([m.offset for m in buffer], recorded, self.max_messages)
+        if count == 0:
+            return False
+        chosen = buffer[:count]
+        first, last = chosen[0].offset, chosen[-1].offset
+        if recorded != (first, last):
+            await self.kv.put(self._key(partition), json.dumps({"first": first, "last": last}).encode())
+            self.recorded[partition] = (first, last)
+        batch = decode_topic_batch(self.codec, chosen, self.source.mapping, self.source.format == "ndjson")
+        js = self.nc.jetstream()
+        for letter in batch.dead:
+            await js.publish(
+                dead_letter_subject(self.config.module),
+                letter.payload,
+                headers={**letter.headers(), "Nats-Msg-Id": letter.msg_id},
+            )
+        DEAD_LETTERS.labels(self.config.module).inc(len(batch.dead))
+        if batch.events:
+            key = f"kafka:{self.source.topic}:{partition}:{first}-{last}"
+            await publish_all(js, build_messages(self.config, batch.events, key))
+        await asyncio.to_thread(
+            consumer.commit, offsets=[TopicPartition(self.source.topic, partition, last + 1)], asynchronous=False
+        )
+        TOPIC_EVENTS.labels(self.config.module, self.source.topic).inc(len(batch.events))
+        self.stored_events += len(batch.events)
+        self.buffers[partition] = buffer[count:]
+        return True

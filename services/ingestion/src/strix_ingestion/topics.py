@@ -1,0 +1,119 @@
+"""Kafka messages to validated events and dead letters: plain functions, no broker in sight.
+
+A batch is a run of consecutive offsets of one topic partition. Its boundaries are recorded before anything is
+published (see kafka_source.py), so after a crash the same offsets form the same batch, the same JetStream
+message ids, and JetStream drops what it already stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from strix_contracts.deadletters import DeadLetter
+from strix_ingestion.validation import EventCodec, decode_events
+
+
+@dataclass(frozen=True)
+class TopicMessage:
+    """What ingestion needs of one Kafka message."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True)
+class TopicBatch:
+    events: list[Any]
+    dead: list[DeadLetter]
+
+
+def plan_offsets(offsets: list[int], recorded: tuple[int, int] | None, max_messages: int) -> int:
+    """How many buffered messages (ascending offsets) form the next batch; 0 to wait for more. A recorded batch
+    starting at the first buffered offset is re-formed exactly; it is complete once its last offset is here."""
+    if not offsets:
+        return 0
+    if recorded is not None and recorded[0] == offsets[0]:
+        inside = sum(1 for o in offsets if o <= recorded[1])
+        return inside if offsets[inside - 1] == recorded[1] else 0
+    return min(len(offsets), max_messages)
+
+
+def _renamed(value: bytes, mapping: dict[str, str], ndjson: bool) -> bytes:
+    """Apply the source's field mapping (source name -> event field) before validation."""
+    if not mapping:
+        return value
+
+    def rename(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {mapping.get(k, k): v for k, v in item.items()}
+        return item
+
+    if ndjson:
+        lines = [msgspec.json.encode(rename(msgspec.json.decode(line))) for line in value.splitlines() if line.strip()]
+        return b"\n".join(lines)
+    decoded = msgspec.json.decode(value)
+    return msgspec.json.encode([rename(i) for i in decoded] if isinstance(decoded, list) else rename(decoded))
+
+
+def _split(value: bytes, ndjson: bool) -> list[bytes]:
+    """One Kafka message's events as separate byte strings, so a dead letter holds just the bad event."""
+    if ndjson:
+        return [line for line in value.splitlines() if line.strip()]
+    try:
+        decoded = msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        return [value]
+    return [msgspec.json.encode(i) for i in decoded] if isinstance(decoded, list) else [value]
+
+
+def decode_topic_batch(
+    codec: EventCodec, messages: list[TopicMessage], mapping: dict[str, str], ndjson: bool
+) -> TopicBatch:
+    """Validate every event of every message; invalid ones become dead letters with their reason and origin."""
+    events: list[Any] = []
+    dead: list[DeadLetter] = []
+    for message in messages:
+        try:
+            value = _renamed(message.value, mapping, ndjson)
+        except msgspec.DecodeError as exc:
+            dead.append(
+                DeadLetter(
+                    message.value,
+                    f"not valid JSON: {exc}",
+                    None,
+                    "kafka",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    0,
+                )
+            )
+            continue
+        accepted, rejected = decode_events(codec, value, ndjson=ndjson)
+        events.extend(accepted)  # the valid neighbours of a bad event are kept
+        if not rejected:
+            continue
+        parts = _split(value, ndjson)
+        first_reason: dict[int, Any] = {}
+        for rejection in rejected:
+            first_reason.setdefault(rejection.index, rejection)
+        for index, rejection in sorted(first_reason.items()):
+            part = parts[index] if index < len(parts) else value
+            dead.append(
+                DeadLetter(
+                    part,
+                    rejection.reason,
+                    rejection.field,
+                    "kafka",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    index,
+                )
+            )
+    return TopicBatch(events, dead)
