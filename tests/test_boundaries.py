@@ -19,6 +19,7 @@ ADAPTERS = {
     "publisher.py",
     "consumer.py",
     "kafka_source.py",
+    "deadletters.py",
     "pinned.py",
     "boundary_store.py",
     "client.py",

@@ -10,9 +10,9 @@
 #   Idempotent: when <dir>/libs already holds the Kafka jars (and the marker written after a complete copy),
 #   nothing is downloaded. Prints the libs directory on its last line of stdout.
 #
-# Measured on the 2-core project machine (2026-11-22): a cold provision (empty ~/.m2 too, so Maven also fetches
-# the dependency plugin) takes ~20 s and leaves 46 jars, 44 MB in libs; with ~/.m2 warm it takes ~4 s; an
-# already provisioned dir returns at once (~0.01 s).
+# Measured on the shared 2-core project machine (2026-11-22): a cold provision (empty ~/.m2 as well, so Maven
+# also fetches its dependency plugin) takes 23-26 s and leaves 45 jars, 43 MB, in libs; with ~/.m2 warm ~5 s;
+# an already provisioned dir returns at once (~0.01 s).
 set -euo pipefail
 
 KAFKA_VERSION="4.4.0"
@@ -25,8 +25,19 @@ home="${1:-${STRIX_KAFKA_HOME:-$repo_root/.ci/cache/kafka}}"
 libs="$home/libs"
 marker="$libs/.provisioned-kafka_${SCALA_VERSION}-${KAFKA_VERSION}"
 
-if [[ -f "$marker" && -f "$libs/kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar" ]]; then
+provisioned() { [[ -f "$marker" && -f "$libs/kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar" ]]; }
+if provisioned; then
   echo "Kafka ${KAFKA_VERSION} jars already in $libs" >&2
+  echo "$libs"
+  exit 0
+fi
+
+# One provision at a time per dir (parallel test workers may all find the jars missing); re-check once we hold it.
+mkdir -p "$home"
+exec 9>"$home/.provision.lock"
+flock 9
+if provisioned; then
+  echo "Kafka ${KAFKA_VERSION} jars provisioned meanwhile in $libs" >&2
   echo "$libs"
   exit 0
 fi
@@ -87,7 +98,6 @@ if [[ ! -f "$staging/kafka_${SCALA_VERSION}-${KAFKA_VERSION}.jar" ]]; then
 fi
 touch "$staging/$(basename "$marker")"
 
-mkdir -p "$home"
 rm -rf "$libs"
 mv "$staging" "$libs"
 count="$(find "$libs" -maxdepth 1 -name '*.jar' | wc -l)"

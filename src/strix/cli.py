@@ -49,6 +49,19 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
     serve.add_argument("service", choices=SERVICES, nargs="+")
     _common(serve, settings)
 
+    dlq = commands.add_parser("dlq", help="dead letters: invalid events from topics, kept with their reason")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name, text in (
+        ("list", "print dead letters as JSON lines"),
+        ("replay", "re-validate and store what now passes"),
+    ):
+        sub = dlq_commands.add_parser(name, help=text)
+        sub.add_argument("module")
+        sub.add_argument("--config-dir", type=Path, default=settings.config_dir)
+        sub.add_argument("--nats-url", default=settings.nats_url or "nats://127.0.0.1:4222")
+        if name == "list":
+            sub.add_argument("--limit", type=int, default=100)
+
     config = commands.add_parser("config", help="module configs")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     validate = config_commands.add_parser("validate", help="validate every module config of a directory")
@@ -110,10 +123,55 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _dead_letters(args: argparse.Namespace) -> int:
+    import json
+
+    import nats
+
+    from strix_ingestion.deadletters import dead_letters, replay
+    from strix_ingestion.validation import build_codec
+
+    catalog = load_catalog(args.config_dir)
+    config = catalog.get(args.module)
+    if config is None:
+        print(f"unknown module {args.module!r}; known: {', '.join(catalog.names())}", file=sys.stderr)
+        return 2
+    nc = await nats.connect(args.nats_url)
+    try:
+        if args.dlq_command == "list":
+            async for stored in dead_letters(nc, args.module, args.limit):
+                letter = stored.letter
+                print(
+                    json.dumps(
+                        {
+                            "sequence": stored.sequence,
+                            "reason": letter.reason,
+                            "field": letter.field,
+                            "source": letter.source,
+                            "topic": letter.topic,
+                            "partition": letter.partition,
+                            "offset": letter.offset,
+                            "index": letter.index,
+                            "event": letter.payload.decode(errors="replace"),
+                        }
+                    )
+                )
+            return 0
+        report = await replay(nc, build_codec(config))
+        for sequence, reason in report.still_invalid:
+            print(f"still invalid: #{sequence}: {reason}", file=sys.stderr)
+        print(f"replayed {report.replayed} event(s); {len(report.still_invalid)} still invalid", file=sys.stderr)
+        return 0 if not report.still_invalid else 1
+    finally:
+        await nc.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = StrixSettings()
     args = build_parser(settings).parse_args(argv)
     configure_logging(settings.log_level, settings.log_json)
+    if args.command == "dlq":
+        return asyncio.run(_dead_letters(args))
     if args.command == "config":
         if args.config_command == "schema":
             text = module_json_schema_text()

@@ -86,6 +86,11 @@ class EventSpec(Strict):
         description="Optional unique id of an event, kept in raw records; a batch re-sent with the same events within the de-duplication window is stored once.",
     )
     fields: dict[str, EventField] = Field(min_length=1, description="The fields of an event, by name.")
+    max_lateness: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = Field(
+        default=None,
+        description="Events older than this (such as 7d) are refused over HTTP and dead-lettered from topics, "
+        "with that reason; late events within it land in their own buckets.",
+    )
 
 
 class Dimension(Annotated_):

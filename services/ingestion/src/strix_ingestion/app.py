@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -114,7 +115,7 @@ def ingestion_router(service: Ingestion) -> APIRouter:
         ndjson = "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get(
             "content-type", ""
         )
-        events, rejected = decode_events(codec, body, ndjson)
+        events, rejected = decode_events(codec, body, ndjson, datetime.now(UTC))
         rejections = [{"index": r.index, "field": r.field, "reason": r.reason} for r in rejected]
         EVENTS_REJECTED.labels(module).inc(len({r.index for r in rejected}))
         if rejected and not partial:

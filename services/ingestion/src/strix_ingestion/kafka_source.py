@@ -13,6 +13,7 @@ import asyncio
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -132,7 +133,8 @@ class TopicPump:
         if recorded != (first, last):
             await self.kv.put(self._key(partition), json.dumps({"first": first, "last": last}).encode())
             self.recorded[partition] = (first, last)
-        batch = decode_topic_batch(self.codec, chosen, self.source.mapping, self.source.format == "ndjson")
+        now = datetime.now(UTC)
+        batch = decode_topic_batch(self.codec, chosen, self.source.mapping, self.source.format == "ndjson", now)
         js = self.nc.jetstream()
         for letter in batch.dead:
             await js.publish(

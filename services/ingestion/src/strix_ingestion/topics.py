@@ -8,6 +8,7 @@ message ids, and JetStream drops what it already stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -72,7 +73,7 @@ def _split(value: bytes, ndjson: bool) -> list[bytes]:
 
 
 def decode_topic_batch(
-    codec: EventCodec, messages: list[TopicMessage], mapping: dict[str, str], ndjson: bool
+    codec: EventCodec, messages: list[TopicMessage], mapping: dict[str, str], ndjson: bool, now: datetime | None = None
 ) -> TopicBatch:
     """Validate every event of every message; invalid ones become dead letters with their reason and origin."""
     events: list[Any] = []
@@ -94,7 +95,7 @@ def decode_topic_batch(
                 )
             )
             continue
-        accepted, rejected = decode_events(codec, value, ndjson=ndjson)
+        accepted, rejected = decode_events(codec, value, ndjson=ndjson, now=now)
         events.extend(accepted)  # the valid neighbours of a bad event are kept
         if not rejected:
             continue

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from strix_config import EventField, ModuleConfig
-from strix_config.model import python_default
+from strix_config.model import parse_duration, python_default
 
 _PATH = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?:\[\d+\])?(?P<path>[^`]*)`)?$")
 _NAMED = re.compile(r"field `([^`]+)`")
@@ -119,9 +119,17 @@ def _with_allowed(codec: EventCodec, rejection: Rejection) -> Rejection:
     return Rejection(rejection.index, rejection.field, f"{rejection.reason}; allowed: {allowed}")
 
 
-def _check_event(codec: EventCodec, index: int, event: Any) -> list[Rejection]:
-    """Checks msgspec cannot express: decimal scale and range, and naive-free UTC normalisation."""
+def _check_event(codec: EventCodec, index: int, event: Any, now: datetime | None = None) -> list[Rejection]:
+    """Checks msgspec cannot express: decimal scale and range, and the lateness bound."""
     problems = []
+    lateness = codec.config.event.max_lateness
+    if lateness is not None and now is not None:
+        time_field = codec.config.event.time_field
+        moment: datetime = getattr(event, time_field)
+        if moment < now - parse_duration(lateness):
+            problems.append(
+                Rejection(index, time_field, f"Older than the lateness bound of {lateness}: {moment.isoformat()}")
+            )
     for name, scale, low, high in codec.decimal_fields:
         value: Decimal = getattr(event, name)
         if not value.is_finite():
@@ -160,13 +168,16 @@ def split_body(body: bytes, ndjson: bool) -> tuple[list[msgspec.Raw] | None, Rej
         return None, Rejection(0, None, f"Body is not valid JSON: {exc}")
 
 
-def decode_events(codec: EventCodec, body: bytes, ndjson: bool = False) -> tuple[list[Any], list[Rejection]]:
-    """Return (valid normalised events, rejections); indexes are positions in the body."""
+def decode_events(
+    codec: EventCodec, body: bytes, ndjson: bool = False, now: datetime | None = None
+) -> tuple[list[Any], list[Rejection]]:
+    """Return (valid normalised events, rejections); indexes are positions in the body. `now` enables the
+    module's lateness bound."""
     stripped = body.lstrip()
     if not ndjson and stripped.startswith(b"["):
         try:
             events = codec.many.decode(body)
-            problems = [p for i, e in enumerate(events) for p in _check_event(codec, i, e)]
+            problems = [p for i, e in enumerate(events) for p in _check_event(codec, i, e, now)]
             if not problems:
                 return [_normalise(codec, e) for e in events], []
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -184,7 +195,7 @@ def decode_events(codec: EventCodec, body: bytes, ndjson: bool = False) -> tuple
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             rejected.append(_with_allowed(codec, _rejection(index, exc)))
             continue
-        problems = _check_event(codec, index, event)
+        problems = _check_event(codec, index, event, now)
         if problems:
             rejected.extend(problems)
         else:
