@@ -30,7 +30,7 @@ async def test_subscription_pushes_a_new_result_when_events_land(start_platform:
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
             await ws.send(json.dumps({"type": "connection_init"}))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
-            query = "subscription { clickstream(window: {last: 1, unit: DAY}, granularity: TOTAL, metrics: [EVENTS]) { rows { events } } }"
+            query = "subscription { clickstream(window: {last: 2, unit: DAY}, granularity: TOTAL, metrics: [EVENTS]) { rows { events } } }"
             await ws.send(json.dumps({"id": "live", "type": "subscribe", "payload": {"query": query}}))
             message = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert message["type"] == "next", message

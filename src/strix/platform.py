@@ -64,8 +64,10 @@ async def _start_service(name: str, stack: AsyncExitStack, nc: NATS, ch: ClickHo
     """Import lazily: `strix serve gateway` needs no chDB in memory."""
     if name == "ingestion":
         from strix_ingestion.app import run_ingestion
+        from strix_ingestion.settings import IngestionSettings
 
-        return await stack.enter_async_context(run_ingestion(nc, catalog))
+        max_bytes = IngestionSettings().stream_max_bytes
+        return await stack.enter_async_context(run_ingestion(nc, catalog, max_bytes))
     if name == "rollup":
         from strix_rollup.app import run_rollup
 

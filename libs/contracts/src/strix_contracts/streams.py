@@ -12,12 +12,18 @@ from strix_contracts.subjects import dead_letter_stream, dead_letter_subject, ev
 DUPLICATE_WINDOW_SECONDS = 120.0
 
 
-def event_stream_config(module: str, max_bytes: int = -1) -> StreamConfig:
+# A module's stream holds what rollup has not read yet; when it is full (ClickHouse away for a long time),
+# ingestion refuses new events with 503 and Retry-After rather than dropping old ones.
+DEFAULT_MAX_BYTES = 4 * 1024**3
+
+
+def event_stream_config(module: str, max_bytes: int = DEFAULT_MAX_BYTES) -> StreamConfig:
+    """Interest retention: a message goes once its partition's consumer acked it (see consumers.py)."""
     return StreamConfig(
         name=event_stream(module),
         subjects=[event_subjects(module)],
         storage=StorageType.FILE,
-        retention=RetentionPolicy.LIMITS,
+        retention=RetentionPolicy.INTEREST,
         discard=DiscardPolicy.NEW,
         max_bytes=max_bytes,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
@@ -25,13 +31,17 @@ def event_stream_config(module: str, max_bytes: int = -1) -> StreamConfig:
     )
 
 
-async def ensure_event_stream(js: JetStreamContext, module: str, max_bytes: int = -1) -> None:
-    """Create the stream, or leave it as it is when it exists (writers and readers both call this)."""
-    config = event_stream_config(module, max_bytes)
+async def ensure_event_stream(js: JetStreamContext, module: str, max_bytes: int | None = None) -> None:
+    """Create the stream when missing (writers and readers both call this); `max_bytes`, when given, is applied
+    to an existing stream too."""
+    config = event_stream_config(module, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     try:
-        await js.stream_info(config.name or "")
+        info = await js.stream_info(config.name or "")
     except NotFoundError:
         await js.add_stream(config)
+        return
+    if max_bytes is not None and info.config.max_bytes != max_bytes:
+        await js.update_stream(info.config.evolve(max_bytes=max_bytes))
 
 
 def dead_letter_stream_config(module: str) -> StreamConfig:

@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from prometheus_client import Counter
 
 from strix_config import Catalog
+from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.errors import StrixError
 from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_ingestion.batches import build_messages
@@ -44,12 +45,15 @@ class Ingestion:
 
 
 @asynccontextmanager
-async def run_ingestion(nc: NATS, catalog: Catalog) -> AsyncIterator[Ingestion]:
+async def run_ingestion(nc: NATS, catalog: Catalog, stream_max_bytes: int | None = None) -> AsyncIterator[Ingestion]:
     """HTTP ingestion, plus one pump per Kafka/Redpanda topic declared under a module's `sources:`."""
     js = nc.jetstream()
     for module in catalog.names():
-        await ensure_event_stream(js, module)
+        await ensure_event_stream(js, module, stream_max_bytes)
         await ensure_dead_letter_stream(js, module)
+        for partition in range(catalog.modules[module].partitions):
+            # The stream keeps events only for existing consumers: make sure they exist before the first event.
+            await ensure_pinned_consumer(nc, partition_consumer(module, partition), update=False)
     service = Ingestion(catalog, nc, {name: build_codec(cfg) for name, cfg in catalog.modules.items()})
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []

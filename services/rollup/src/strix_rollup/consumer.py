@@ -22,13 +22,14 @@ from prometheus_client import Counter, Histogram
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import events_table
 from strix_config import ModuleConfig
+from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.events import wire_decoder
 from strix_contracts.notices import Committed
-from strix_contracts.subjects import committed_subject, event_stream, event_subject, rollup_consumer
+from strix_contracts.subjects import committed_subject
 from strix_rollup.batches import Microbatch, build_microbatch
 from strix_rollup.boundaries import Boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
-from strix_rollup.pinned import PinnedConsumerConfig, PinnedPuller, ensure_pinned_consumer
+from strix_rollup.pinned import PinnedPuller
 from strix_runtime.logs import get_logger
 
 log = get_logger("rollup")
@@ -92,13 +93,7 @@ class PartitionWorker:
         self.state = state
         self.limits = limits
         self.decoder = wire_decoder(config)
-        self.consumer = PinnedConsumerConfig(
-            stream=event_stream(config.module),
-            name=rollup_consumer(config.module, partition),
-            filter_subject=event_subject(config.module, partition),
-            ack_wait=limits.ack_wait,
-            priority_timeout=limits.priority_timeout,
-        )
+        self.consumer = partition_consumer(config.module, partition, limits.ack_wait, limits.priority_timeout)
         self.puller = PinnedPuller(nc, self.consumer)
         self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
         self.open: list[Boundary] = []

@@ -9,51 +9,14 @@ groups, so this speaks the JetStream API directly ($JS.API.CONSUMER.CREATE / MSG
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-GROUP = "rollup"
+from strix_contracts.consumers import GROUP, PinnedConsumerConfig
+
 _NANOS = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class PinnedConsumerConfig:
-    stream: str
-    name: str
-    filter_subject: str
-    ack_wait: float = 30.0
-    priority_timeout: float = 5.0
-
-
-class ConsumerError(RuntimeError):
-    pass
-
-
-async def ensure_pinned_consumer(nc: NATS, config: PinnedConsumerConfig) -> None:
-    """Create the durable consumer (idempotent when the configuration is unchanged)."""
-    body = {
-        "stream_name": config.stream,
-        "config": {
-            "durable_name": config.name,
-            "ack_policy": "explicit",  # see boundaries.py: re-deliveries come out of order
-            "ack_wait": int(config.ack_wait * _NANOS),
-            "deliver_policy": "all",
-            "filter_subject": config.filter_subject,
-            "max_ack_pending": -1,
-            "priority_groups": [GROUP],
-            "priority_policy": "pinned_client",
-            "priority_timeout": int(config.priority_timeout * _NANOS),
-        },
-        "action": "create",
-    }
-    subject = f"$JS.API.CONSUMER.CREATE.{config.stream}.{config.name}.{config.filter_subject}"
-    reply = await nc.request(subject, json.dumps(body).encode(), timeout=10)
-    answer = json.loads(reply.data)
-    if "error" in answer:
-        raise ConsumerError(f"cannot create consumer {config.name}: {answer['error'].get('description')}")
 
 
 class PinnedPuller:
