@@ -57,7 +57,7 @@ class PartitionState:
     batches: int = 0
     last_commit: float | None = None
     last_error: str | None = None
-    pinned: bool = False
+    pin: str | None = None  # the pin id this worker last held; the server's consumer info says who holds it now
 
 
 async def insert_microbatch(clickhouse: ClickHouse, batch: Microbatch) -> None:
@@ -119,7 +119,7 @@ class PartitionWorker:
         if self.puller.lost_pin or (messages and not had_pin):
             self.puller.lost_pin = False
             self.reset()  # the partition was someone else's for a while: re-read its recorded boundary
-        self.state.pinned = self.puller.pin is not None
+        self.state.pin = self.puller.pin
         self._absorb(messages)
         if not self.buffer:
             return
