@@ -1,5 +1,6 @@
-"""Exactly once under SIGKILL: events stream in over HTTP while the ingestion process and the process that
-runs rollup (and holds the chDB store) are killed and restarted again and again. Afterwards every rollup and
+"""Exactly once under SIGKILL: events stream in over HTTP and from a Kafka topic while the ingestion process
+(which also consumes the topic) and the process that runs rollup (and holds the chDB store) are killed and
+restarted again and again. Afterwards every rollup and
 the raw table hold each acked event exactly once — no loss, no double count.
 
 Each service runs as its own OS process (`strix serve ...`) against a real NATS server. The producer behaves
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Producer
 
 from strix.generators import clickstream_events
 from strix_clickhouse.columns import events_table, merge_expr, rollup_table
@@ -30,12 +32,15 @@ from strix_config import load_catalog
 from strix_contracts.query import QueryRequest
 from strix_contracts.subjects import QUERY_RUN
 from strix_runtime.natsserver import start_nats_server
+from strix_testkit.kafka import KafkaBroker
 from tests.conftest import EXAMPLE_CONFIGS
+from tests.test_kafka_source import _configs_with_topic
 
 pytestmark = pytest.mark.e2e
 
 BATCHES = 50
 BATCH_SIZE = 200
+TOPIC_EVENTS = 6000
 KILLS = 10
 
 
@@ -161,12 +166,17 @@ async def _wait_for_total(nats_url: str, expected: int, within: float = 90) -> N
         await connection.close()
 
 
-async def test_every_acked_event_counts_once_while_processes_are_killed(tmp_path: Path) -> None:
+async def test_every_acked_event_counts_once_while_processes_are_killed(
+    tmp_path: Path, kafka_broker: KafkaBroker
+) -> None:
+    topic = f"faults-{random.randrange(10**9)}"
+    kafka_broker.create_topic(topic, partitions=3)
+    configs = _configs_with_topic(tmp_path / "configs", kafka_broker.bootstrap_servers, topic)
     nats = start_nats_server(tmp_path / "nats")
     store = (tmp_path / "chdb").resolve()
     env = {
         **os.environ,
-        "STRIX_CONFIG_DIR": str(EXAMPLE_CONFIGS),
+        "STRIX_CONFIG_DIR": str(configs),
         "STRIX_NATS_URL": nats.url,
         "STRIX_LOG_LEVEL": "warning",
         "STRIX_ROLLUP_ACK_WAIT": "2",
@@ -178,6 +188,7 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(tmp_path
     rng = random.Random(31)
     now = datetime.now(UTC)
     events = clickstream_events(rng, BATCHES * BATCH_SIZE, now - timedelta(minutes=50), now)
+    from_topic = clickstream_events(random.Random(32), TOPIC_EVENTS, now - timedelta(minutes=50), now)
     try:
         for service in (ingestion, rollup):
             service.start()
@@ -204,7 +215,15 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(tmp_path
                 await asyncio.sleep(rng.uniform(0.0, 0.5))
                 victim.start()
 
-        await asyncio.gather(produce(), kill_repeatedly())
+        async def produce_to_topic() -> None:
+            producer = Producer({"bootstrap.servers": kafka_broker.bootstrap_servers})
+            for i in range(0, TOPIC_EVENTS, 40):
+                producer.produce(topic, json.dumps(from_topic[i : i + 40]).encode(), key=str(i).encode())
+                producer.poll(0)
+                await asyncio.sleep(0.1)
+            assert await asyncio.to_thread(producer.flush, 30) == 0
+
+        await asyncio.gather(produce(), produce_to_topic(), kill_repeatedly())
         await asyncio.gather(ingestion.wait_healthy(), rollup.wait_healthy())
         assert sent == len(events)
         assert ingestion.kills + rollup.kills == KILLS and ingestion.kills > 0 and rollup.kills > 0
@@ -212,7 +231,7 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(tmp_path
 
         produced = time.monotonic()
         # Let rollup catch up (re-deliveries wait for ack_wait), then stop it and count in the store.
-        expected = len({e["event_id"] for e in events})
+        expected = len({e["event_id"] for e in [*events, *from_topic]})
         await _wait_for_total(nats.url, expected)
         caught_up = time.monotonic()
         await asyncio.sleep(3)  # a late double count would show up now

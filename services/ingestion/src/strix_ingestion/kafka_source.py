@@ -88,6 +88,10 @@ class TopicPump:
                 "enable.auto.commit": False,
                 "auto.offset.reset": self.source.start,
                 "enable.partition.eof": False,
+                # A crashed ingestion process holds its partitions until its session times out: keep that short
+                # (6 s is the broker's default minimum) so a restarted or surviving process resumes quickly.
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1500,
             }
         )
 
