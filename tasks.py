@@ -46,6 +46,13 @@ def e2e(c: Context) -> None:
 
 
 @task
+def bench(c: Context, events: int = 20_000_000, pipeline_events: int = 300_000, iterations: int = 50) -> None:
+    """Benchmarks (not run by CI): pipeline rates and freshness, then dashboard query latency over `events`."""
+    c.run(f"python -m tests.bench.pipeline --events {pipeline_events}")
+    c.run(f"python -m tests.bench.queries --events {events} --iterations {iterations}")
+
+
+@task
 def ci(c: Context) -> None:
     """What .ci/run runs after installing: lint, types, tests."""
     lint(c)
