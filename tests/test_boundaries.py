@@ -20,6 +20,7 @@ ADAPTERS = {
     "consumer.py",
     "kafka_source.py",
     "deadletters.py",
+    "history.py",
     "pinned.py",
     "boundary_store.py",
     "client.py",

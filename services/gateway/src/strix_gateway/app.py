@@ -16,6 +16,7 @@ from strawberry.fastapi import GraphQLRouter
 from strix_config import Catalog
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
+from strix_gateway.history import load_and_record
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
 from strix_runtime.health import health_router
@@ -42,7 +43,8 @@ async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
     async def read(request: RecordsRequest) -> RecordsResponse:
         return await read_records(nc, request)
 
-    schema = build_schema(catalog, run, read, LiveFeed(nc))
+    removed = await load_and_record(nc, catalog)
+    schema = build_schema(catalog, run, read, LiveFeed(nc), removed)
     log.info("gateway.started", modules=catalog.names())
     yield Gateway(catalog, nc, schema)
     log.info("gateway.stopped")

@@ -29,6 +29,7 @@ from strix_gateway.resolvers import (
 from strix_gateway.types import (
     LONG_SCALAR,
     Long,
+    Removed,
     build_join_types,
     build_module_types,
     build_record_types,
@@ -55,7 +56,11 @@ class ModuleInfo:
 
 
 def build_schema(
-    catalog: Catalog, run: QueryRunner, read: RecordsReader | None = None, feed: LiveFeed | None = None
+    catalog: Catalog,
+    run: QueryRunner,
+    read: RecordsReader | None = None,
+    feed: LiveFeed | None = None,
+    removed: dict[str, Removed] | None = None,
 ) -> strawberry.Schema:
     """`read` serves `<module>Records` fields (modules that keep raw events), `feed` the live subscriptions;
     without them those fields are left out."""
@@ -76,7 +81,10 @@ def build_schema(
         ]
 
     fields["modules"] = strawberry.field(resolver=modules, description="The modules this deployment serves.")
-    types = {name: build_module_types(catalog.modules[name]) for name in catalog.names()}
+    types = {
+        name: build_module_types(catalog.modules[name], (removed or {}).get(name, Removed()))
+        for name in catalog.names()
+    }
     for name, module_types in types.items():
         config = module_types.config
         fields[name] = strawberry.field(

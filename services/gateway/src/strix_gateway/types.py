@@ -146,13 +146,29 @@ def describe_dimension(config: ModuleConfig, dim: str) -> str:
     return describe(config.dimensions[dim], dim, config.event.fields[config.dimension_field(dim)].allowed)
 
 
-def graphql_enum(name: str, values: dict[str, str], description: str) -> Any:
-    """A GraphQL enum generated at run time: member NAME carries the config name as its value."""
-    members = enum.Enum(name, {enum_value(v): v for v in values})  # type: ignore[misc]
+REMOVED = "Removed from the module config; asking for it is an error. Kept so existing queries fail clearly."
+
+
+def graphql_enum(name: str, values: dict[str, str], description: str, removed: tuple[str, ...] = ()) -> Any:
+    """A GraphQL enum generated at run time: member NAME carries the config name as its value. Names a config
+    no longer has stay as deprecated values rather than vanishing from the schema."""
+    members = enum.Enum(name, {enum_value(v): v for v in [*values, *removed]})  # type: ignore[misc]
     wrapped: Any = strawberry.enum(members, description=description)
     for definition in wrapped.__strawberry_definition__.values:
-        definition.description = values[definition.value]
+        if definition.value in values:
+            definition.description = values[definition.value]
+        else:
+            definition.description = f"{definition.value} (removed)."
+            definition.deprecation_reason = REMOVED
     return wrapped
+
+
+@dataclasses.dataclass(frozen=True)
+class Removed:
+    """Dimensions and metrics an earlier config of the module served and the current one does not."""
+
+    dimensions: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
 
 
 def graphql_object(name: str, fields: dict[str, tuple[Any, Any]], description: str, is_input: bool = False) -> Any:
@@ -221,16 +237,20 @@ def values_type(config: ModuleConfig, prefix: str) -> Any:
     return graphql_object(f"{prefix}Values", fields, f"Metric values of {config.module}.")
 
 
-def build_module_types(config: ModuleConfig) -> ModuleTypes:
+def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> ModuleTypes:
     prefix = pascal(config.module)
     label = config.label or config.module
     dim_enum = graphql_enum(
         f"{prefix}Dimension",
         {d: describe_dimension(config, d) for d in config.dimensions},
         f"Dimensions of {label} one may filter and group by.",
+        removed.dimensions,
     )
     metric_enum = graphql_enum(
-        f"{prefix}Metric", {m: describe(spec, m) for m, spec in config.metrics.items()}, f"Metrics of {label}."
+        f"{prefix}Metric",
+        {m: describe(spec, m) for m, spec in config.metrics.items()},
+        f"Metrics of {label}.",
+        removed.metrics,
     )
     sort_enum = graphql_enum(
         f"{prefix}SortField",
@@ -272,6 +292,14 @@ def build_module_types(config: ModuleConfig) -> ModuleTypes:
         )
     for name, metric in config.metrics.items():
         row_fields[name] = (float | None, _field(describe(metric, name) + " Null unless requested.", None, camel(name)))
+    for name, kind in [*((d, str) for d in removed.dimensions), *((m, float) for m in removed.metrics)]:
+        if name not in row_fields:
+            row_fields[name] = (
+                kind | None,
+                strawberry.field(
+                    default=None, name=camel(name), description=f"{name} (removed).", deprecation_reason=REMOVED
+                ),
+            )
     row_fields["others"] = (bool, _field("True on the row that holds every group outside the top N.", False))
     row_fields["previous"] = (values | None, _field("The same group in the comparison window.", None))
     row_fields["change"] = (values | None, _field("Value minus the comparison value.", None))
