@@ -213,9 +213,20 @@ async def main(events_count: int, freshness_seconds: float) -> None:
         began = time.monotonic()
         async with run_platform(options) as platform:
             assert platform.clickhouse is not None
+            first = await wait_count(platform.clickhouse, platform.clickhouse.database, base + 1)
+            first_count = await count(platform.clickhouse, platform.clickhouse.database) - base
             done = await wait_count(platform.clickhouse, platform.clickhouse.database, base + len(kafka_events))
         kafka_rate = len(kafka_events) / (done - began)
-        emit({"measure": "kafka_end_to_end", "events": len(kafka_events), "events_per_s": round(kafka_rate)})
+        steady = (len(kafka_events) - first_count) / (done - first)
+        emit(
+            {
+                "measure": "kafka_end_to_end",
+                "events": len(kafka_events),
+                "events_per_s": round(kafka_rate),
+                "steady_events_per_s": round(steady),
+                "startup_and_group_join_s": round(first - began, 1),
+            }
+        )
         emit(
             {
                 "summary": "pipeline",
