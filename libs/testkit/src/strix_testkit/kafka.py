@@ -215,26 +215,7 @@ class KafkaBroker:
 
     def create_topic(self, name: str, partitions: int = 1, timeout: float = 30.0) -> None:
         """Create a topic (replication factor 1) and wait until every partition has a leader."""
-        # Imported here: only tests that talk to Kafka need confluent-kafka.
-        from confluent_kafka.admin import AdminClient
-        from confluent_kafka.cimpl import NewTopic
-
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers})
-        futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-        futures[name].result(timeout)
-        deadline = time.monotonic() + timeout
-        while True:
-            topic = admin.list_topics(name, timeout=max(deadline - time.monotonic(), 0.1)).topics.get(name)
-            if (
-                topic is not None
-                and topic.error is None
-                and len(topic.partitions) == partitions
-                and all(p.leader >= 0 for p in topic.partitions.values())
-            ):
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {name} has no leader for every partition after {timeout} s: {topic}")
-            time.sleep(0.05)
+        create_topic(self.bootstrap_servers, name, partitions, timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (a controlled shutdown: ~0.5-2.5 s, ~5 s more while the JVM writes its class-data archive),
@@ -366,3 +347,55 @@ def start_kafka(
         else:
             return broker
     raise RuntimeError("\n\n".join(failures))
+
+
+def create_topic(bootstrap_servers: str, name: str, partitions: int = 1, timeout: float = 30.0) -> None:
+    """Create a topic (replication factor 1) and wait until every partition has a leader."""
+    # Imported here: only tests that talk to Kafka need confluent-kafka.
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers})
+    futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    futures[name].result(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        topic = admin.list_topics(name, timeout=max(deadline - time.monotonic(), 0.1)).topics.get(name)
+        if (
+            topic is not None
+            and topic.error is None
+            and len(topic.partitions) == partitions
+            and all(p.leader >= 0 for p in topic.partitions.values())
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"topic {name} has no leader for every partition after {timeout} s: {topic}")
+        time.sleep(0.05)
+
+
+class RedpandaBroker:
+    """Redpanda in a container (testcontainers), where a Docker engine runs: the same tests, the production
+    broker. Same surface as KafkaBroker for what tests use."""
+
+    def __init__(self, image: str = "docker.redpanda.com/redpandadata/redpanda:v24.2.7") -> None:
+        from testcontainers.community.kafka import RedpandaContainer
+
+        self.container = RedpandaContainer(image)
+        self.container.start()
+        self.bootstrap_servers: str = self.container.get_bootstrap_server()
+
+    def create_topic(self, name: str, partitions: int = 1, timeout: float = 30.0) -> None:
+        create_topic(self.bootstrap_servers, name, partitions, timeout)
+
+    def stop(self) -> None:
+        self.container.stop()
+
+
+def docker_available() -> bool:
+    """Whether a Docker engine answers (the client alone is not enough: this machine has no engine)."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False

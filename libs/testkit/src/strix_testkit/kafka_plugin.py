@@ -8,15 +8,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from strix_testkit.kafka import KafkaBroker, start_kafka
+from strix_testkit.kafka import KafkaBroker, RedpandaBroker, docker_available, start_kafka
+
+# Apache Kafka from its jars everywhere; Redpanda through testcontainers as well where a Docker engine runs.
+BROKERS = ["kafka", *(["redpanda"] if docker_available() else [])]
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
-    broker = start_kafka(tmp_path_factory.mktemp("kafka"))
+@pytest.fixture(scope="session", params=BROKERS)
+def kafka_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    broker: Any = RedpandaBroker() if request.param == "redpanda" else start_kafka(tmp_path_factory.mktemp("kafka"))
     try:
         yield broker
     finally:
