@@ -56,7 +56,7 @@ async def test_partitions_move_to_the_surviving_replica(
     second = clickstream_events(random.Random(42), 2000, now - timedelta(hours=1), now)
     nc_a = await nats.connect(nats_server.url)
     nc_b = await nats.connect(nats_server.url)
-    async with contextlib.AsyncExitStack() as stack:
+    async with asyncio.timeout(240), contextlib.AsyncExitStack() as stack:  # a hang fails, it never blocks CI
         replica_a = await stack.enter_async_context(run_rollup(nc_a, clickhouse, catalog, LIMITS))
         replica_b = await stack.enter_async_context(run_rollup(nc_b, clickhouse, catalog, LIMITS))
         options = PlatformOptions(
@@ -83,11 +83,13 @@ async def test_partitions_move_to_the_surviving_replica(
         held = {p for (m, p), s in victim.partitions.items() if m == "clickstream" and s.inserted_events}
         assert held
 
-        # The victim dies abruptly: loops cancelled, connection dropped without draining.
+        # The victim dies abruptly: loops cancelled (and told to stop, should a library swallow the
+        # cancellation), connection dropped without draining; its in-flight batches stay unacked.
+        victim.stopping.set()
         for task in victim.tasks:
             task.cancel()
-        await asyncio.gather(*victim.tasks, return_exceptions=True)
-        await victim_nc.close()
+        await asyncio.wait_for(asyncio.gather(*victim.tasks, return_exceptions=True), 30)
+        await asyncio.wait_for(victim_nc.close(), 30)
         killed = time.monotonic()
 
         await post_events(client, "clickstream", second)

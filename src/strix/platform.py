@@ -132,7 +132,10 @@ class _QuietServer(uvicorn.Server):
 
 
 async def _serve_http(app: FastAPI, host: str, port: int, stack: AsyncExitStack) -> str:
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    # A bounded graceful shutdown: an idle keep-alive or a forgotten subscription must not hold Ctrl-C forever.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+    )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(), name="http")
 

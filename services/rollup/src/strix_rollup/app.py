@@ -29,6 +29,7 @@ class Rollup:
     clickhouse: ClickHouse
     partitions: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def healthy(self) -> bool:
         return self.nc.is_connected and all(not t.done() for t in self.tasks)
@@ -59,7 +60,7 @@ async def run_rollup(
     limits = limits or limits_from(RollupSettings())
     await apply_schema(clickhouse, catalog)
     service = Rollup(catalog, nc, clickhouse)
-    stopping = asyncio.Event()
+    stopping = service.stopping
     js = nc.jetstream()
     boundaries = await open_bucket(js)
     for name in catalog.names():
