@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 
 class ErrorBody(BaseModel):
@@ -56,6 +56,12 @@ class Conflict(StrixError):
 class Unavailable(StrixError):
     status = 503
     code = "unavailable"
+
+
+def invalid_request(exc: ValidationError) -> QueryError:
+    """A request that does not fit its contract, named by the first part that is wrong."""
+    first = exc.errors()[0]
+    return QueryError(str(first["msg"]), argument=".".join(str(p) for p in first["loc"]))
 
 
 _BY_CODE: dict[str, type[StrixError]] = {

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 
 from nats.aio.client import Client as NATS
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 
 from strix_config import Catalog
+from strix_contracts.buckets import key_value
 from strix_gateway.types import Removed
 
 BUCKET = "strix_schema_history"
@@ -27,13 +27,7 @@ def removed_names(seen: dict[str, list[str]], dimensions: list[str], metrics: li
 
 async def load_and_record(nc: NATS, catalog: Catalog) -> dict[str, Removed]:
     """Removed names per module, and the current names added to the history."""
-    js = nc.jetstream()
-    try:
-        kv = await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        kv = await js.create_key_value(
-            KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE, description="Names modules served")
-        )
+    kv = await key_value(nc.jetstream(), BUCKET, "Names modules served")
     removed: dict[str, Removed] = {}
     for name, config in catalog.modules.items():
         try:

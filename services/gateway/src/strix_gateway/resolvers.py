@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import strawberry
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
-from strix_contracts.errors import StrixError
+from strix_contracts.errors import StrixError, invalid_request
 from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, encode_answer
 from strix_gateway.fastrows import ColumnarRows
 from strix_gateway.live import LiveFeed, next_change
@@ -50,12 +50,8 @@ class Arg:
     default: Any = _REQUIRED
 
 
-def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
-    """An async resolver with exactly these typed, documented keyword arguments."""
-
-    async def resolve(**kwargs: Any) -> Any:
-        return await handler(kwargs)
-
+def _with_signature(function: Any, args: list[Arg], returns: Any) -> Any:
+    """Give `function` (which takes **kwargs) these typed, documented keyword arguments, as strawberry reads them."""
     parameters = [
         inspect.Parameter(
             a.name,
@@ -65,9 +61,29 @@ def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]]
         )
         for a in args
     ]
-    resolve.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
-    resolve.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
-    return resolve
+    function.__signature__ = inspect.Signature(parameters, return_annotation=returns)
+    function.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
+    return function
+
+
+def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
+    """An async resolver with exactly these typed, documented keyword arguments."""
+
+    async def resolve(**kwargs: Any) -> Any:
+        return await handler(kwargs)
+
+    return _with_signature(resolve, args, returns)
+
+
+Contract = TypeVar("Contract", QueryRequest, RecordsRequest)
+
+
+def validated(contract: type[Contract], payload: dict[str, Any]) -> Contract:
+    """The request the query service expects, or a GraphQL error naming the argument that does not fit."""
+    try:
+        return contract.model_validate(payload)
+    except ValidationError as exc:
+        raise to_graphql_error(invalid_request(exc)) from exc
 
 
 def where_to_filters(config: ModuleConfig, where: Any) -> list[dict[str, Any]]:
@@ -128,12 +144,7 @@ def to_graphql_error(exc: StrixError) -> GraphQLError:
 
 
 async def ask(run: QueryRunner, payload: dict[str, Any]) -> Answer:
-    try:
-        request = QueryRequest.model_validate(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise GraphQLError(f"{where}: {first['msg']}", extensions={"code": "INVALID_QUERY", "argument": where}) from exc
+    request = validated(QueryRequest, payload)
     try:
         return await run(request)
     except StrixError as exc:
@@ -212,20 +223,7 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
                 data = _as_mapping(response)
                 await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
 
-    args = _module_args(types)
-    parameters = [
-        inspect.Parameter(
-            a.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=a.default,
-            annotation=Annotated[a.annotation, strawberry.argument(description=a.description)],
-        )
-        for a in args
-    ]
-    returns = AsyncGenerator[types.result, None]  # type: ignore[name-defined]
-    stream.__signature__ = inspect.Signature(parameters, return_annotation=returns)  # type: ignore[attr-defined]
-    stream.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
-    return stream
+    return _with_signature(stream, _module_args(types), AsyncGenerator[types.result, None])  # type: ignore[name-defined]
 
 
 def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRunner) -> Any:
@@ -308,14 +306,7 @@ def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsRead
             "first": kwargs.get("first", 50),
             "after": kwargs.get("after"),
         }
-        try:
-            request = RecordsRequest.model_validate(payload)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise GraphQLError(
-                f"{where}: {first['msg']}", extensions={"code": "INVALID_QUERY", "argument": where}
-            ) from exc
+        request = validated(RecordsRequest, payload)
         try:
             response = await read(request)
         except StrixError as exc:

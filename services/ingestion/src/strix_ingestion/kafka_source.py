@@ -18,13 +18,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from nats.aio.client import Client as NATS
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter
 
 from strix_config import ModuleConfig
 from strix_config.model import KafkaSource
+from strix_contracts.buckets import key_value
 from strix_contracts.errors import StrixError
 from strix_contracts.subjects import dead_letter_subject
 from strix_ingestion.batches import build_messages
@@ -41,13 +41,7 @@ DEAD_LETTERS = Counter("strix_ingestion_dead_letters", "Events dead-lettered", [
 
 
 async def open_bucket(nc: NATS) -> KeyValue:
-    js = nc.jetstream()
-    try:
-        return await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE, description="Kafka batch boundaries")
-        )
+    return await key_value(nc.jetstream(), BUCKET, "Kafka batch boundaries")
 
 
 @dataclass

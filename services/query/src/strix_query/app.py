@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog
-from strix_contracts.errors import QueryError, StrixError
+from strix_contracts.errors import StrixError, invalid_request
 from strix_contracts.notices import Committed
 from strix_contracts.query import QueryRequest, RecordsRequest
 from strix_contracts.subjects import CACHED_HEADER, COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
@@ -74,16 +74,14 @@ class QueryService:
             try:
                 records_request = RecordsRequest.model_validate_json(request.data)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
+                raise invalid_request(exc) from exc
             response = await read_records(self.clickhouse, self.catalog, records_request, datetime.now(UTC))
         except StrixError as exc:
-            await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
+            await _respond_error(request, exc)
             return
         except Exception as exc:
             log.exception("query.records_failed")
-            body = StrixError(f"the records query failed: {str(exc)[:300]}").body().model_dump_json().encode()
-            await request.respond_error("500", "internal error", body)
+            await _respond_error(request, StrixError(f"the records query failed: {str(exc)[:300]}"), "internal error")
             return
         await request.respond(response.model_dump_json().encode())
 
@@ -94,8 +92,7 @@ class QueryService:
             try:
                 query = QueryRequest.model_validate_json(request.data)
             except ValidationError as exc:
-                first = exc.errors()[0]
-                raise QueryError(first["msg"], argument=".".join(str(p) for p in first["loc"])) from exc
+                raise invalid_request(exc) from exc
             module = query.module
             sizes = await self.rollup_sizes()
             answer, cached = await execute_cached(
@@ -103,19 +100,23 @@ class QueryService:
             )
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
-            await request.respond_error(str(exc.status), exc.describe(), exc.body().model_dump_json().encode())
+            await _respond_error(request, exc)
             return
         except Exception as exc:
             log.exception("query.failed", module=module)
             QUERIES.labels(module, "-", "internal").inc()
-            body = StrixError(f"the query failed: {str(exc)[:300]}").body().model_dump_json().encode()
-            await request.respond_error("500", "internal error", body)
+            await _respond_error(request, StrixError(f"the query failed: {str(exc)[:300]}"), "internal error")
             return
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
         QUERIES.labels(module, answer.source, "cached" if cached else "ok").inc()
         log.debug("query.answered", module=module, source=answer.source, rows=answer.rows, ms=elapsed * 1000)
         await request.respond(answer.payload, headers={CACHED_HEADER: "1"} if cached else None)
+
+
+async def _respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:
+    """The one place a StrixError becomes a NATS micro error: status code, description, JSON body."""
+    await request.respond_error(str(exc.status), description or exc.describe(), exc.body().model_dump_json().encode())
 
 
 @asynccontextmanager

@@ -19,7 +19,6 @@ from msgspec.structs import replace
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
-from strix_contracts.errors import QueryError
 from strix_contracts.query import (
     Condition,
     QueryRequest,
@@ -34,7 +33,13 @@ from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys,
 from strix_query.planner import Source, choose_source
 from strix_query.records import compile_records, page
 from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
-from strix_query.validation import check_bucket_count, module_of, validate_join, validate_request
+from strix_query.validation import (
+    check_bucket_count,
+    module_of,
+    validate_filters,
+    validate_join,
+    validate_request,
+)
 from strix_query.window import buckets, comparison_window, resolve_window, zone
 
 Sizes = Mapping[str, Mapping[str, int]]
@@ -249,12 +254,8 @@ async def execute(
 async def read_records(
     clickhouse: ClickHouse, catalog: Catalog, request: RecordsRequest, now: datetime
 ) -> RecordsResponse:
-    config = catalog.get(request.module)
-    if config is None:
-        raise QueryError(f"unknown module {request.module!r}", argument="module", hint=", ".join(catalog.names()))
-    for name in filter_dimensions(request.filters):
-        if name not in config.dimensions:
-            raise QueryError(f"unknown dimension {name!r}", argument="filters", hint=", ".join(config.dimensions))
+    config = module_of(catalog, request)
+    validate_filters(config, request.filters)
     tz = zone(request.time_zone)
     start, end = resolve_window(request.window, "total", tz, now)
     compiled = compile_records(request, config, start, end, clickhouse.database)
@@ -285,6 +286,3 @@ async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, di
         }
         for name, config in catalog.modules.items()
     }
-
-
-__all__ = ["QueryError", "execute", "plan", "rollup_sizes"]

@@ -7,7 +7,7 @@ import difflib
 from strix_config import Catalog, ModuleConfig
 from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
-from strix_contracts.query import QueryRequest
+from strix_contracts.query import Filter, QueryRequest, RecordsRequest
 from strix_query.compiler import filter_dimensions
 
 MAX_BUCKETS = 50_000
@@ -19,7 +19,7 @@ def _suggest(name: str, known: list[str]) -> str:
     return f"did you mean {close[0]!r}? known: {choices}" if close else f"known: {choices}"
 
 
-def module_of(catalog: Catalog, request: QueryRequest) -> ModuleConfig:
+def module_of(catalog: Catalog, request: QueryRequest | RecordsRequest) -> ModuleConfig:
     config = catalog.get(request.module)
     if config is None:
         raise NotFound(
@@ -42,9 +42,7 @@ def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
             raise QueryError(f"unknown dimension {name!r}", argument="groupBy", hint=_suggest(name, dims))
     if len(set(request.group_by)) != len(request.group_by):
         raise QueryError("a dimension is listed twice", argument="groupBy")
-    for name in filter_dimensions(request.filters):
-        if name not in config.dimensions:
-            raise QueryError(f"unknown dimension {name!r}", argument="filters", hint=_suggest(name, dims))
+    validate_filters(config, request.filters)
     if request.top is not None:
         if request.top.by not in config.metrics:
             raise QueryError(
@@ -54,6 +52,14 @@ def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
             )
         if not request.group_by:
             raise QueryError("top-N ranks groups: give groupBy", argument="top")
+
+
+def validate_filters(config: ModuleConfig, filters: list[Filter]) -> None:
+    for name in filter_dimensions(filters):
+        if name not in config.dimensions:
+            raise QueryError(
+                f"unknown dimension {name!r}", argument="filters", hint=_suggest(name, list(config.dimensions))
+            )
 
 
 def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest) -> JoinSpec:

@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
+from strix_contracts.buckets import key_value
 from strix_rollup.boundaries import Boundary
 
 BUCKET = "strix_rollup_batches"
 
 
 async def open_bucket(js: JetStreamContext) -> KeyValue:
-    try:
-        return await js.key_value(BUCKET)
-    except BucketNotFoundError:
-        return await js.create_key_value(
-            KeyValueConfig(bucket=BUCKET, history=1, storage=StorageType.FILE, description="Rollup batch boundaries")
-        )
+    return await key_value(js, BUCKET, "Rollup batch boundaries")
 
 
 def _key(module: str, partition: int) -> str:
