@@ -89,6 +89,9 @@ def start_nats_server(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Its own session: a Ctrl-C in the terminal reaches Strix only, which stops its services and then this
+        # server, in that order (otherwise the server died first and every service logged lost connections).
+        start_new_session=True,
     )
     lines: list[str] = []
     ready = threading.Event()

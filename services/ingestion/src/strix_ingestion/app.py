@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from prometheus_client import Counter
+from starlette.requests import ClientDisconnect
 
 from strix_config import Catalog
 from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
@@ -113,7 +114,11 @@ def ingestion_router(service: Ingestion) -> APIRouter:
                 },
                 404,
             )
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the client went away mid-upload: nothing was stored, nobody to answer
+            log.info("ingestion.client_disconnected", module=module)
+            return JSONResponse({"error": {"code": "client_disconnected", "message": "body not received"}}, 400)
         if len(body) > MAX_BODY_BYTES:
             return JSONResponse({"error": {"code": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"}}, 413)
         ndjson = "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get(
