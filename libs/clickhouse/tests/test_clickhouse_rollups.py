@@ -51,8 +51,11 @@ def load(path: Path) -> ModuleConfig:
 
 
 def recent_origin() -> datetime:
-    """30 hours before the current hour: inside every clickstream retention, and the events span a midnight."""
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=30)
+    """01:00 UTC yesterday: the events (29 hours) then span exactly one midnight whatever the time of day, and the
+    oldest is under 2 days old, inside every clickstream retention. (30 hours before the current hour crossed two
+    midnights when run shortly after one.)"""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=1) + timedelta(hours=1)
 
 
 def clickstream_events(origin: datetime) -> list[Event]:
