@@ -86,6 +86,7 @@ class QueryRequest(Model):
     top: TopN | None = None
     compare: Comparison | None = None
     join: Join | None = None
+    fresh: bool = False  # compute from the store, reading no cache (and refilling them), like Cube's renewQuery
 
 
 Values = dict[str, float | int | None]
@@ -119,6 +120,7 @@ class QueryResponse(msgspec.Struct, kw_only=True):
     compare_end: datetime | None = None
     joined_source: str | None = None
     cached: bool = False
+    reused_buckets: int = 0  # buckets whose rows came from the bucket cache; the rest were computed
 
 
 class RecordsRequest(Model):

@@ -129,6 +129,7 @@ def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
         "order_by": [{"field": o.field.value, "descending": o.descending} for o in args.get("order_by") or []],
         "limit": args.get("limit"),
         "fill": args.get("fill", False),
+        "fresh": args.get("fresh", False),
         "top": {"n": top.n, "by": top.by.value, "others": top.others} if top else None,
         "compare": args["compare"].value if args.get("compare") else None,
     }
@@ -179,6 +180,7 @@ def build_result(types: ModuleTypes, response: Answer, join: JoinTypes | None = 
         compare_end=_time(data.get("compare_end")),
         joined_source=data.get("joined_source"),
         cached=data.get("cached", False),
+        reused_buckets=data.get("reused_buckets", 0),
     )
 
 
@@ -190,6 +192,7 @@ def _common_args(types: ModuleTypes) -> list[Arg]:
         Arg("time_zone", str, "IANA time zone of the buckets and windows.", "UTC"),
         Arg("where", types.where | None, "Filters on dimensions.", None),
         Arg("fill", bool, "Return every bucket of the window for every group, empty ones included.", False),
+        Arg("fresh", bool, "Compute from the store, reading no cache (the caches are refilled).", False),
     ]
 
 

@@ -326,6 +326,10 @@ def result_fields(row: Any) -> dict[str, tuple[Any, Any]]:
         "compare_end": (datetime | None, _field("End of the comparison window, when comparing.", None)),
         "joined_source": (str | None, _field("Which table answered the joined module.", None)),
         "cached": (bool, _field("Answered from the cache (kept until a rollup commit touches the window).", False)),
+        "reused_buckets": (
+            int,
+            _field("Buckets whose rows came from the bucket cache (a sliding window recomputes only new ones).", 0),
+        ),
     }
 
 

@@ -20,8 +20,9 @@ from strix_clickhouse import ClickHouse
 from strix_config import Catalog
 from strix_contracts.errors import StrixError, invalid_request
 from strix_contracts.notices import Committed
-from strix_contracts.query import QueryRequest, RecordsRequest
+from strix_contracts.query import QueryRequest, RecordsRequest, Row
 from strix_contracts.subjects import CACHED_HEADER, COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
+from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
 from strix_query.execution import Answer, execute_cached, read_records, rollup_sizes
 from strix_runtime.health import health_router
@@ -31,6 +32,10 @@ log = get_logger("query")
 
 QUERIES = Counter("strix_query_requests", "Queries answered", ["module", "source", "outcome"])
 CACHE_INVALIDATED = Counter("strix_query_cache_invalidated", "Cached answers dropped by rollup commits", ["module"])
+BUCKETS_INVALIDATED = Counter(
+    "strix_query_bucket_cache_invalidated", "Cached bucket rows dropped by rollup commits", ["module"]
+)
+BUCKETS_REUSED = Counter("strix_query_buckets_reused", "Buckets answered from the bucket cache", ["module"])
 QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query service", ["module"])
 
 
@@ -45,6 +50,7 @@ class QueryService:
     sizes: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes_at: float = 0.0
     cache: ResultCache[Answer] = field(default_factory=ResultCache)
+    bucket_cache: BucketCache[Row] = field(default_factory=BucketCache)
 
     async def on_committed(self, message: Msg) -> None:
         """A rollup commit: drop cached answers over the buckets it changed."""
@@ -55,6 +61,8 @@ class QueryService:
             return
         dropped = self.cache.invalidate(notice.module, notice.first_event, notice.last_event)
         CACHE_INVALIDATED.labels(notice.module).inc(dropped)
+        buckets = self.bucket_cache.invalidate(notice.module, notice.first_event, notice.last_event)
+        BUCKETS_INVALIDATED.labels(notice.module).inc(buckets)
 
     async def rollup_sizes(self) -> dict[str, dict[str, int]]:
         """Rows per rollup, refreshed every few seconds: the planner reads the smallest rollup that answers."""
@@ -96,7 +104,7 @@ class QueryService:
             module = query.module
             sizes = await self.rollup_sizes()
             answer, cached = await execute_cached(
-                self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes
+                self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes, self.bucket_cache
             )
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
@@ -110,6 +118,8 @@ class QueryService:
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
         QUERIES.labels(module, answer.source, "cached" if cached else "ok").inc()
+        if not cached:
+            BUCKETS_REUSED.labels(module).inc(answer.reused_buckets)
         log.debug("query.answered", module=module, source=answer.source, rows=answer.rows, ms=elapsed * 1000)
         await request.respond(answer.payload, headers={CACHED_HEADER: "1"} if cached else None)
 

@@ -28,6 +28,7 @@ from strix_contracts.query import (
     Row,
     encode_answer,
 )
+from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache, Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
@@ -40,7 +41,7 @@ from strix_query.validation import (
     validate_join,
     validate_request,
 )
-from strix_query.window import buckets, comparison_window, resolve_window, zone
+from strix_query.window import buckets, comparison_window, resolve_window, shift, zone
 
 Sizes = Mapping[str, Mapping[str, int]]
 
@@ -108,10 +109,67 @@ def _rows(compiled: CompiledQuery, result_rows: list[tuple[Any, ...]], tz: ZoneI
     return rows
 
 
-async def _run(clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None) -> tuple[list[Row], str]:
-    compiled = compile_plan(p, clickhouse.database, top_keys)
+def reusable(p: Plan) -> bool:
+    """Whether the rows of each bucket depend on that bucket alone: bucketed, no limit, the default order."""
+    return p.request.granularity != "total" and p.request.limit is None and not p.request.order_by
+
+
+def shape_key(p: Plan, database: str, top_keys: list[tuple[Any, ...]] | None) -> str:
+    """Everything that decides the rows of one bucket: the request but its window, the source, the top groups."""
+    fields = {"module", "granularity", "time_zone", "filters", "group_by", "metrics", "top"}
+    return f"{database}|{p.source.label}|{top_keys!r}|{p.request.model_dump_json(include=fields)}"
+
+
+@dataclass
+class Reuse:
+    """The bucket cache and whether this request may read it (`fresh` requests only refill it)."""
+
+    cache: BucketCache[Row]
+    read: bool = True
+    buckets: int = 0  # buckets answered from the cache, for the response
+
+
+async def _query_rows(
+    clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, start: datetime, end: datetime
+) -> list[Row]:
+    compiled = compile_query(p.request, p.config, p.source, start, end, clickhouse.database, top_keys)
     result = await clickhouse.query(compiled.sql, compiled.parameters)
-    rows = _rows(compiled, result.rows, p.tz)
+    return _rows(compiled, result.rows, p.tz)
+
+
+async def _rows_by_bucket(
+    clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, reuse: Reuse
+) -> list[Row]:
+    """Cached buckets as they are; one SQL statement over the span of the missing ones, which are then kept."""
+    granularity = p.request.granularity
+    starts = [b for b in buckets(p.start, p.end, granularity, p.tz) if b is not None]
+    shape = shape_key(p, clickhouse.database, top_keys)
+    found = reuse.cache.lookup(shape, starts) if reuse.read else {}
+    reuse.buckets += len(found)
+    missing = [s for s in starts if s not in found]
+    if missing:
+        generation = reuse.cache.generation(p.config.module)
+        span_end = shift(missing[-1], granularity, 1, p.tz)
+        computed: dict[datetime, list[Row]] = {}
+        for row in await _query_rows(clickhouse, p, top_keys, missing[0], span_end):
+            assert row.bucket is not None
+            computed.setdefault(row.bucket, []).append(row)
+        span = [s for s in starts if missing[0] <= s <= missing[-1]]
+        kept = [(s, shift(s, granularity, 1, p.tz), computed.get(s, [])) for s in span]
+        reuse.cache.store(shape, p.config.module, kept, generation)
+        found.update((s, rows) for s, _, rows in kept)
+    return [row for start in starts for row in found.get(start, ())]
+
+
+async def _run(
+    clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, reuse: Reuse | None = None
+) -> tuple[list[Row], str]:
+    compiled = compile_plan(p, clickhouse.database, top_keys)
+    if reuse is not None and reusable(p):
+        rows = await _rows_by_bucket(clickhouse, p, top_keys, reuse)
+    else:
+        result = await clickhouse.query(compiled.sql, compiled.parameters)
+        rows = _rows(compiled, result.rows, p.tz)
     if p.request.fill:
         starts = buckets(p.start, p.end, p.request.granularity, p.tz)
         local = [b.astimezone(p.tz) if b else None for b in starts]
@@ -161,7 +219,7 @@ def cache_scope(catalog: Catalog, request: QueryRequest, now: datetime) -> tuple
         windows.append((config.module, *comparison_window(start, end, request.compare, tz)))
     if request.join is not None and request.join.name in config.joins:
         windows.append((config.joins[request.join.name].module, start, end))
-    key = f"{request.model_dump_json()}|{start.isoformat()}|{end.isoformat()}"
+    key = f"{request.model_dump_json(exclude={'fresh'})}|{start.isoformat()}|{end.isoformat()}"
     return key, windows
 
 
@@ -172,6 +230,7 @@ class Answer:
     payload: bytes
     source: str
     rows: int
+    reused_buckets: int = 0
 
 
 async def execute_cached(
@@ -181,33 +240,41 @@ async def execute_cached(
     now: datetime,
     cache: ResultCache[Answer],
     sizes: Sizes | None = None,
+    bucket_cache: BucketCache[Row] | None = None,
 ) -> tuple[Answer, bool]:
-    """(answer, whether it came from the cache). The cache keeps encoded bytes: a hit costs no re-encoding."""
+    """(answer, whether it came from the cache). The cache keeps encoded bytes: a hit costs no re-encoding.
+    A `fresh` request reads neither cache and refills both."""
     key, windows = cache_scope(catalog, request, now)
-    found = cache.get(key)
+    found = None if request.fresh else cache.get(key)
     if found is not None:
         return found, True
     generation = cache.generation([w[0] for w in windows])
-    response = await execute(clickhouse, catalog, request, now, sizes)
-    answer = Answer(encode_answer(response), response.source, len(response.rows))
+    reuse = None if bucket_cache is None else Reuse(bucket_cache, read=not request.fresh)
+    response = await execute(clickhouse, catalog, request, now, sizes, reuse)
+    answer = Answer(encode_answer(response), response.source, len(response.rows), response.reused_buckets)
     cache.put(key, windows, answer, generation)
     return answer, False
 
 
 async def execute(
-    clickhouse: ClickHouse, catalog: Catalog, request: QueryRequest, now: datetime, sizes: Sizes | None = None
+    clickhouse: ClickHouse,
+    catalog: Catalog,
+    request: QueryRequest,
+    now: datetime,
+    sizes: Sizes | None = None,
+    reuse: Reuse | None = None,
 ) -> QueryResponse:
     main = plan(catalog, request, now, sizes)
     keys = await _top_keys(clickhouse, main)
     response: dict[str, Any] = {}
     if request.compare is None:
-        rows, sql = await _run(clickhouse, main, keys)
+        rows, sql = await _run(clickhouse, main, keys, reuse)
     else:
         window = comparison_window(main.start, main.end, request.compare, main.tz)
         earlier = plan(catalog, request, now, sizes, window)
         # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
         (rows, sql), (previous_rows, _) = await asyncio.gather(
-            _run(clickhouse, main, keys), _run(clickhouse, earlier, keys)
+            _run(clickhouse, main, keys, reuse), _run(clickhouse, earlier, keys, reuse)
         )
         current = buckets(main.start, main.end, request.granularity, main.tz)
         before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
@@ -225,7 +292,7 @@ async def execute(
     if request.join is not None:
         other_request, back = _joined_request(catalog, request)
         other = plan(catalog, other_request, now, sizes, (main.start, main.end))
-        other_rows, _ = await _run(clickhouse, other, None)
+        other_rows, _ = await _run(clickhouse, other, None, reuse)
         renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}) for r in other_rows]
         rows = join_rows(
             rows,
@@ -247,6 +314,7 @@ async def execute(
         source_reason=main.source.reason,
         rows=rows,
         sql=sql,
+        reused_buckets=reuse.buckets if reuse else 0,
         **response,
     )
 

@@ -1,0 +1,118 @@
+"""Rows of each time bucket, kept per query shape, so a sliding window recomputes only the buckets it lacks.
+
+Druid caches results per segment; Strix keeps them per bucket of a query *shape* (everything a query says but
+its window). A dashboard asking for the last 30 days hour by hour reads 720 buckets, 719 of which it read an
+hour ago; a comparison with the previous period reads buckets the previous month's dashboards already read.
+
+Invariants, as for `ResultCache`: a commit notice for module M with events in [first, last] drops every bucket
+of M overlapping it; rows are stored only if no commit for their module arrived while they were computed
+(generation check); buckets expire after `max_age` seconds (notices travel at most once). Shapes are evicted
+least-recently-used once the cache holds more than `capacity_rows` rows.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right, insort
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+
+
+@dataclass
+class ShapeBuckets(Generic[Item]):
+    """The cached buckets of one shape, kept sorted so a commit finds the buckets it touches by bisection."""
+
+    module: str
+    starts: list[datetime] = field(default_factory=list)
+    ends: list[datetime] = field(default_factory=list)
+    items: dict[datetime, tuple[list[Item], float]] = field(default_factory=dict)
+    size: int = 0
+
+    def drop(self, lo: int, hi: int) -> int:
+        """Forget the buckets at sorted positions [lo, hi); the number of rows they held."""
+        freed = 0
+        for start in self.starts[lo:hi]:
+            freed += len(self.items.pop(start)[0])
+        del self.starts[lo:hi], self.ends[lo:hi]
+        self.size -= freed
+        return freed
+
+
+@dataclass
+class BucketCache(Generic[Item]):
+    capacity_rows: int = 500_000
+    max_age: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    shapes: OrderedDict[str, ShapeBuckets[Item]] = field(default_factory=OrderedDict)
+    generations: dict[str, int] = field(default_factory=dict)
+    size: int = 0
+    hits: int = 0
+    misses: int = 0
+
+    def generation(self, module: str) -> int:
+        return self.generations.get(module, 0)
+
+    def lookup(self, shape: str, starts: Sequence[datetime]) -> dict[datetime, list[Item]]:
+        """The rows of every bucket in `starts` that the cache holds, unexpired."""
+        entry = self.shapes.get(shape)
+        if entry is None:
+            self.misses += len(starts)
+            return {}
+        self.shapes.move_to_end(shape)
+        now = self.clock()
+        found = {}
+        for start in starts:
+            held = entry.items.get(start)
+            if held is not None and now - held[1] <= self.max_age:
+                found[start] = held[0]
+        self.hits += len(found)
+        self.misses += len(starts) - len(found)
+        return found
+
+    def store(
+        self,
+        shape: str,
+        module: str,
+        buckets: Sequence[tuple[datetime, datetime, list[Item]]],
+        generation: int,
+    ) -> bool:
+        """Keep (start, end, rows) of each bucket unless a commit for `module` arrived since `generation`."""
+        if self.generation(module) != generation:
+            return False
+        entry = self.shapes.setdefault(shape, ShapeBuckets(module))
+        self.shapes.move_to_end(shape)
+        now = self.clock()
+        for start, end, items in buckets:
+            held = entry.items.get(start)
+            if held is None:
+                insort(entry.starts, start)
+                insort(entry.ends, end)
+            else:
+                entry.size -= len(held[0])
+                self.size -= len(held[0])
+            entry.items[start] = (items, now)
+            entry.size += len(items)
+            self.size += len(items)
+        while self.size > self.capacity_rows and len(self.shapes) > 1:
+            _, evicted = self.shapes.popitem(last=False)
+            self.size -= evicted.size
+        return True
+
+    def invalidate(self, module: str, first: datetime, last: datetime) -> int:
+        """A commit of events between `first` and `last` (inclusive): drop the buckets it changed."""
+        self.generations[module] = self.generation(module) + 1
+        dropped = 0
+        for entry in self.shapes.values():
+            if entry.module != module:
+                continue
+            lo = bisect_right(entry.ends, first)  # buckets ending after `first` ...
+            hi = bisect_right(entry.starts, last)  # ... and starting at or before `last`
+            if lo < hi:
+                self.size -= entry.drop(lo, hi)
+                dropped += hi - lo
+        return dropped
