@@ -11,6 +11,7 @@ from pathlib import Path
 from strix.platform import SERVICES, PlatformOptions, run_platform
 from strix_config import ConfigError, load_catalog
 from strix_config.schema import module_json_schema_text
+from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from strix_runtime.settings import StrixSettings
 
@@ -108,6 +109,7 @@ async def _run(args: argparse.Namespace) -> int:
             assert platform.app is not None
             platform.app.include_router(demo_router(generator))
             generator.start()
+        freeze_startup_heap()
         print(
             f"Strix is up: GraphQL {platform.http_url}/graphql, ingestion {platform.http_url}/v1/modules/<module>/events"
             f" (modules: {', '.join(catalog.names())}). Ctrl-C stops.",

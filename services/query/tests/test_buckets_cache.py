@@ -66,3 +66,11 @@ def test_least_recently_used_shapes_go_first_beyond_the_row_budget() -> None:
     cache.lookup("old", starts(0, 1))  # "old" is now the most recently used
     cache.store("new", "clicks", hours(0, 20), 0)
     assert set(cache.shapes) == {"old", "new"} and cache.size == 80
+
+
+def test_compared_rows_also_go_when_their_earlier_bucket_changes() -> None:
+    cache: BucketCache[str] = BucketCache()
+    cache.store("compared", "clicks", hours(24, 24), 0, lag=timedelta(hours=24))
+    # A late event at 03:30 on day 0 changes the comparison values of 03:00 on day 1.
+    assert cache.invalidate("clicks", T0 + timedelta(hours=3, minutes=30), T0 + timedelta(hours=3, minutes=30)) == 1
+    assert sorted(set(starts(24, 24)) - set(cache.lookup("compared", starts(24, 24)))) == [T0 + 27 * HOUR]

@@ -92,9 +92,10 @@ class QueryRequest(Model):
 Values = dict[str, float | int | None]
 
 
-class Row(msgspec.Struct, kw_only=True):
+class Row(msgspec.Struct, kw_only=True, gc=False):
     """One result row. A msgspec Struct, not a pydantic model: answers hold thousands of rows, built and encoded
-    without per-row validation (the query service produced them from typed ClickHouse columns)."""
+    without per-row validation (the query service produced them from typed ClickHouse columns). Rows hold no
+    cycles, so the garbage collector need not walk the thousands the caches keep (gc=False)."""
 
     bucket: datetime | None
     dimensions: dict[str, Value | None]
@@ -104,6 +105,9 @@ class Row(msgspec.Struct, kw_only=True):
     change: Values | None = None
     change_ratio: Values | None = None
     joined: Values | None = None
+    # The row as `encode_answer` writes it, kept so rows the caches hold are encoded once. Rows are never
+    # changed in place; a copy with other values (`msgspec.structs.replace`) must pass `wire=None`.
+    wire: list[Any] | None = None
 
 
 class QueryResponse(msgspec.Struct, kw_only=True):
@@ -173,17 +177,19 @@ def encode_answer(response: QueryResponse) -> bytes:
     iso: dict[datetime, str] = {}
     rows: list[list[Any]] = []
     for row in response.rows:
-        bucket = None
-        if row.bucket is not None:
-            bucket = iso.get(row.bucket)
-            if bucket is None:
-                bucket = iso[row.bucket] = row.bucket.isoformat()
-        values: list[Any] = [bucket, *row.dimensions.values()]
-        values.extend(None if v is None else float(v) for v in row.metrics.values())
-        values.append(row.others)
-        for group in groups:
-            nested = getattr(row, group)
-            values.extend(None if v is None else float(v) for v in nested.values())
+        values = row.wire
+        if values is None:
+            bucket = row.bucket
+            if bucket is not None:
+                text = iso.get(bucket)
+                if text is None:
+                    text = iso[bucket] = bucket.isoformat()
+            values = [text if bucket is not None else None, *row.dimensions.values()]
+            values += [v if v is None or type(v) is float else float(v) for v in row.metrics.values()]
+            values.append(row.others)
+            for group in groups:
+                values += [v if v is None or type(v) is float else float(v) for v in getattr(row, group).values()]
+            row.wire = values
         rows.append(values)
     header = msgspec.structs.asdict(response)
     header["rows"] = rows

@@ -17,7 +17,7 @@ from bisect import bisect_right, insort
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -28,6 +28,7 @@ class ShapeBuckets(Generic[Item]):
     """The cached buckets of one shape, kept sorted so a commit finds the buckets it touches by bisection."""
 
     module: str
+    lag: timedelta | None = None  # rows also read the bucket `lag` earlier (comparisons): commits there count
     starts: list[datetime] = field(default_factory=list)
     ends: list[datetime] = field(default_factory=list)
     items: dict[datetime, tuple[list[Item], float]] = field(default_factory=dict)
@@ -80,11 +81,13 @@ class BucketCache(Generic[Item]):
         module: str,
         buckets: Sequence[tuple[datetime, datetime, list[Item]]],
         generation: int,
+        lag: timedelta | None = None,
     ) -> bool:
-        """Keep (start, end, rows) of each bucket unless a commit for `module` arrived since `generation`."""
+        """Keep (start, end, rows) of each bucket unless a commit for `module` arrived since `generation`.
+        With `lag`, each bucket's rows also depend on the bucket that much earlier (a comparison's)."""
         if self.generation(module) != generation:
             return False
-        entry = self.shapes.setdefault(shape, ShapeBuckets(module))
+        entry = self.shapes.setdefault(shape, ShapeBuckets(module, lag))
         self.shapes.move_to_end(shape)
         now = self.clock()
         for start, end, items in buckets:
@@ -110,9 +113,11 @@ class BucketCache(Generic[Item]):
         for entry in self.shapes.values():
             if entry.module != module:
                 continue
-            lo = bisect_right(entry.ends, first)  # buckets ending after `first` ...
-            hi = bisect_right(entry.starts, last)  # ... and starting at or before `last`
-            if lo < hi:
-                self.size -= entry.drop(lo, hi)
-                dropped += hi - lo
+            ranges = [(first, last)] if entry.lag is None else [(first, last), (first + entry.lag, last + entry.lag)]
+            for low, high in ranges:
+                lo = bisect_right(entry.ends, low)  # buckets ending after `low` ...
+                hi = bisect_right(entry.starts, high)  # ... and starting at or before `high`
+                if lo < hi:
+                    self.size -= entry.drop(lo, hi)
+                    dropped += hi - lo
         return dropped

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import replace as dataclass_replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -177,6 +178,56 @@ async def _run(
     return rows, compiled.sql
 
 
+def _constant_lag(main: Plan, earlier: Plan) -> timedelta | None:
+    """How far each bucket's comparison bucket lies behind it, when that is the same for every bucket (not
+    so for calendar months, or local days across a DST change)."""
+    granularity = main.request.granularity
+    if granularity == "total":
+        return None
+    current = buckets(main.start, main.end, granularity, main.tz)
+    before = buckets(earlier.start, earlier.end, granularity, main.tz)
+    if len(current) != len(before) or not current:
+        return None
+    lags = {c - b for c, b in zip(current, before, strict=True) if c is not None and b is not None}
+    return lags.pop() if len(lags) == 1 else None
+
+
+async def _compared_by_bucket(
+    clickhouse: ClickHouse,
+    main: Plan,
+    earlier: Plan,
+    lag: timedelta,
+    top_keys: list[tuple[Any, ...]] | None,
+    reuse: Reuse,
+) -> list[Row]:
+    """Rows with their comparison attached, kept per bucket: a sliding window attaches (and encodes) only the
+    rows of its new buckets. The missing span is computed for both periods through the bucket cache."""
+    granularity, tz = main.request.granularity, main.tz
+    starts = [b for b in buckets(main.start, main.end, granularity, tz) if b is not None]
+    shape = f"{shape_key(main, clickhouse.database, top_keys)}|compared:{lag.total_seconds():.0f}"
+    found = reuse.cache.lookup(shape, starts) if reuse.read else {}
+    reuse.buckets += 2 * len(found)
+    missing = [s for s in starts if s not in found]
+    if missing:
+        generation = reuse.cache.generation(main.config.module)
+        span_start, span_end = missing[0], shift(missing[-1], granularity, 1, tz)
+        (rows, _), (previous_rows, _) = await asyncio.gather(
+            _run(clickhouse, dataclass_replace(main, start=span_start, end=span_end), top_keys, reuse),
+            _run(clickhouse, dataclass_replace(earlier, start=span_start - lag, end=span_end - lag), top_keys, reuse),
+        )
+        span = [s for s in starts if span_start <= s < span_end]
+        bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in span}
+        empty = empty_values(main.config, main.request.metrics)
+        computed: dict[datetime, list[Row]] = {}
+        for row in attach_previous(rows, previous_rows, bucket_map, main.request.group_by, empty):
+            assert row.bucket is not None
+            computed.setdefault(row.bucket, []).append(row)
+        kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
+        reuse.cache.store(shape, main.config.module, kept, generation, lag)
+        found.update((s, rows) for s, _, rows in kept)
+    return [row for start in starts for row in found.get(start, ())]
+
+
 async def _top_keys(clickhouse: ClickHouse, p: Plan) -> list[tuple[Any, ...]] | None:
     if p.request.top is None:
         return None
@@ -272,18 +323,23 @@ async def execute(
     else:
         window = comparison_window(main.start, main.end, request.compare, main.tz)
         earlier = plan(catalog, request, now, sizes, window)
-        # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
-        (rows, sql), (previous_rows, _) = await asyncio.gather(
-            _run(clickhouse, main, keys, reuse), _run(clickhouse, earlier, keys, reuse)
-        )
-        current = buckets(main.start, main.end, request.granularity, main.tz)
-        before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
-        bucket_map = {
-            (b.astimezone(main.tz) if b else None): (c.astimezone(main.tz) if c else None)
-            for b, c in zip(before, current, strict=False)
-        }
-        empty = empty_values(main.config, request.metrics)
-        rows = attach_previous(rows, previous_rows, bucket_map, request.group_by, empty)
+        lag = _constant_lag(main, earlier)
+        if reuse is not None and lag is not None and reusable(main) and not request.fill:
+            rows = await _compared_by_bucket(clickhouse, main, earlier, lag, keys, reuse)
+            sql = compile_plan(main, clickhouse.database, keys).sql
+        else:
+            # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
+            (rows, sql), (previous_rows, _) = await asyncio.gather(
+                _run(clickhouse, main, keys, reuse), _run(clickhouse, earlier, keys, reuse)
+            )
+            current = buckets(main.start, main.end, request.granularity, main.tz)
+            before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
+            bucket_map = {
+                (b.astimezone(main.tz) if b else None): (c.astimezone(main.tz) if c else None)
+                for b, c in zip(before, current, strict=False)
+            }
+            empty = empty_values(main.config, request.metrics)
+            rows = attach_previous(rows, previous_rows, bucket_map, request.group_by, empty)
         response["compare_start"], response["compare_end"] = (
             earlier.start.astimezone(main.tz),
             earlier.end.astimezone(main.tz),
@@ -293,7 +349,7 @@ async def execute(
         other_request, back = _joined_request(catalog, request)
         other = plan(catalog, other_request, now, sizes, (main.start, main.end))
         other_rows, _ = await _run(clickhouse, other, None, reuse)
-        renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}) for r in other_rows]
+        renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}, wire=None) for r in other_rows]
         rows = join_rows(
             rows,
             renamed,

@@ -54,13 +54,6 @@ def fill_series(
     return filled
 
 
-def _change(current: float | int | None, previous: float | int | None) -> tuple[float | None, float | None]:
-    if current is None or previous is None:
-        return None, None
-    delta = float(current) - float(previous)
-    return delta, (delta / float(previous) if previous else None)
-
-
 def attach_previous(
     rows: list[Row],
     previous_rows: list[Row],
@@ -69,7 +62,9 @@ def attach_previous(
     empty: Values,
 ) -> list[Row]:
     """Give each row the values of the same group in the matching earlier bucket, the absolute change and
-    the relative change (change / previous; none when previous is 0 or missing)."""
+    the relative change (change / previous; none when previous is 0 or missing).
+
+    Runs once per row of answers thousands of rows long, so it stays in comprehensions: no call per value."""
     earlier = {}
     for row in previous_rows:
         key = (bucket_map.get(row.bucket, row.bucket), tuple(row.dimensions.get(d) for d in dimensions), row.others)
@@ -77,11 +72,26 @@ def attach_previous(
     out = []
     for row in rows:
         previous = earlier.get(row_key(row, dimensions), empty)
-        change: Values = {}
-        ratio: Values = {}
-        for name, value in row.metrics.items():
-            change[name], ratio[name] = _change(value, previous.get(name))
-        out.append(replace(row, previous=previous, change=change, change_ratio=ratio))
+        pairs = [(name, value, previous.get(name)) for name, value in row.metrics.items()]
+        change: Values = {
+            name: None if now is None or then is None else float(now) - float(then) for name, now, then in pairs
+        }
+        ratio: Values = {
+            name: (float(now) - float(then)) / float(then) if now is not None and then else None
+            for name, now, then in pairs
+        }
+        out.append(
+            Row(
+                bucket=row.bucket,
+                dimensions=row.dimensions,
+                metrics=row.metrics,
+                others=row.others,
+                previous=previous,
+                change=change,
+                change_ratio=ratio,
+                joined=row.joined,
+            )
+        )
     return out
 
 
@@ -98,9 +108,9 @@ def join_rows(
         other = right_by_key.get(key)
         if other is not None:
             matched.add(key)
-            out.append(replace(row, joined=other.metrics))
+            out.append(replace(row, joined=other.metrics, wire=None))
         elif kind in ("left", "full"):
-            out.append(replace(row, joined=dict(right_empty)))
+            out.append(replace(row, joined=dict(right_empty), wire=None))
     if kind in ("right", "full"):
         for key, row in right_by_key.items():
             if key not in matched:
