@@ -34,7 +34,7 @@ import httpx
 
 from strix.platform import PlatformOptions, run_platform
 from strix_clickhouse import ClickHouse
-from strix_config import load_catalog
+from strix_config import Catalog, load_catalog
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 
@@ -137,9 +137,19 @@ async def load(clickhouse: ClickHouse, events: int, now: datetime) -> None:
         print(json.dumps({"progress": "merge", "table": table, "s": round(time.perf_counter() - began, 1)}), flush=True)
 
 
+def _catalog() -> Catalog:
+    """The example configs, with raw clickstream events kept for both compared periods (the example keeps 30
+    days): the raw-table question must see every event the rollups saw."""
+    catalog = load_catalog(REPO / "configs")
+    clicks = catalog.modules["clickstream"]
+    raw = clicks.raw.model_copy(update={"retention": None})
+    catalog.modules["clickstream"] = clicks.model_copy(update={"raw": raw})
+    return catalog
+
+
 async def main(events: int, iterations: int, data_dir: Path) -> None:
     configure_logging("warning")
-    options = PlatformOptions(catalog=load_catalog(REPO / "configs"), data_dir=data_dir, nats_port=-1, port=0)
+    options = PlatformOptions(catalog=_catalog(), data_dir=data_dir, nats_port=-1, port=0)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     async with run_platform(options) as platform, httpx.AsyncClient(base_url=platform.http_url, timeout=120) as client:
         clickhouse = platform.clickhouse
