@@ -35,7 +35,9 @@ async def test_subscription_pushes_a_new_result_when_events_land(start_platform:
             assert json.loads(await ws.recv())["type"] == "connection_ack"
             query = "subscription { clickstream(window: {last: 2, unit: DAY}, granularity: TOTAL, metrics: [EVENTS]) { rows { events } } }"
             await ws.send(json.dumps({"id": "live", "type": "subscribe", "payload": {"query": query}}))
-            message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            frame = await asyncio.wait_for(ws.recv(), 30)
+            assert isinstance(frame, str), "browsers' graphql-ws clients parse text frames only"
+            message = json.loads(frame)
             assert message["type"] == "next", message
             assert message["payload"]["data"]["clickstream"]["rows"][0]["events"] == len(first)
 

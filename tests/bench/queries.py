@@ -6,7 +6,7 @@ Loads N clickstream events straight into the events table of an embedded store (
 the materialized views fill every rollup as they would from the pipeline; then the rollups are merged, as
 background merges leave them), and asks the typical dashboard question — 30 days, hourly, top 10 product
 groups by revenue with events and unique customers, compared with the previous 30 days — through GraphQL over
-HTTP, three ways:
+HTTP from a client in its own process (tests/bench/dashboard.py), three ways:
 
 - sliding: each query's window one hour later than the last, as a dashboard left open sees it (the bucket
   cache answers the buckets it has seen; one new bucket per period is computed);
@@ -23,20 +23,18 @@ import argparse
 import asyncio
 import json
 import shutil
-import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from strix.platform import PlatformOptions, run_platform
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog, load_catalog
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
+from tests.bench.dashboard import report
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = 40
@@ -68,16 +66,6 @@ def _load_sql(database: str, start: datetime, span_seconds: int, offset: int, ro
     """
 
 
-def _graphql(start: datetime, end: datetime, fresh: bool = False) -> str:
-    return (
-        f'{{ clickstream(window: {{start: "{start.isoformat()}", end: "{end.isoformat()}"}}, granularity: HOUR, '
-        "groupBy: [PRODUCT_GROUP], metrics: [REVENUE, EVENTS, CUSTOMERS], top: {n: 10, by: REVENUE}, "
-        f"compare: PREVIOUS_PERIOD, fresh: {str(fresh).lower()}) {{ source cached reusedBuckets rows {{ bucket "
-        "productGroup others revenue events customers previous { revenue events customers } "
-        "changeRatio { revenue } } } }"
-    )
-
-
 def _raw_sql(database: str) -> str:
     """The same question of the raw events: top 10 groups, hourly series with others, and the previous period."""
     table = f"`{database}`.`clickstream_events`"
@@ -96,24 +84,6 @@ def _raw_sql(database: str) -> str:
     ON prev.bucket + INTERVAL 30 DAY = cur.bucket AND prev.grp IS NOT DISTINCT FROM cur.grp
     ORDER BY cur.bucket, cur.grp
     """
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _report(name: str, millis: list[float], **extra: object) -> dict[str, object]:
-    line: dict[str, object] = {
-        "measure": name,
-        "n": len(millis),
-        "p50_ms": round(_percentile(millis, 0.5), 1),
-        "p99_ms": round(_percentile(millis, 0.99), 1),
-        "mean_ms": round(statistics.fmean(millis), 1),
-        **extra,
-    }
-    print(json.dumps(line), flush=True)
-    return line
 
 
 async def load(clickhouse: ClickHouse, events: int, now: datetime) -> None:
@@ -151,7 +121,7 @@ async def main(events: int, iterations: int, data_dir: Path) -> None:
     configure_logging("warning")
     options = PlatformOptions(catalog=_catalog(), data_dir=data_dir, nats_port=-1, port=0)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    async with run_platform(options) as platform, httpx.AsyncClient(base_url=platform.http_url, timeout=120) as client:
+    async with run_platform(options) as platform:
         clickhouse = platform.clickhouse
         assert clickhouse is not None
         count = (await clickhouse.query(f"SELECT count() FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][0]
@@ -164,44 +134,30 @@ async def main(events: int, iterations: int, data_dir: Path) -> None:
         print(json.dumps({"tables": {t: int(r) for t, r in sizes.rows}}), flush=True)
         freeze_startup_heap()  # as `strix up` and `strix serve` do once started
 
-        async def ask(start: datetime, fresh: bool = False) -> tuple[float, dict[str, Any]]:
-            began = time.perf_counter()
-            text = _graphql(start, start + timedelta(days=30), fresh)
-            response = await client.post("/graphql", json={"query": text})
-            elapsed = (time.perf_counter() - began) * 1000
-            body = response.json()
-            assert "errors" not in body, body
-            return elapsed, body["data"]["clickstream"]
-
         base = now - timedelta(days=30)
-        _, warm = await ask(base - timedelta(hours=iterations + 1))  # imports, first plan, rollup sizes, buckets
-        rows = len(warm["rows"])
-        sliding: list[float] = []
-        reused: list[int] = []
-        for i in range(iterations, 0, -1):
-            elapsed, result = await ask(base - timedelta(hours=i))
-            assert not result["cached"]
-            sliding.append(elapsed)
-            reused.append(result["reusedBuckets"])
-        graph = _report(
-            "graphql_sliding",
-            sliding,
-            rows=rows,
-            source=warm["source"],
-            reused_buckets_p50=sorted(reused)[len(reused) // 2],
+        # The dashboard runs in its own process, as a browser would; its JSON lines are passed through.
+        dashboard = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench.dashboard",
+            "--url",
+            platform.http_url,
+            "--base",
+            base.isoformat(),
+            "--iterations",
+            str(iterations),
+            cwd=REPO,
+            stdout=asyncio.subprocess.PIPE,
         )
-        repeated: list[float] = []
-        for _ in range(iterations):
-            elapsed, result = await ask(base - timedelta(hours=1))
-            assert result["cached"]
-            repeated.append(elapsed)
-        _report("graphql_repeated", repeated, rows=rows)
-        cold: list[float] = []
-        for i in range(max(5, iterations // 4)):
-            elapsed, result = await ask(base - timedelta(hours=i, minutes=0), fresh=True)
-            assert not result["cached"] and result["reusedBuckets"] == 0
-            cold.append(elapsed)
-        coldest = _report("graphql_cold", cold, rows=rows)
+        measures: dict[str, dict[str, Any]] = {}
+        assert dashboard.stdout is not None
+        async for line in dashboard.stdout:
+            print(line.decode().rstrip(), flush=True)
+            measure = json.loads(line)
+            measures[measure["measure"]] = measure
+        if await dashboard.wait() != 0:
+            raise SystemExit("the dashboard client failed")
+        graph, coldest = measures["graphql_sliding"], measures["graphql_cold"]
 
         raw: list[float] = []
         for i in range(max(5, iterations // 4)):
@@ -215,7 +171,7 @@ async def main(events: int, iterations: int, data_dir: Path) -> None:
             began = time.perf_counter()
             await clickhouse.query(_raw_sql(clickhouse.database), params)
             raw.append((time.perf_counter() - began) * 1000)
-        direct = _report("raw_table_direct", raw)
+        direct = report("raw_table_direct", raw)
         print(
             json.dumps(
                 {

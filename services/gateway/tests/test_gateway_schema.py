@@ -6,12 +6,14 @@ it receives, so each test checks the translation of GraphQL input into the query
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import graphql
+import msgspec
 import pytest
 import strawberry
 
@@ -341,23 +343,53 @@ async def test_join_field_sends_the_join(catalog: Catalog) -> None:
 async def test_answer_rows_come_back_typed(catalog: Catalog) -> None:
     recorder = Recorder(
         rows=[
-            Row(bucket=START, dimensions={"seed": 5_000_000_000}, metrics={"rounds": 3, "rtp": 0.5}),
-            Row(bucket=START, dimensions={"seed": 8}, metrics={"rounds": 1, "rtp": None}),
+            Row(
+                bucket=START,
+                dimensions={"seed": 5_000_000_000},
+                metrics={"rounds": 3, "rtp": 0.5},
+                previous={"rounds": 2, "rtp": None},
+            ),
+            Row(
+                bucket=START,
+                dimensions={"seed": 8},
+                metrics={"rounds": 1, "rtp": None},
+                previous={"rounds": 0, "rtp": 1},
+            ),
         ]
     )
-    result = await execute(
-        catalog,
-        recorder,
-        "{ gaming(window: {last: 1, unit: DAY}, metrics: [ROUNDS, RTP], groupBy: [SEED]) "
-        "{ source rows { bucket seed rounds rtp game } } }",
-    )
+    fields = "bucket seed rounds rtp game __typename twice: rounds previous { rtp rounds } change { rounds }"
+    query = "{ gaming(window: {last: 1, unit: DAY}, metrics: [ROUNDS, RTP], groupBy: [SEED]) { source rows { %s } } }"
+    result = await execute(catalog, recorder, query % fields)
     assert result.errors is None, result.errors
-    data = result.data["gaming"]
+    data = json.loads(msgspec.json.encode(result.data))["gaming"]  # what a client reads
     assert data["source"] == "rollup:hourly_groups"
     assert data["rows"] == [
-        {"bucket": "2026-03-09T00:00:00+00:00", "seed": 5_000_000_000, "rounds": 3.0, "rtp": 0.5, "game": None},
-        {"bucket": "2026-03-09T00:00:00+00:00", "seed": 8, "rounds": 1.0, "rtp": None, "game": None},
+        {
+            "bucket": "2026-03-09T00:00:00+00:00",
+            "seed": 5_000_000_000,
+            "rounds": 3.0,
+            "rtp": 0.5,
+            "game": None,
+            "__typename": "GamingRow",
+            "twice": 3.0,
+            "previous": {"rtp": None, "rounds": 2.0},
+            "change": None,
+        },
+        {
+            "bucket": "2026-03-09T00:00:00+00:00",
+            "seed": 8,
+            "rounds": 1.0,
+            "rtp": None,
+            "game": None,
+            "__typename": "GamingRow",
+            "twice": 1.0,
+            "previous": {"rtp": 1.0, "rounds": 0.0},
+            "change": None,
+        },
     ]
+    # An inline fragment takes graphql-core's generic executor: the same bytes, keys in the same order.
+    generic = await execute(catalog, recorder, query % f"... on GamingRow {{ {fields} }}")
+    assert msgspec.json.encode(generic.data) == msgspec.json.encode(result.data)
 
 
 # --- a client config with bool, int and decimal dimensions -------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +11,10 @@ import msgspec
 import strawberry
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client as NATS
+from starlette.websockets import WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http.exceptions import WebSocketDisconnected
 
 from strix_config import Catalog
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
@@ -50,8 +53,21 @@ async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
     log.info("gateway.stopped")
 
 
+class _TextFrames(ASGIWebSocketAdapter):
+    """graphql-transport-ws messages as text frames: browser clients (graphql-ws, GraphiQL) parse only text,
+    and strawberry sends bytes as binary frames."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(msgspec.json.encode(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class _Router(GraphQLRouter[Any, Any]):
     """GraphQL over HTTP with a C JSON encoder: answers run to megabytes (stdlib json: ~40 ms for 2 MB)."""
+
+    websocket_adapter_class = _TextFrames
 
     def encode_json(self, data: object) -> bytes:
         return msgspec.json.encode(data)

@@ -14,6 +14,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
+import msgspec
 from graphql import (
     FieldNode,
     GraphQLList,
@@ -25,7 +26,7 @@ from graphql import (
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-RowBuilder = Callable[[list[Any]], dict[str, Any]]
+RowBuilder = Callable[[list[Any]], Any]
 
 # GraphQL object types whose instances are AttrRow mappings keyed by Python field name.
 FLAT_TYPES: set[str] = set()
@@ -78,19 +79,19 @@ def _python_names(object_type: GraphQLObjectType) -> dict[str, str]:
 def _builder(
     object_type: GraphQLObjectType, selections: list[Any], index: dict[str, int], prefix: str = ""
 ) -> RowBuilder | None:
-    """A function from an array row to the response dict, or None when the selection needs the generic
-    executor. Values are already serialised by the query service (ISO buckets, float metrics)."""
+    """A function from an array row to the response object, or None when the selection needs the generic
+    executor. Values are already serialised by the query service (ISO buckets, float metrics).
+
+    The object is a msgspec Struct whose fields are the response keys in selection order: built from a tuple
+    in C, three times faster than a dict, and written by the JSON encoder as the same object."""
     python_names = _python_names(object_type)
-    keys: list[str] = []
-    positions: list[int] = []
-    constants: dict[str, Any] = {}
-    nested: list[tuple[str, RowBuilder, int]] = []
+    fields: list[tuple[str, Any]] = []  # response key, then a column position, a constant, or a nested builder
     for node in selections:
         if not isinstance(node, FieldNode) or node.directives or node.arguments:
             return None
         key = node.alias.value if node.alias else node.name.value
         if node.name.value == "__typename":
-            constants[key] = object_type.name
+            fields.append((key, _Constant(object_type.name)))
             continue
         field = object_type.fields.get(node.name.value)
         if field is None:
@@ -98,41 +99,46 @@ def _builder(
         field_type = get_nullable_type(field.type)
         name = prefix + python_names[node.name.value]
         if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
-            if name in index:
-                keys.append(key)
-                positions.append(index[name])
-            else:
-                constants[key] = None  # not requested of the query service: null, as the generic path gives
+            # Not requested of the query service: null, as the generic path gives.
+            fields.append((key, index[name] if name in index else _Constant(None)))
         elif isinstance(field_type, GraphQLObjectType) and field_type.name in FLAT_TYPES and node.selection_set:
             group = python_names[node.name.value]
-            members = [i for n, i in index.items() if n.startswith(group + ".")]
             inner = _builder(field_type, list(node.selection_set.selections), index, group + ".")
             if inner is None:
                 return None
-            nested.append((key, inner, members[0] if members else -1))
+            present = any(n.startswith(group + ".") for n in index)
+            fields.append((key, inner if present else _Constant(None)))
         else:
             return None
-    if len(positions) == 1:
-        only = positions[0]
+    if len({key for key, _ in fields}) != len(fields):
+        return None  # the same key twice (allowed when the selections agree): the generic executor merges them
+    slots = [f"f{i}" for i in range(len(fields))]
+    rename = {slot: key for slot, (key, _) in zip(slots, fields, strict=True)}
+    out = msgspec.defstruct(f"{object_type.name}Out", [(slot, Any) for slot in slots], rename=rename)
+    sources = [source for _, source in fields]
+    leading = next((i for i, source in enumerate(sources) if not isinstance(source, int)), len(sources))
+    if leading >= 2:  # columns first (the usual selection): one C call picks them all
+        pick = itemgetter(*sources[:leading])
+        rest: list[Callable[[list[Any]], Any]] = [_getter(source) for source in sources[leading:]]
+        if not rest:
+            return lambda row: out(*pick(row))
+        return lambda row: out(*pick(row), *[get(row) for get in rest])
+    getters = [_getter(source) for source in sources]
+    return lambda row: out(*[get(row) for get in getters])
 
-        def pick(row: list[Any]) -> tuple[Any, ...]:
-            return (row[only],)
-    elif positions:
-        pick = itemgetter(*positions)  # type: ignore[assignment]
-    else:
 
-        def pick(row: list[Any]) -> tuple[Any, ...]:
-            return ()
+def _getter(source: int | Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
+    return itemgetter(source) if isinstance(source, int) else source
 
-    def build(row: list[Any]) -> dict[str, Any]:
-        out = dict(zip(keys, pick(row), strict=True))
-        if constants:
-            out.update(constants)
-        for key, inner, probe in nested:
-            out[key] = None if probe < 0 else inner(row)
-        return out
 
-    return build
+class _Constant:
+    """A field whose value does not depend on the row."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, row: list[Any]) -> Any:
+        return self.value
 
 
 class FlatRowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
