@@ -105,9 +105,10 @@ class Row(msgspec.Struct, kw_only=True, gc=False):
     change: Values | None = None
     change_ratio: Values | None = None
     joined: Values | None = None
-    # The row as `encode_answer` writes it, kept so rows the caches hold are encoded once. Rows are never
-    # changed in place; a copy with other values (`msgspec.structs.replace`) must pass `wire=None`.
-    wire: list[Any] | None = None
+    # The row's JSON array as `encode_answer` writes it, kept so rows the caches hold are encoded once (the
+    # float formatting is most of the cost). Rows are never changed in place; a copy with other values
+    # (`msgspec.structs.replace`) must pass `wire=None`.
+    wire: msgspec.Raw | None = None
 
 
 class QueryResponse(msgspec.Struct, kw_only=True):
@@ -175,10 +176,10 @@ def encode_answer(response: QueryResponse) -> bytes:
     columns = answer_columns(response.rows)
     groups = [g for g in NESTED_GROUPS if response.rows and getattr(response.rows[0], g) is not None]
     iso: dict[datetime, str] = {}
-    rows: list[list[Any]] = []
+    rows: list[msgspec.Raw] = []
     for row in response.rows:
-        values = row.wire
-        if values is None:
+        wire = row.wire
+        if wire is None:
             bucket = row.bucket
             if bucket is not None:
                 text = iso.get(bucket)
@@ -189,8 +190,8 @@ def encode_answer(response: QueryResponse) -> bytes:
             values.append(row.others)
             for group in groups:
                 values += [v if v is None or type(v) is float else float(v) for v in getattr(row, group).values()]
-            row.wire = values
-        rows.append(values)
+            wire = row.wire = msgspec.Raw(msgspec.json.encode(values))
+        rows.append(wire)
     header = msgspec.structs.asdict(response)
     header["rows"] = rows
     header["columns"] = columns
