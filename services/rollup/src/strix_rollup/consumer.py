@@ -10,6 +10,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 
@@ -129,6 +130,8 @@ class PartitionWorker:
         sequences = sorted(self.buffer)
         count, recorded = plan_batch(sequences, self.open, self.limits.max_messages)
         if count == 0:
+            if recorded is not None and await self._nothing_else_pending():
+                await self._finish_partly_acked(recorded, sequences)
             return  # the recorded batch is not fully re-delivered yet: keep fetching
         chosen_sequences = sequences[:count]
         chosen = [self.buffer[s] for s in chosen_sequences]
@@ -157,6 +160,31 @@ class PartitionWorker:
         await write_open(self.boundaries, self.config.module, self.partition, self.open)
         if batch is not None:
             await self._committed(batch)
+
+    async def _nothing_else_pending(self) -> bool:
+        """Whether every message delivered and not acked on this partition is in our buffer."""
+        subject = f"$JS.API.CONSUMER.INFO.{self.consumer.stream}.{self.consumer.name}"
+        reply = await self.nc.request(subject, b"", timeout=5)
+        pending = json.loads(reply.data).get("num_ack_pending")
+        return isinstance(pending, int) and pending <= len(self.buffer)
+
+    async def _finish_partly_acked(self, recorded: Boundary, sequences: list[int]) -> None:
+        """A recorded batch some of whose messages will never come back: they were acked, and a batch is
+        acked only after ClickHouse holds it (the process died between two acks). Ack the rest, do not insert."""
+        members = [s for s in sequences if recorded.first <= s <= recorded.last]
+        for sequence in members:
+            await self.buffer.pop(sequence).ack_sync()
+        self.open = [b for b in self.open if b != recorded]
+        await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        log.warning(
+            "rollup.batch_finished_after_partial_ack",
+            module=self.config.module,
+            partition=self.partition,
+            first=recorded.first,
+            last=recorded.last,
+            acked_now=len(members),
+            recorded=recorded.count,
+        )
 
     def _decode(self, chosen: list[Msg]) -> Microbatch | None:
         payloads = [(m.metadata.sequence.stream, m.data) for m in chosen]
