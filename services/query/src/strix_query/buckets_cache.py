@@ -46,7 +46,7 @@ class ShapeBuckets(Generic[Item]):
 
 @dataclass
 class BucketCache(Generic[Item]):
-    capacity_rows: int = 500_000
+    capacity_rows: int = 200_000  # ~1 kB a row with its encoded form: ~200 MB at most
     max_age: float = 300.0
     clock: Callable[[], float] = time.monotonic
     shapes: OrderedDict[str, ShapeBuckets[Item]] = field(default_factory=OrderedDict)
