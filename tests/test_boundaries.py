@@ -22,6 +22,7 @@ ADAPTERS = {
     "deadletters.py",
     "history.py",
     "pinned.py",
+    "discovery.py",
     "boundary_store.py",
     "client.py",
     "schema.py",

@@ -1,6 +1,5 @@
-"""Two rollup replicas run against the same partitions; when the one serving them dies abruptly its partitions
-move to the other within seconds and every total stays exact. (With the pinned_client policy a replica keeps a
-partition while it keeps pulling, so the first to pull may serve all of them and the other stands by.)
+"""Two rollup replicas share the partitions (each serves half of them); when one dies abruptly its partitions
+move to the other within seconds and every total stays exact.
 
 An embedded chDB store opens in one process only, so both replicas run here as separate rollup components
 (each with its own NATS connection) inside the process that holds the store — the situation ARCHITECTURE §5
@@ -27,6 +26,7 @@ from strix.platform import PlatformOptions, run_platform
 from strix_clickhouse import ClickHouse
 from strix_config import load_catalog
 from strix_rollup.app import run_rollup
+from strix_rollup.assignment import owner
 from strix_rollup.consumer import BatchLimits
 from strix_runtime.natsserver import NatsServer
 from tests.conftest import EXAMPLE_CONFIGS
@@ -71,17 +71,27 @@ async def test_partitions_move_to_the_surviving_replica(
         platform = await stack.enter_async_context(run_platform(options))
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=platform.http_url, timeout=60))
 
+        # Both replicas see each other (discovery refreshes every 1.5 s) before the events come.
+        for _ in range(100):
+            if all(r.membership and len(r.membership.replicas) == 2 for r in (replica_a, replica_b)):
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4 * LIMITS.fetch_wait)  # pulls issued before the views agreed have expired
         await post_events(client, "clickstream", first)
         await wait_for_count(client, "clickstream", "events", len(first))
-        # Kill the replica that served more partitions (the pinned_client policy lets the first puller keep a
-        # partition as long as it keeps pulling; the other is a hot standby for it).
-        victim, survivor, victim_nc = (
-            (replica_a, replica_b, nc_a)
-            if replica_a.inserted("clickstream") >= replica_b.inserted("clickstream")
-            else (replica_b, replica_a, nc_b)
-        )
-        held = {p for (m, p), s in victim.partitions.items() if m == "clickstream" and s.inserted_events}
-        assert held
+        # Scale-out, not a standby: each replica serves its share of the partitions, pinned to it on the server.
+        served = {
+            name: {p for (m, p), state in replica.partitions.items() if m == "clickstream" and state.inserted_events}
+            for name, replica in (("a", replica_a), ("b", replica_b))
+        }
+        ids = {"a": replica_a.membership.id, "b": replica_b.membership.id}  # type: ignore[union-attr]
+        owned = {
+            name: {p for p in range(4) if owner(sorted(ids.values()), "clickstream", p) == i} for name, i in ids.items()
+        }
+        assert owned["a"] and owned["b"]
+        assert served == owned, (served, owned)
+        victim, survivor, victim_nc = replica_a, replica_b, nc_a
+        held = owned["a"]
 
         # The victim dies abruptly: loops cancelled (and told to stop, should a library swallow the
         # cancellation), connection dropped without draining; its in-flight batches stay unacked.

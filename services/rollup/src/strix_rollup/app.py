@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from strix_config import Catalog
 from strix_contracts.streams import ensure_event_stream
 from strix_rollup.boundary_store import open_bucket
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker, run_partition
+from strix_rollup.discovery import Membership
 from strix_rollup.settings import RollupSettings
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -30,6 +32,7 @@ class Rollup:
     partitions: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    membership: Membership | None = None
 
     async def healthy(self) -> bool:
         return self.nc.is_connected and all(not t.done() for t in self.tasks)
@@ -53,14 +56,22 @@ def limits_from(settings: RollupSettings) -> BatchLimits:
 
 @asynccontextmanager
 async def run_rollup(
-    nc: NATS, clickhouse: ClickHouse, catalog: Catalog, limits: BatchLimits | None = None
+    nc: NATS,
+    clickhouse: ClickHouse,
+    catalog: Catalog,
+    limits: BatchLimits | None = None,
+    membership_refresh: float = 1.5,
 ) -> AsyncIterator[Rollup]:
-    """Every partition of every module gets a worker; with several replicas, the pinned-client priority group
-    lets one of them at a time read each partition."""
+    """Every partition of every module gets a worker. Replicas deal the partitions among themselves
+    (discovery.py) and the pinned-client priority group lets one of them at a time read each partition."""
     limits = limits or limits_from(RollupSettings())
     await apply_schema(clickhouse, catalog)
     service = Rollup(catalog, nc, clickhouse)
     stopping = service.stopping
+    membership = service.membership = Membership(nc)
+    await membership.start()
+    await membership.refresh()  # a replica joining must not believe it is alone, even for a moment
+    service.tasks.append(asyncio.create_task(_refresh(membership, stopping, membership_refresh), name="membership"))
     js = nc.jetstream()
     boundaries = await open_bucket(js)
     for name in catalog.names():
@@ -69,7 +80,7 @@ async def run_rollup(
         for partition in range(config.partitions):
             state = PartitionState()
             service.partitions[(name, partition)] = state
-            worker = PartitionWorker(nc, clickhouse, boundaries, config, partition, state, limits)
+            worker = PartitionWorker(nc, clickhouse, boundaries, config, partition, state, limits, membership)
             task = asyncio.create_task(run_partition(worker, stopping), name=f"rollup-{name}-{partition}")
             task.add_done_callback(_report_crash)
             service.tasks.append(task)
@@ -79,7 +90,22 @@ async def run_rollup(
     finally:
         stopping.set()
         await asyncio.gather(*service.tasks, return_exceptions=True)
+        await membership.stop()
         log.info("rollup.stopped")
+
+
+async def _refresh(membership: Membership, stopping: asyncio.Event, every: float) -> None:
+    """Keep the view of live replicas current; partitions move when it changes."""
+    while not stopping.is_set():
+        try:
+            before = membership.replicas
+            replicas = await membership.refresh()
+            if replicas != before:
+                log.info("rollup.replicas_changed", replicas=replicas, me=membership.id)
+        except Exception:
+            log.exception("rollup.membership_refresh_failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), every)
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

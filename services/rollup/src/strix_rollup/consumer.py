@@ -30,6 +30,7 @@ from strix_contracts.subjects import committed_subject
 from strix_rollup.batches import Microbatch, build_microbatch
 from strix_rollup.boundaries import Boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
+from strix_rollup.discovery import Membership
 from strix_rollup.pinned import PinnedPuller
 from strix_runtime.logs import get_logger
 
@@ -85,6 +86,7 @@ class PartitionWorker:
         partition: int,
         state: PartitionState,
         limits: BatchLimits,
+        membership: Membership | None = None,
     ) -> None:
         self.nc = nc
         self.clickhouse = clickhouse
@@ -93,6 +95,7 @@ class PartitionWorker:
         self.partition = partition
         self.state = state
         self.limits = limits
+        self.membership = membership
         self.decoder = wire_decoder(config)
         self.consumer = partition_consumer(config.module, partition, limits.ack_wait, limits.priority_timeout)
         self.puller = PinnedPuller(nc, self.consumer)
@@ -114,7 +117,22 @@ class PartitionWorker:
             # A re-delivery of a buffered message is the same message: keep the newest delivery (its ack counts).
             self.buffer[message.metadata.sequence.stream] = message
 
+    async def release(self) -> None:
+        """Hand the partition over: buffered messages go back for immediate re-delivery (a recorded batch
+        among them is re-formed by the next reader from the KV record), and the pin is given up."""
+        for message in self.buffer.values():
+            await message.nak()
+        self.reset()
+        await self.puller.unpin()
+        self.state.pin = None
+
     async def step(self, stopping: asyncio.Event) -> None:
+        if self.membership is not None and not self.membership.serves(self.config.module, self.partition):
+            if self.buffer or self.puller.pin is not None:
+                await self.release()
+                log.info("rollup.partition_released", module=self.config.module, partition=self.partition)
+            await asyncio.sleep(self.limits.fetch_wait)
+            return
         had_pin = self.puller.pin is not None
         messages = await self.puller.fetch(self.limits.max_messages, self.limits.fetch_wait)
         if self.puller.lost_pin or (messages and not had_pin):

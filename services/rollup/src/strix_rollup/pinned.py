@@ -61,3 +61,14 @@ class PinnedPuller:
         finally:
             await subscription.unsubscribe()
         return messages
+
+    async def unpin(self) -> None:
+        """Give the partition up now rather than after `priority_timeout` (another replica should serve it)."""
+        if self.pin is None:
+            return
+        self.pin = None
+        body = json.dumps({"group": GROUP}).encode()
+        try:
+            await self.nc.request(f"$JS.API.CONSUMER.UNPIN.{self.config.stream}.{self.config.name}", body, timeout=5)
+        except NatsTimeout:
+            pass  # the pin lapses after priority_timeout anyway
