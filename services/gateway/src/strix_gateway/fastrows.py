@@ -114,7 +114,8 @@ def _builder(
         return None  # the same key twice (allowed when the selections agree): the generic executor merges them
     slots = [f"f{i}" for i in range(len(fields))]
     rename = {slot: key for slot, (key, _) in zip(slots, fields, strict=True)}
-    out = msgspec.defstruct(f"{object_type.name}Out", [(slot, Any) for slot in slots], rename=rename)
+    # gc=False: the objects hold only values and other such objects (no cycles), so collections skip them.
+    out = msgspec.defstruct(f"{object_type.name}Out", [(slot, Any) for slot in slots], rename=rename, gc=False)
     sources = [source for _, source in fields]
     leading = next((i for i, source in enumerate(sources) if not isinstance(source, int)), len(sources))
     if leading >= 2:  # columns first (the usual selection): one C call picks them all
