@@ -7,7 +7,7 @@ through the same planner, so each reads the smallest table that answers it exact
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import UTC, datetime, timedelta
@@ -138,28 +138,46 @@ async def _query_rows(
     return _rows(compiled, result.rows, p.tz)
 
 
-async def _rows_by_bucket(
-    clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, reuse: Reuse
+ComputeSpan = Callable[[datetime, datetime], Awaitable[list[Row]]]
+
+
+async def _through_bucket_cache(
+    reuse: Reuse,
+    shape: str,
+    p: Plan,
+    starts: list[datetime],
+    compute: ComputeSpan,
+    lag: timedelta | None = None,
 ) -> list[Row]:
-    """Cached buckets as they are; one SQL statement over the span of the missing ones, which are then kept."""
+    """Cached buckets as they are; `compute` over the span of the missing ones, whose rows are then kept.
+    With `lag`, each bucket also read the bucket that much earlier: it counts twice in `reuse.buckets`."""
     granularity = p.request.granularity
-    starts = [b for b in buckets(p.start, p.end, granularity, p.tz) if b is not None]
-    shape = shape_key(p, clickhouse.database, top_keys)
     found = reuse.cache.lookup(shape, starts) if reuse.read else {}
-    reuse.buckets += len(found)
+    reuse.buckets += (1 if lag is None else 2) * len(found)
     missing = [s for s in starts if s not in found]
     if missing:
         generation = reuse.cache.generation(p.config.module)
-        span_end = shift(missing[-1], granularity, 1, p.tz)
         computed: dict[datetime, list[Row]] = {}
-        for row in await _query_rows(clickhouse, p, top_keys, missing[0], span_end):
+        for row in await compute(missing[0], shift(missing[-1], granularity, 1, p.tz)):
             assert row.bucket is not None
             computed.setdefault(row.bucket, []).append(row)
         span = [s for s in starts if missing[0] <= s <= missing[-1]]
         kept = [(s, shift(s, granularity, 1, p.tz), computed.get(s, [])) for s in span]
-        reuse.cache.store(shape, p.config.module, kept, generation)
+        reuse.cache.store(shape, p.config.module, kept, generation, lag)
         found.update((s, rows) for s, _, rows in kept)
     return [row for start in starts for row in found.get(start, ())]
+
+
+async def _rows_by_bucket(
+    clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, reuse: Reuse
+) -> list[Row]:
+    """The plan's rows, bucket by bucket through the cache; one SQL statement over the missing span."""
+    starts = [b for b in buckets(p.start, p.end, p.request.granularity, p.tz) if b is not None]
+
+    async def compute(start: datetime, end: datetime) -> list[Row]:
+        return await _query_rows(clickhouse, p, top_keys, start, end)
+
+    return await _through_bucket_cache(reuse, shape_key(p, clickhouse.database, top_keys), p, starts, compute)
 
 
 async def _run(
@@ -178,14 +196,9 @@ async def _run(
     return rows, compiled.sql
 
 
-def _constant_lag(main: Plan, earlier: Plan) -> timedelta | None:
+def _constant_lag(current: list[datetime | None], before: list[datetime | None]) -> timedelta | None:
     """How far each bucket's comparison bucket lies behind it, when that is the same for every bucket (not
     so for calendar months, or local days across a DST change)."""
-    granularity = main.request.granularity
-    if granularity == "total":
-        return None
-    current = buckets(main.start, main.end, granularity, main.tz)
-    before = buckets(earlier.start, earlier.end, granularity, main.tz)
     if len(current) != len(before) or not current:
         return None
     lags = {c - b for c, b in zip(current, before, strict=True) if c is not None and b is not None}
@@ -196,36 +209,25 @@ async def _compared_by_bucket(
     clickhouse: ClickHouse,
     main: Plan,
     earlier: Plan,
+    starts: list[datetime],
     lag: timedelta,
     top_keys: list[tuple[Any, ...]] | None,
     reuse: Reuse,
 ) -> list[Row]:
     """Rows with their comparison attached, kept per bucket: a sliding window attaches (and encodes) only the
     rows of its new buckets. The missing span is computed for both periods through the bucket cache."""
-    granularity, tz = main.request.granularity, main.tz
-    starts = [b for b in buckets(main.start, main.end, granularity, tz) if b is not None]
     shape = f"{shape_key(main, clickhouse.database, top_keys)}|compared:{lag.total_seconds():.0f}"
-    found = reuse.cache.lookup(shape, starts) if reuse.read else {}
-    reuse.buckets += 2 * len(found)
-    missing = [s for s in starts if s not in found]
-    if missing:
-        generation = reuse.cache.generation(main.config.module)
-        span_start, span_end = missing[0], shift(missing[-1], granularity, 1, tz)
+
+    async def compute(start: datetime, end: datetime) -> list[Row]:
         (rows, _), (previous_rows, _) = await asyncio.gather(
-            _run(clickhouse, dataclass_replace(main, start=span_start, end=span_end), top_keys, reuse),
-            _run(clickhouse, dataclass_replace(earlier, start=span_start - lag, end=span_end - lag), top_keys, reuse),
+            _run(clickhouse, dataclass_replace(main, start=start, end=end), top_keys, reuse),
+            _run(clickhouse, dataclass_replace(earlier, start=start - lag, end=end - lag), top_keys, reuse),
         )
-        span = [s for s in starts if span_start <= s < span_end]
-        bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in span}
+        bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in starts if start <= s < end}
         empty = empty_values(main.config, main.request.metrics)
-        computed: dict[datetime, list[Row]] = {}
-        for row in attach_previous(rows, previous_rows, bucket_map, main.request.group_by, empty):
-            assert row.bucket is not None
-            computed.setdefault(row.bucket, []).append(row)
-        kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
-        reuse.cache.store(shape, main.config.module, kept, generation, lag)
-        found.update((s, rows) for s, _, rows in kept)
-    return [row for start in starts for row in found.get(start, ())]
+        return attach_previous(rows, previous_rows, bucket_map, main.request.group_by, empty)
+
+    return await _through_bucket_cache(reuse, shape, main, starts, compute, lag)
 
 
 async def _top_keys(clickhouse: ClickHouse, p: Plan) -> list[tuple[Any, ...]] | None:
@@ -323,17 +325,18 @@ async def execute(
     else:
         window = comparison_window(main.start, main.end, request.compare, main.tz)
         earlier = plan(catalog, request, now, sizes, window)
-        lag = _constant_lag(main, earlier)
+        current = buckets(main.start, main.end, request.granularity, main.tz)
+        before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
+        lag = None if request.granularity == "total" else _constant_lag(current, before)
         if reuse is not None and lag is not None and reusable(main) and not request.fill:
-            rows = await _compared_by_bucket(clickhouse, main, earlier, lag, keys, reuse)
+            starts = [b for b in current if b is not None]
+            rows = await _compared_by_bucket(clickhouse, main, earlier, starts, lag, keys, reuse)
             sql = compile_plan(main, clickhouse.database, keys).sql
         else:
             # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
             (rows, sql), (previous_rows, _) = await asyncio.gather(
                 _run(clickhouse, main, keys, reuse), _run(clickhouse, earlier, keys, reuse)
             )
-            current = buckets(main.start, main.end, request.granularity, main.tz)
-            before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
             bucket_map = {
                 (b.astimezone(main.tz) if b else None): (c.astimezone(main.tz) if c else None)
                 for b, c in zip(before, current, strict=False)

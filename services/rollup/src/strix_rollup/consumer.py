@@ -170,14 +170,16 @@ class PartitionWorker:
         batch = self._decode(chosen)
         if batch is not None and not await self._insert(batch, stopping):
             return  # stopping: left unacked, re-formed by whoever takes the partition
-        for message in chosen:
-            await message.ack_sync()
-        for sequence in chosen_sequences:
-            del self.buffer[sequence]
-        self.open = [b for b in self.open if b != boundary]
-        await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        await self._close_batch(chosen_sequences, boundary)
         if batch is not None:
             await self._committed(batch)
+
+    async def _close_batch(self, sequences: list[int], boundary: Boundary) -> None:
+        """Ack the batch's buffered messages one by one, then forget its recorded boundary."""
+        for sequence in sequences:
+            await self.buffer.pop(sequence).ack_sync()
+        self.open = [b for b in self.open if b != boundary]
+        await write_open(self.boundaries, self.config.module, self.partition, self.open)
 
     async def _nothing_else_pending(self) -> bool:
         """Whether every message delivered and not acked on this partition is in our buffer."""
@@ -190,10 +192,7 @@ class PartitionWorker:
         """A recorded batch some of whose messages will never come back: they were acked, and a batch is
         acked only after ClickHouse holds it (the process died between two acks). Ack the rest, do not insert."""
         members = [s for s in sequences if recorded.first <= s <= recorded.last]
-        for sequence in members:
-            await self.buffer.pop(sequence).ack_sync()
-        self.open = [b for b in self.open if b != recorded]
-        await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        await self._close_batch(members, recorded)
         log.warning(
             "rollup.batch_finished_after_partial_ack",
             module=self.config.module,
