@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -387,8 +388,23 @@ async def test_answer_rows_come_back_typed(catalog: Catalog) -> None:
             "change": None,
         },
     ]
+    # Plain fields: the query service was asked for rows laid out as the selection (and wrote them above).
+    layout = recorder.requests[0].row_layout
+    assert layout is not None
+    assert [f.key for f in layout] == [
+        "bucket",
+        "seed",
+        "rounds",
+        "rtp",
+        "game",
+        "__typename",
+        "twice",
+        "previous",
+        "change",
+    ]
     # An inline fragment takes graphql-core's generic executor: the same bytes, keys in the same order.
     generic = await execute(catalog, recorder, query % f"... on GamingRow {{ {fields} }}")
+    assert recorder.requests[1].row_layout is None
     assert msgspec.json.encode(generic.data) == msgspec.json.encode(result.data)
 
 
@@ -445,6 +461,21 @@ async def test_decimal_dimension_filter_sends_a_number(fleet: Catalog) -> None:
     assert (condition.dimension, condition.op) == ("toll", "gte")
     assert isinstance(condition.value, int | float) and not isinstance(condition.value, bool)
     assert condition.value == 2.5
+
+
+async def test_grouped_decimal_and_int_dimensions_come_back_as_numbers(fleet: Catalog) -> None:
+    """ClickHouse gives decimals as Decimal: both executors must write the Float the schema promises."""
+    rows = [Row(bucket=START, dimensions={"toll": Decimal("12.50"), "zone": 7, "on_time": True}, metrics={"trips": 4})]
+    recorder = Recorder(rows=rows)
+    fields = "toll zone onTime trips"
+    query = "{ fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], groupBy: [TOLL, ZONE, ON_TIME]) { rows { %s } } }"
+    laid_out = await execute(fleet, recorder, query % fields)
+    generic = await execute(fleet, recorder, query % f"... on FleetRow {{ {fields} }}")
+    assert laid_out.errors is None and generic.errors is None, (laid_out.errors, generic.errors)
+    assert recorder.requests[0].row_layout is not None and recorder.requests[1].row_layout is None
+    expected = {"fleet": {"rows": [{"toll": 12.5, "zone": 7, "onTime": True, "trips": 4.0}]}}
+    assert json.loads(msgspec.json.encode(laid_out.data)) == expected
+    assert msgspec.json.encode(laid_out.data) == msgspec.json.encode(generic.data)
 
 
 # --- errors ---------------------------------------------------------------------------------------------------

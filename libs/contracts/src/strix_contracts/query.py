@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 QueryGranularity = Literal["minute", "hour", "day", "week", "month", "total"]
 RelativeUnit = Literal["minute", "hour", "day", "week", "month"]
@@ -72,6 +75,31 @@ class Join(Model):
     metrics: list[str]
 
 
+NestedGroup = Literal["previous", "change", "change_ratio", "joined"]
+
+
+class RowField(Model):
+    """One key of the row objects a caller asks for, and what goes under it: `value` names a value of the row
+    (`bucket`, `others`, a dimension or a metric; null when the row has none), `group` one of the row's nested
+    groups as an object of its own `fields` (null when the row has no such group), `constant` a fixed string."""
+
+    key: str
+    value: str | None = None
+    group: NestedGroup | None = None
+    fields: list[RowField] = Field(default_factory=list)
+    constant: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RowField:
+        if sum(x is not None for x in (self.value, self.group, self.constant)) != 1:
+            raise ValueError(f"row field {self.key!r} needs exactly one of value, group or constant")
+        if self.fields and self.group is None:
+            raise ValueError(f"row field {self.key!r} has fields but no group")
+        if any(f.group is not None for f in self.fields):
+            raise ValueError(f"row field {self.key!r}: a group holds values and constants, not other groups")
+        return self
+
+
 class QueryRequest(Model):
     module: str
     window: TimeWindow
@@ -87,6 +115,10 @@ class QueryRequest(Model):
     compare: Comparison | None = None
     join: Join | None = None
     fresh: bool = False  # compute from the store, reading no cache (and refilling them), like Cube's renewQuery
+    # Rows as JSON objects with these keys (the caller's names, in its order) instead of arrays under `columns`:
+    # each row is encoded once and kept with the cached rows, so the gateway puts the rows into its GraphQL
+    # answer as they are, with no per-row work on its side.
+    row_layout: list[RowField] | None = None
 
 
 Values = dict[str, float | int | None]
@@ -105,10 +137,10 @@ class Row(msgspec.Struct, kw_only=True, gc=False):
     change: Values | None = None
     change_ratio: Values | None = None
     joined: Values | None = None
-    # The row's JSON array as `encode_answer` writes it, kept so rows the caches hold are encoded once (the
-    # float formatting is most of the cost). Rows are never changed in place; a copy with other values
-    # (`msgspec.structs.replace`) must pass `wire=None`.
-    wire: msgspec.Raw | None = None
+    # The row's JSON as `encode_answer` last wrote it (the layout's key, "" for the array form, and the bytes),
+    # kept so rows the caches hold are encoded once (the float formatting is most of the cost). Rows are never
+    # changed in place; a copy with other values (`msgspec.structs.replace`) must pass `wire=None`.
+    wire: tuple[str, msgspec.Raw] | None = None
 
 
 class QueryResponse(msgspec.Struct, kw_only=True):
@@ -148,6 +180,7 @@ class RecordsResponse(Model):
     has_next_page: bool
 
 
+RowField.model_rebuild()
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
@@ -169,30 +202,85 @@ def answer_columns(rows: list[Row]) -> list[str]:
     return columns
 
 
-def encode_answer(response: QueryResponse) -> bytes:
-    """The answer with rows as arrays under `columns`: half the bytes of nested objects, decoded without
-    building a dict per row, and turned into GraphQL rows by key mapping alone. Buckets are ISO 8601 strings
+def encode_answer(response: QueryResponse, layout: list[RowField] | None = None) -> bytes:
+    """The answer as JSON. Rows are arrays under `columns` (half the bytes of nested objects, decoded without a
+    dict per row) or, with a `layout`, objects with the caller's keys. Buckets are ISO 8601 strings
     (datetime.isoformat), metric values floats: exactly what the GraphQL scalars would serialise."""
-    columns = answer_columns(response.rows)
-    groups = [g for g in NESTED_GROUPS if response.rows and getattr(response.rows[0], g) is not None]
-    iso: dict[datetime, str] = {}
+    encode: Callable[[Row], Any]
+    if layout is None:
+        key, encode = "", _array_encoder(response.rows)
+    else:
+        key, encode = layout_key(layout), _object_encoder(layout)
     rows: list[msgspec.Raw] = []
     for row in response.rows:
         wire = row.wire
-        if wire is None:
-            bucket = row.bucket
-            if bucket is not None:
-                text = iso.get(bucket)
-                if text is None:
-                    text = iso[bucket] = bucket.isoformat()
-            values = [text if bucket is not None else None, *row.dimensions.values()]
-            values += [v if v is None or type(v) is float else float(v) for v in row.metrics.values()]
-            values.append(row.others)
-            for group in groups:
-                values += [v if v is None or type(v) is float else float(v) for v in getattr(row, group).values()]
-            wire = row.wire = msgspec.Raw(msgspec.json.encode(values))
-        rows.append(wire)
+        if wire is None or wire[0] != key:  # an interned key: the usual hit is an identity test
+            wire = row.wire = (key, msgspec.Raw(msgspec.json.encode(encode(row))))
+        rows.append(wire[1])
     header = msgspec.structs.asdict(response)
     header["rows"] = rows
-    header["columns"] = columns
+    if layout is None:
+        header["columns"] = answer_columns(response.rows)
     return msgspec.json.encode(header)
+
+
+def layout_key(layout: list[RowField]) -> str:
+    """The layout as one interned string: the memo key of rows encoded with it."""
+    return sys.intern(msgspec.json.encode([f.model_dump(exclude_defaults=True) for f in layout]).decode())
+
+
+def _as_float(value: Any) -> Any:
+    return value if value is None or type(value) is float else float(value)
+
+
+def _bucket_text(row: Row) -> str | None:
+    return None if row.bucket is None else row.bucket.isoformat()
+
+
+def _array_encoder(rows: list[Row]) -> Callable[[Row], list[Any]]:
+    groups = [g for g in NESTED_GROUPS if rows and getattr(rows[0], g) is not None]
+
+    def encode(row: Row) -> list[Any]:
+        values = [_bucket_text(row), *row.dimensions.values()]
+        values += [_as_float(v) for v in row.metrics.values()]
+        values.append(row.others)
+        for group in groups:
+            values += [_as_float(v) for v in getattr(row, group).values()]
+        return values
+
+    return encode
+
+
+def _object_encoder(layout: list[RowField]) -> Callable[[Row], dict[str, Any]]:
+    getters = [(f.key, _field_getter(f)) for f in layout]
+    return lambda row: {key: get(row) for key, get in getters}
+
+
+def _field_getter(f: RowField) -> Callable[[Row], Any]:
+    if f.constant is not None:
+        constant = f.constant
+        return lambda row: constant
+    if f.group is not None:
+        group = f.group
+        inner = [(g.key, g.constant, g.value) for g in f.fields]
+
+        def nested(row: Row) -> dict[str, Any] | None:
+            values: Values | None = getattr(row, group)
+            if values is None:
+                return None
+            return {key: _as_float(values.get(name or "")) if c is None else c for key, c, name in inner}
+
+        return nested
+    name = f.value or ""
+    if name == "bucket":
+        return _bucket_text
+    if name == "others":
+        return lambda row: row.others
+
+    def value(row: Row) -> Any:
+        if name in row.dimensions:
+            found = row.dimensions[name]
+            return float(found) if isinstance(found, Decimal) else found  # a Float in GraphQL
+        return _as_float(row.metrics.get(name))
+
+    return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-import msgspec
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
@@ -14,6 +13,7 @@ from pydantic import BaseModel
 from strix_contracts.errors import Unavailable, error_from_json
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
+from strix_gateway.fastrows import decode_answer
 
 ERROR_HEADER = "Nats-Service-Error-Code"
 
@@ -40,7 +40,7 @@ async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30
     """The answer as plain data: the query service built it from the QueryResponse model, and re-validating
     thousands of rows with pydantic here would cost more than the query itself."""
     reply = await _reply(nc, QUERY_RUN, request, request_timeout)
-    answer: dict[str, Any] = msgspec.json.decode(reply.data)
+    answer = decode_answer(reply.data, laid_out=request.row_layout is not None)
     answer["cached"] = bool(reply.headers and reply.headers.get(CACHED_HEADER))
     return answer
 

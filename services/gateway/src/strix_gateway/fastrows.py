@@ -1,35 +1,123 @@
-"""A fast path for the one shape that is large: lists of flat result rows.
+"""Result rows without per-row work in the gateway.
 
 graphql-core completes every field of every row through the generic executor (~6 µs a field: a 30-day hourly
 top-10 answer with comparisons is ~100 k fields, half a second). Result rows are flat by construction — leaves,
-plus nested metric-value objects of leaves — so when a selection on them uses only plain fields (no fragments,
-directives or arguments), this execution context builds each row's dict directly with the same serialisers.
-Any other selection goes through the generic executor unchanged, so the output is the same either way.
+plus nested metric-value objects of leaves — so when the selection on `rows` uses only plain fields (no
+fragments, directives or arguments), the resolver turns it into a row layout and the query service answers with
+each row already encoded as its response object (and keeps that encoding with its cached rows). This execution
+context writes those bytes into the response as they are. Any other selection goes through the generic executor
+over attribute rows; a test checks both write the same bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 import msgspec
 from graphql import (
     FieldNode,
     GraphQLList,
-    GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     get_nullable_type,
 )
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-RowBuilder = Callable[[list[Any]], Any]
+from strix_contracts.query import NESTED_GROUPS, RowField
 
-# GraphQL object types whose instances are AttrRow mappings keyed by Python field name.
+# Row types and their nested value types: flat objects of leaves (AttrRow mappings by Python field name).
 FLAT_TYPES: set[str] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRows:
+    """The rows of an answer as the JSON array the query service wrote, laid out as the selection asked."""
+
+    raw: msgspec.Raw
+
+
+def decode_answer(data: bytes, laid_out: bool) -> dict[str, Any]:
+    """A query service answer as plain data; rows written with a layout stay bytes (EncodedRows): scanning
+    past them costs a fraction of decoding them."""
+    if not laid_out:
+        answer: dict[str, Any] = msgspec.json.decode(data)
+        return answer
+    parts = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+    rows = parts.pop("rows")
+    decoded = {name: msgspec.json.decode(value) for name, value in parts.items()}
+    decoded["rows"] = EncodedRows(rows)
+    return decoded
+
+
+def rows_layout(info: GraphQLResolveInfo[Any]) -> list[RowField] | None:
+    """The layout of `rows` in the result this resolver returns, or None when the selection needs the generic
+    executor (fragments or directives around `rows`, `rows` asked twice, a non-plain field inside)."""
+    if len(info.field_nodes) != 1 or info.field_nodes[0].selection_set is None:
+        return None
+    result_type = get_nullable_type(info.return_type)
+    if not isinstance(result_type, GraphQLObjectType) or "rows" not in result_type.fields:
+        return None
+    selections = info.field_nodes[0].selection_set.selections
+    if not all(isinstance(node, FieldNode) for node in selections):
+        return None  # a fragment may hold another `rows`
+    rows = [node for node in selections if isinstance(node, FieldNode) and node.name.value == "rows"]
+    if len(rows) != 1 or rows[0].directives or rows[0].arguments or rows[0].selection_set is None:
+        return None
+    row_type = get_nullable_type(result_type.fields["rows"].type)
+    if isinstance(row_type, GraphQLList):
+        row_type = get_nullable_type(row_type.of_type)
+    if not isinstance(row_type, GraphQLObjectType) or row_type.name not in FLAT_TYPES:
+        return None
+    return row_layout(row_type, list(rows[0].selection_set.selections))
+
+
+def _python_names(object_type: GraphQLObjectType) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for graphql_name, field in object_type.fields.items():
+        strawberry_field = field.extensions.get("strawberry-definition") if field.extensions else None
+        names[graphql_name] = getattr(strawberry_field, "python_name", graphql_name)
+    return names
+
+
+def row_layout(object_type: GraphQLObjectType, selections: list[Any]) -> list[RowField] | None:
+    """The response keys of a row selection, in order, with the row value under each (Python names: a
+    dimension, a metric, `bucket`, `others`, or a nested group of values); None when a selection is not a plain
+    field. A field the query service was not asked for comes back null, as the generic executor gives it."""
+    python_names = _python_names(object_type)
+    layout: list[RowField] = []
+    for node in selections:
+        if not isinstance(node, FieldNode) or node.directives or node.arguments:
+            return None
+        key = node.alias.value if node.alias else node.name.value
+        if node.name.value == "__typename":
+            layout.append(RowField(key=key, constant=object_type.name))
+            continue
+        field = object_type.fields.get(node.name.value)
+        if field is None:
+            return None
+        field_type = get_nullable_type(field.type)
+        name = python_names[node.name.value]
+        if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
+            layout.append(RowField(key=key, value=name))
+        elif (
+            isinstance(field_type, GraphQLObjectType)
+            and field_type.name in FLAT_TYPES
+            and name in NESTED_GROUPS
+            and node.selection_set is not None
+        ):
+            inner = row_layout(field_type, list(node.selection_set.selections))
+            if inner is None:
+                return None
+            layout.append(RowField(key=key, group=name, fields=inner))
+        else:
+            return None
+    if len({f.key for f in layout}) != len(layout):
+        return None  # the same key twice (allowed when the selections agree): the generic executor merges them
+    return layout
 
 
 class ColumnarRows(list[list[Any]]):
@@ -60,86 +148,12 @@ class ColumnarRows(list[list[Any]]):
 
 
 class AttrRow(dict[str, Any]):
-    """A result row: a dict (for the fast path) that also answers attribute access (for the generic one)."""
+    """A result row for the generic executor: a dict that answers attribute access."""
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):  # not a field: keep protocols (await, copy, pickle) honest
             raise AttributeError(name)
         return self.get(name)
-
-
-def _python_names(object_type: GraphQLObjectType) -> dict[str, str]:
-    names: dict[str, str] = {}
-    for graphql_name, field in object_type.fields.items():
-        strawberry_field = field.extensions.get("strawberry-definition") if field.extensions else None
-        names[graphql_name] = getattr(strawberry_field, "python_name", graphql_name)
-    return names
-
-
-def _builder(
-    object_type: GraphQLObjectType, selections: list[Any], index: dict[str, int], prefix: str = ""
-) -> RowBuilder | None:
-    """A function from an array row to the response object, or None when the selection needs the generic
-    executor. Values are already serialised by the query service (ISO buckets, float metrics).
-
-    The object is a msgspec Struct whose fields are the response keys in selection order: built from a tuple
-    in C, three times faster than a dict, and written by the JSON encoder as the same object."""
-    python_names = _python_names(object_type)
-    fields: list[tuple[str, Any]] = []  # response key, then a column position, a constant, or a nested builder
-    for node in selections:
-        if not isinstance(node, FieldNode) or node.directives or node.arguments:
-            return None
-        key = node.alias.value if node.alias else node.name.value
-        if node.name.value == "__typename":
-            fields.append((key, _Constant(object_type.name)))
-            continue
-        field = object_type.fields.get(node.name.value)
-        if field is None:
-            return None
-        field_type = get_nullable_type(field.type)
-        name = prefix + python_names[node.name.value]
-        if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
-            # Not requested of the query service: null, as the generic path gives.
-            fields.append((key, index[name] if name in index else _Constant(None)))
-        elif isinstance(field_type, GraphQLObjectType) and field_type.name in FLAT_TYPES and node.selection_set:
-            group = python_names[node.name.value]
-            inner = _builder(field_type, list(node.selection_set.selections), index, group + ".")
-            if inner is None:
-                return None
-            present = any(n.startswith(group + ".") for n in index)
-            fields.append((key, inner if present else _Constant(None)))
-        else:
-            return None
-    if len({key for key, _ in fields}) != len(fields):
-        return None  # the same key twice (allowed when the selections agree): the generic executor merges them
-    slots = [f"f{i}" for i in range(len(fields))]
-    rename = {slot: key for slot, (key, _) in zip(slots, fields, strict=True)}
-    # gc=False: the objects hold only values and other such objects (no cycles), so collections skip them.
-    out = msgspec.defstruct(f"{object_type.name}Out", [(slot, Any) for slot in slots], rename=rename, gc=False)
-    sources = [source for _, source in fields]
-    leading = next((i for i, source in enumerate(sources) if not isinstance(source, int)), len(sources))
-    if leading >= 2:  # columns first (the usual selection): one C call picks them all
-        pick = itemgetter(*sources[:leading])
-        rest: list[Callable[[list[Any]], Any]] = [_getter(source) for source in sources[leading:]]
-        if not rest:
-            return lambda row: out(*pick(row))
-        return lambda row: out(*pick(row), *[get(row) for get in rest])
-    getters = [_getter(source) for source in sources]
-    return lambda row: out(*[get(row) for get in getters])
-
-
-def _getter(source: int | Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
-    return itemgetter(source) if isinstance(source, int) else source
-
-
-class _Constant:
-    """A field whose value does not depend on the row."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __call__(self, row: list[Any]) -> Any:
-        return self.value
 
 
 class FlatRowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -152,18 +166,8 @@ class FlatRowsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> Any:
+        if isinstance(result, EncodedRows):
+            return result.raw  # the JSON encoder writes it as it is
         if isinstance(result, ColumnarRows):
-            item_type = return_type.of_type
-            inner = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-            node = field_details_list[0].node
-            if (
-                isinstance(inner, GraphQLObjectType)
-                and inner.name in FLAT_TYPES
-                and len(field_details_list) == 1
-                and node.selection_set is not None
-            ):
-                build = _builder(inner, list(node.selection_set.selections), result.positions)
-                if build is not None:
-                    return [build(row) for row in result]
             result = result.as_attr_rows()
         return super().complete_list_value(return_type, field_details_list, info, path, result, position_context)

@@ -13,7 +13,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-import msgspec
 import strawberry
 from graphql import GraphQLError
 from pydantic import ValidationError
@@ -21,8 +20,15 @@ from pydantic import ValidationError
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
 from strix_contracts.errors import StrixError, invalid_request
-from strix_contracts.query import QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, encode_answer
-from strix_gateway.fastrows import ColumnarRows
+from strix_contracts.query import (
+    QueryRequest,
+    QueryResponse,
+    RecordsRequest,
+    RecordsResponse,
+    RowField,
+    encode_answer,
+)
+from strix_gateway.fastrows import ColumnarRows, EncodedRows, decode_answer, rows_layout
 from strix_gateway.live import LiveFeed, next_change
 from strix_gateway.types import (
     FILTER_OPS,
@@ -51,15 +57,19 @@ class Arg:
 
 
 def _with_signature(function: Any, args: list[Arg], returns: Any) -> Any:
-    """Give `function` (which takes **kwargs) these typed, documented keyword arguments, as strawberry reads them."""
+    """Give `function` (which takes **kwargs) these typed, documented keyword arguments, as strawberry reads them,
+    and `info` (the selection, which decides the row layout)."""
     parameters = [
-        inspect.Parameter(
-            a.name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=a.default,
-            annotation=Annotated[a.annotation, strawberry.argument(description=a.description)],
-        )
-        for a in args
+        inspect.Parameter("info", inspect.Parameter.KEYWORD_ONLY, annotation=strawberry.Info),
+        *(
+            inspect.Parameter(
+                a.name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=a.default,
+                annotation=Annotated[a.annotation, strawberry.argument(description=a.description)],
+            )
+            for a in args
+        ),
     ]
     function.__signature__ = inspect.Signature(parameters, return_annotation=returns)
     function.__annotations__ = {**{p.name: p.annotation for p in parameters}, "return": returns}
@@ -67,7 +77,7 @@ def _with_signature(function: Any, args: list[Arg], returns: Any) -> Any:
 
 
 def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
-    """An async resolver with exactly these typed, documented keyword arguments."""
+    """An async resolver with exactly these typed, documented keyword arguments (and `info`)."""
 
     async def resolve(**kwargs: Any) -> Any:
         return await handler(kwargs)
@@ -152,11 +162,10 @@ async def ask(run: QueryRunner, payload: dict[str, Any]) -> Answer:
         raise to_graphql_error(exc) from exc
 
 
-def _as_mapping(response: Answer) -> dict[str, Any]:
+def _as_mapping(response: Answer, layout: list[RowField] | None) -> dict[str, Any]:
     if isinstance(response, dict):
         return response
-    data: dict[str, Any] = msgspec.json.decode(encode_answer(response))
-    return data
+    return decode_answer(encode_answer(response, layout), laid_out=layout is not None)
 
 
 def _time(value: Any) -> datetime | None:
@@ -165,11 +174,14 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value)
 
 
-def build_result(types: ModuleTypes, response: Answer, join: JoinTypes | None = None) -> Any:
-    data = _as_mapping(response)
+def build_result(
+    types: ModuleTypes, response: Answer, layout: list[RowField] | None, join: JoinTypes | None = None
+) -> Any:
+    data = _as_mapping(response, layout)
     result_type = join.result if join else types.result
+    rows = data["rows"]
     return result_type(
-        rows=ColumnarRows(data.get("columns", []), data["rows"]),
+        rows=rows if isinstance(rows, EncodedRows) else ColumnarRows(data.get("columns", []), rows),
         source=data["source"],
         source_reason=data.get("source_reason"),
         start=_time(data["start"]),
@@ -209,7 +221,9 @@ def _module_args(types: ModuleTypes) -> list[Arg]:
 
 def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
     async def handle(kwargs: dict[str, Any]) -> Any:
-        return build_result(types, await ask(run, request_dict(types.config, kwargs)))
+        layout = rows_layout(kwargs["info"]._raw_info)
+        payload = {**request_dict(types.config, kwargs), "row_layout": layout}
+        return build_result(types, await ask(run, payload), layout)
 
     return synthesise(_module_args(types), types.result, handle)
 
@@ -218,12 +232,13 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
     """The same arguments as the query field; a new result whenever a rollup commit touches the window."""
 
     async def stream(**kwargs: Any) -> AsyncGenerator[Any, None]:
-        payload = request_dict(types.config, kwargs)
+        layout = rows_layout(kwargs["info"]._raw_info)
+        payload = {**request_dict(types.config, kwargs), "row_layout": layout}
         async with feed.listen(types.config.module) as queue:
             while True:
                 response = await ask(run, payload)
-                yield build_result(types, response)
-                data = _as_mapping(response)
+                yield build_result(types, response, layout)
+                data = _as_mapping(response, layout)
                 await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
 
     return _with_signature(stream, _module_args(types), AsyncGenerator[types.result, None])  # type: ignore[name-defined]
@@ -237,6 +252,7 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
 
     async def handle(kwargs: dict[str, Any]) -> Any:
         window = kwargs.get("window")
+        layout = rows_layout(kwargs["info"]._raw_info)
         payload: dict[str, Any] = {
             "module": types.config.module,
             "window": _window(window) if window else query.window.model_dump(),
@@ -250,8 +266,9 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
             "top": query.top.model_dump() if query.top else None,
             "compare": query.compare,
             "fill": query.fill,
+            "row_layout": layout,
         }
-        return build_result(types, await ask(run, payload))
+        return build_result(types, await ask(run, payload), layout)
 
     return synthesise(args, types.result, handle)
 
@@ -265,13 +282,15 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
     ]
 
     async def handle(kwargs: dict[str, Any]) -> Any:
+        layout = rows_layout(kwargs["info"]._raw_info)
         payload = request_dict(types.config, kwargs)
+        payload["row_layout"] = layout
         payload["join"] = {
             "name": join.name,
             "kind": kwargs.get("kind", JoinKind.INNER).value,
             "metrics": [m.value for m in kwargs["joined_metrics"]],
         }
-        return build_result(types, await ask(run, payload), join)
+        return build_result(types, await ask(run, payload), layout, join)
 
     return synthesise(args, join.result, handle)
 

@@ -304,7 +304,9 @@ async def execute_cached(
     generation = cache.generation([w[0] for w in windows])
     reuse = None if bucket_cache is None else Reuse(bucket_cache, read=not request.fresh)
     response = await execute(clickhouse, catalog, request, now, sizes, reuse)
-    answer = Answer(encode_answer(response), response.source, len(response.rows), response.reused_buckets)
+    answer = Answer(
+        encode_answer(response, request.row_layout), response.source, len(response.rows), response.reused_buckets
+    )
     cache.put(key, windows, answer, generation)
     return answer, False
 
