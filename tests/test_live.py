@@ -138,3 +138,21 @@ async def test_a_sliding_window_reuses_buckets_and_still_sees_late_events(start_
             await asyncio.sleep(0.2)
         assert answer["reusedBuckets"] == 11  # all 12 were cached; the commit dropped the late event's bucket
         assert answer["rows"] == (await ask(query(hour - timedelta(hours=6), fresh=True)))["rows"]
+
+        # Whole months compare with the previous month, whose hours outnumber or fall short of this one's:
+        # paired by position, a constant lag apart, they are kept per bucket all the same.
+        month = hour.replace(day=1, hour=0)
+        following = (month + timedelta(days=32)).replace(day=1)
+        hours = int((following - month).total_seconds()) // 3600
+        previous_hours = int((month - (month - timedelta(days=1)).replace(day=1)).total_seconds()) // 3600
+        monthly = (
+            f'{{ clickstream(window: {{start: "{month.isoformat()}", end: "{following.isoformat()}"}}, '
+            "granularity: HOUR, groupBy: [PRODUCT_GROUP], metrics: [EVENTS, CUSTOMERS], compare: PREVIOUS_PERIOD, "
+            "fresh: %s) { reusedBuckets rows { bucket productGroup events %s } } }"
+        )
+        await ask(monthly % ("false", ""))
+        # Other fields of the same rows: not the cached answer, the cached buckets.
+        again = await ask(monthly % ("false", "customers previous { events }"))
+        assert again["reusedBuckets"] == hours + min(hours, previous_hours)  # and each paired one's partner
+        assert again["rows"] == (await ask(monthly % ("true", "customers previous { events }")))["rows"]
+        assert sum(row["events"] for row in again["rows"]) > 0

@@ -11,7 +11,16 @@ import pytest
 
 from strix_contracts.errors import QueryError
 from strix_contracts.query import TimeWindow
-from strix_query.window import buckets, ceil, comparison_window, floor, resolve_window, shift, zone
+from strix_query.window import (
+    buckets,
+    ceil,
+    comparison_window,
+    constant_lag,
+    floor,
+    resolve_window,
+    shift,
+    zone,
+)
 
 NOW = datetime(2026, 3, 10, 10, 17, tzinfo=UTC)  # a Tuesday; Paris is UTC+01:00, Kolkata UTC+05:30
 PARIS = ZoneInfo("Europe/Paris")
@@ -250,3 +259,27 @@ def test_unknown_time_zone_names_the_argument(name: str) -> None:
         zone(name)
     assert caught.value.argument == "timeZone"
     assert caught.value.hint is not None and "Europe/Paris" in caught.value.hint
+
+
+def test_the_hours_of_a_month_lie_a_constant_lag_after_those_of_the_previous_month() -> None:
+    """November against October: 720 hours against 744, paired by position, each 31 days apart; so the
+    bucket cache can keep November's rows with their comparison attached."""
+    tz = zone("UTC")
+    start, end = utc(2026, 11, 1), utc(2026, 12, 1)
+    earlier = comparison_window(start, end, "previous_period", tz)
+    assert earlier == (utc(2026, 10, 1), utc(2026, 11, 1))
+    current, before = buckets(start, end, "hour", tz), buckets(*earlier, "hour", tz)
+    assert (len(current), len(before)) == (720, 744)
+    assert constant_lag(current, before) == timedelta(days=31)
+    assert constant_lag(buckets(start, end, "day", tz), buckets(*earlier, "day", tz)) == timedelta(days=31)
+
+
+def test_month_buckets_and_local_days_across_dst_have_no_constant_lag() -> None:
+    tz = zone("UTC")
+    start, end = utc(2026, 7, 1), utc(2026, 10, 1)
+    assert constant_lag(buckets(start, end, "month", tz), buckets(utc(2026, 4, 1), start, "month", tz)) is None
+    paris = ZoneInfo("Europe/Paris")
+    days = buckets(datetime(2026, 3, 30, tzinfo=paris), datetime(2026, 4, 2, tzinfo=paris), "day", paris)
+    before = buckets(datetime(2026, 3, 27, tzinfo=paris), datetime(2026, 3, 30, tzinfo=paris), "day", paris)
+    assert constant_lag(days, before) is None  # 29 March has 23 hours
+    assert constant_lag([], []) is None

@@ -42,7 +42,7 @@ from strix_query.validation import (
     validate_join,
     validate_request,
 )
-from strix_query.window import buckets, comparison_window, resolve_window, shift, zone
+from strix_query.window import buckets, comparison_window, constant_lag, resolve_window, shift, zone
 
 Sizes = Mapping[str, Mapping[str, int]]
 
@@ -141,19 +141,28 @@ async def _query_rows(
 ComputeSpan = Callable[[datetime, datetime], Awaitable[list[Row]]]
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """Each bucket starting before `until` is compared with the bucket `lag` earlier; later ones (the last
+    days of a month longer than the one before) are compared with nothing."""
+
+    lag: timedelta
+    until: datetime
+
+
 async def _through_bucket_cache(
     reuse: Reuse,
     shape: str,
     p: Plan,
     starts: list[datetime],
     compute: ComputeSpan,
-    lag: timedelta | None = None,
+    pairing: Pairing | None = None,
 ) -> list[Row]:
     """Cached buckets as they are; `compute` over the span of the missing ones, whose rows are then kept.
-    With `lag`, each bucket also read the bucket that much earlier: it counts twice in `reuse.buckets`."""
+    With a `pairing`, a bucket also read its comparison bucket: both count in `reuse.buckets`."""
     granularity = p.request.granularity
     found = reuse.cache.lookup(shape, starts) if reuse.read else {}
-    reuse.buckets += (1 if lag is None else 2) * len(found)
+    reuse.buckets += len(found) + (0 if pairing is None else sum(1 for s in found if s < pairing.until))
     missing = [s for s in starts if s not in found]
     if missing:
         generation = reuse.cache.generation(p.config.module)
@@ -163,7 +172,7 @@ async def _through_bucket_cache(
             computed.setdefault(row.bucket, []).append(row)
         span = [s for s in starts if missing[0] <= s <= missing[-1]]
         kept = [(s, shift(s, granularity, 1, p.tz), computed.get(s, [])) for s in span]
-        reuse.cache.store(shape, p.config.module, kept, generation, lag)
+        reuse.cache.store(shape, p.config.module, kept, generation, pairing.lag if pairing else None)
         found.update((s, rows) for s, _, rows in kept)
     return [row for start in starts for row in found.get(start, ())]
 
@@ -196,15 +205,6 @@ async def _run(
     return rows, compiled.sql
 
 
-def _constant_lag(current: list[datetime | None], before: list[datetime | None]) -> timedelta | None:
-    """How far each bucket's comparison bucket lies behind it, when that is the same for every bucket (not
-    so for calendar months, or local days across a DST change)."""
-    if len(current) != len(before) or not current:
-        return None
-    lags = {c - b for c, b in zip(current, before, strict=True) if c is not None and b is not None}
-    return lags.pop() if len(lags) == 1 else None
-
-
 async def _compared_by_bucket(
     clickhouse: ClickHouse,
     main: Plan,
@@ -215,19 +215,24 @@ async def _compared_by_bucket(
     reuse: Reuse,
 ) -> list[Row]:
     """Rows with their comparison attached, kept per bucket: a sliding window attaches (and encodes) only the
-    rows of its new buckets. The missing span is computed for both periods through the bucket cache."""
+    rows of its new buckets. The missing span is computed for both periods through the bucket cache.
+    Buckets pair by position, as `attach_previous` pairs them for a whole window."""
     shape = f"{shape_key(main, clickhouse.database, top_keys)}|compared:{lag.total_seconds():.0f}"
+    pairing = Pairing(lag, earlier.end + lag)
 
     async def compute(start: datetime, end: datetime) -> list[Row]:
-        (rows, _), (previous_rows, _) = await asyncio.gather(
-            _run(clickhouse, dataclass_replace(main, start=start, end=end), top_keys, reuse),
-            _run(clickhouse, dataclass_replace(earlier, start=start - lag, end=end - lag), top_keys, reuse),
-        )
-        bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in starts if start <= s < end}
+        paired_end = min(end, pairing.until)
+        current = _run(clickhouse, dataclass_replace(main, start=start, end=end), top_keys, reuse)
+        if start < paired_end:
+            span = dataclass_replace(earlier, start=start - lag, end=paired_end - lag)
+            (rows, _), (previous_rows, _) = await asyncio.gather(current, _run(clickhouse, span, top_keys, reuse))
+        else:
+            (rows, _), previous_rows = await current, []
+        bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in starts if start <= s < paired_end}
         empty = empty_values(main.config, main.request.metrics)
         return attach_previous(rows, previous_rows, bucket_map, main.request.group_by, empty)
 
-    return await _through_bucket_cache(reuse, shape, main, starts, compute, lag)
+    return await _through_bucket_cache(reuse, shape, main, starts, compute, pairing)
 
 
 async def _top_keys(clickhouse: ClickHouse, p: Plan) -> list[tuple[Any, ...]] | None:
@@ -329,7 +334,7 @@ async def execute(
         earlier = plan(catalog, request, now, sizes, window)
         current = buckets(main.start, main.end, request.granularity, main.tz)
         before = buckets(earlier.start, earlier.end, request.granularity, main.tz)
-        lag = None if request.granularity == "total" else _constant_lag(current, before)
+        lag = None if request.granularity == "total" else constant_lag(current, before)
         if reuse is not None and lag is not None and reusable(main) and not request.fill:
             starts = [b for b in current if b is not None]
             rows = await _compared_by_bucket(clickhouse, main, earlier, starts, lag, keys, reuse)

@@ -136,3 +136,12 @@ def comparison_window(start: datetime, end: datetime, kind: str, tz: ZoneInfo) -
     if kind == "week_earlier":
         return shift(start, "day", -7, tz), shift(end, "day", -7, tz)
     return shift(start, "month", -12, tz), shift(end, "month", -12, tz)
+
+
+def constant_lag(current: list[datetime | None], before: list[datetime | None]) -> timedelta | None:
+    """How far each bucket's comparison bucket lies behind it, when that is the same for every bucket: buckets
+    are compared by position, so November's hours against October's are 31 days apart each (October's last
+    day compares with nothing). None for month buckets (months differ in length) and across a DST change of local
+    days."""
+    lags = {c - b for c, b in zip(current, before, strict=False) if c is not None and b is not None}
+    return lags.pop() if len(lags) == 1 else None
