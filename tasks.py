@@ -46,7 +46,7 @@ def e2e(c: Context) -> None:
 
 
 @task
-def bench(c: Context, events: int = 20_000_000, pipeline_events: int = 300_000, iterations: int = 50) -> None:
+def bench(c: Context, events: int = 20_000_000, pipeline_events: int = 300_000, iterations: int = 200) -> None:
     """Benchmarks (not run by CI): pipeline rates and freshness, then dashboard query latency over `events`."""
     c.run(f"python -m tests.bench.pipeline --events {pipeline_events}")
     c.run(f"python -m tests.bench.queries --events {events} --iterations {iterations}")

@@ -141,6 +141,43 @@ async def test_top_n_others_comparison_and_fill(start_platform: PlatformFactory,
                 ratio = change / before[metric] if before[metric] else None
                 assert _close(row["changeRatio"][metric], ratio)
 
+        # Hourly, no fill: rows kept per bucket with their comparison (the bucket cache's path), both periods
+        # read at once when they touch; and a week-earlier comparison over 8 days, whose periods overlap.
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        for compare, length, lag in (
+            ("PREVIOUS_PERIOD", timedelta(hours=24), timedelta(hours=24)),
+            ("WEEK_EARLIER", timedelta(days=8), timedelta(days=7)),
+        ):
+            h_start = hour - length
+            result = await _query(
+                client,
+                f'clickstream(window: {{start: "{h_start.isoformat()}", end: "{hour.isoformat()}"}}, granularity: HOUR, '
+                f"groupBy: [COUNTRY], metrics: [EVENTS, CUSTOMERS], compare: {compare}) "
+                "{ rows { bucket country events customers previous { events customers } } }",
+                "clickstream",
+            )
+            names = ["events", "customers"]
+            current = expected_rows(
+                CLICKS, clicks, start=h_start, end=hour, granularity="hour", group_by=["country"], metrics=names
+            )
+            earlier = expected_rows(
+                CLICKS,
+                clicks,
+                start=h_start - lag,
+                end=hour - lag,
+                granularity="hour",
+                group_by=["country"],
+                metrics=names,
+            )
+            got = {(datetime.fromisoformat(r["bucket"]), r["country"]): r for r in result["rows"]}
+            assert set(got) == set(current), compare
+            assert any(row["previous"]["events"] for row in got.values()) == (compare == "PREVIOUS_PERIOD")
+            for (bucket, country), row in got.items():
+                before = earlier.get((bucket - lag, country), {"events": 0.0, "customers": 0.0})
+                for metric in names:
+                    assert _close(row[metric], current[(bucket, country)][metric]), (compare, row, metric)
+                    assert _close(row["previous"][metric], before[metric]), (compare, row, metric)
+
 
 @pytest.mark.parametrize("kind", ["INNER", "LEFT", "RIGHT", "FULL"])
 async def test_joins_of_every_kind(start_platform: PlatformFactory, now: datetime, kind: str) -> None:
