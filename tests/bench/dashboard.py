@@ -3,8 +3,10 @@
     python -m tests.bench.dashboard --url http://127.0.0.1:8000 --base 2026-11-02T14:00:00+00:00
 
 Times the typical dashboard question through GraphQL over HTTP three ways (sliding window, repeated query,
-`fresh: true`) and prints one JSON line per measurement. A client in the server's own process would share its
-one Python thread and charge its own parsing of 2 MB answers to the server.
+`fresh: true`) and prints one JSON line per measurement. The query is one document with the window in variables,
+as GraphQL clients send a dashboard's query; `--literal` writes the window into the text instead (a new text
+per window: parsed and validated every time). A client in the server's own process would share its one Python
+thread and charge its own parsing of 2 MB answers to the server.
 """
 
 from __future__ import annotations
@@ -18,16 +20,26 @@ from typing import Any
 
 import httpx
 
+SELECTION = (
+    "granularity: HOUR, groupBy: [PRODUCT_GROUP], metrics: [REVENUE, EVENTS, CUSTOMERS], top: {n: 10, by: REVENUE}, "
+    "compare: PREVIOUS_PERIOD"
+)
+ROWS = (
+    "{ source cached reusedBuckets rows { bucket productGroup others revenue events customers "
+    "previous { revenue events customers } changeRatio { revenue } } }"
+)
+# 30 days hourly, top 10 product groups by revenue with events and customers, vs the previous 30 days: one
+# document, the window and `fresh` in variables, as GraphQL clients send a dashboard's query.
+DOCUMENT = (
+    "query Dashboard($window: WindowInput!, $fresh: Boolean!) "
+    f"{{ clickstream(window: $window, {SELECTION}, fresh: $fresh) {ROWS} }}"
+)
+
 
 def graphql_text(start: datetime, end: datetime, fresh: bool = False) -> str:
-    """30 days hourly, top 10 product groups by revenue with events and customers, vs the previous 30 days."""
-    return (
-        f'{{ clickstream(window: {{start: "{start.isoformat()}", end: "{end.isoformat()}"}}, granularity: HOUR, '
-        "groupBy: [PRODUCT_GROUP], metrics: [REVENUE, EVENTS, CUSTOMERS], top: {n: 10, by: REVENUE}, "
-        f"compare: PREVIOUS_PERIOD, fresh: {str(fresh).lower()}) {{ source cached reusedBuckets rows {{ bucket "
-        "productGroup others revenue events customers previous { revenue events customers } "
-        "changeRatio { revenue } } } }"
-    )
+    """The same question with the window written into the text, as typed in a playground."""
+    window = f'{{start: "{start.isoformat()}", end: "{end.isoformat()}"}}'
+    return f"{{ clickstream(window: {window}, {SELECTION}, fresh: {str(fresh).lower()}) {ROWS} }}"
 
 
 # Sliding and repeated queries: 200 each by default, so that p99 is not simply the slowest one. Queries that
@@ -55,13 +67,18 @@ def report(name: str, millis: list[float], **extra: object) -> dict[str, object]
     return line
 
 
-def run(url: str, base: datetime, iterations: int) -> None:
+def run(url: str, base: datetime, iterations: int, literal: bool = False) -> None:
     with httpx.Client(base_url=url, timeout=120) as client:
 
         def ask(start: datetime, fresh: bool = False) -> tuple[float, dict[str, Any]]:
-            text = graphql_text(start, start + timedelta(days=30), fresh)
+            end = start + timedelta(days=30)
+            if literal:
+                payload: dict[str, Any] = {"query": graphql_text(start, end, fresh)}
+            else:
+                window = {"start": start.isoformat(), "end": end.isoformat()}
+                payload = {"query": DOCUMENT, "variables": {"window": window, "fresh": fresh}}
             began = time.perf_counter()
-            response = client.post("/graphql", json={"query": text})  # returns once the whole body arrived
+            response = client.post("/graphql", json=payload)  # returns once the whole body arrived
             elapsed = (time.perf_counter() - began) * 1000
             body = response.json()
             assert "errors" not in body, body
@@ -98,5 +115,6 @@ if __name__ == "__main__":
     parser.add_argument("--url", required=True)
     parser.add_argument("--base", required=True, type=datetime.fromisoformat, help="end of the sliding windows")
     parser.add_argument("--iterations", type=int, default=ITERATIONS)
+    parser.add_argument("--literal", action="store_true", help="write the window into the query text")
     args = parser.parse_args()
-    run(args.url, args.base, args.iterations)
+    run(args.url, args.base, args.iterations, args.literal)

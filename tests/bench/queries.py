@@ -14,7 +14,7 @@ HTTP from a client in its own process (tests/bench/dashboard.py), three ways:
 - cold: `fresh: true`, nothing from any cache (every bucket computed from the rollup);
 
 and the same question of the raw table directly in ClickHouse. Prints one JSON line per measurement and a
-summary.
+summary. `--literal`: the window written into the query text rather than passed in variables.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _catalog() -> Catalog:
     return catalog
 
 
-async def main(events: int, iterations: int, data_dir: Path) -> None:
+async def main(events: int, iterations: int, data_dir: Path, literal: bool = False) -> None:
     configure_logging("warning")
     options = PlatformOptions(catalog=_catalog(), data_dir=data_dir, nats_port=-1, port=0)
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
@@ -146,6 +146,7 @@ async def main(events: int, iterations: int, data_dir: Path) -> None:
             base.isoformat(),
             "--iterations",
             str(iterations),
+            *(["--literal"] if literal else []),
             cwd=REPO,
             stdout=asyncio.subprocess.PIPE,
         )
@@ -197,8 +198,9 @@ if __name__ == "__main__":
     parser.add_argument("--iterations", type=int, default=ITERATIONS)
     parser.add_argument("--data-dir", type=Path, default=REPO / ".strix-bench")
     parser.add_argument("--keep", action="store_true", help="reuse the loaded data of a previous run")
+    parser.add_argument("--literal", action="store_true", help="the window in the query text, not in variables")
     args = parser.parse_args()
     if args.data_dir.exists() and not args.keep:
         shutil.rmtree(args.data_dir)
-    asyncio.run(main(args.events, args.iterations, args.data_dir))
+    asyncio.run(main(args.events, args.iterations, args.data_dir, args.literal))
     sys.exit(0)
