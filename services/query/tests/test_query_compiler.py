@@ -13,7 +13,7 @@ import pytest
 from strix_config import Catalog, ModuleConfig, load_catalog
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest, TimeWindow, TopN
-from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys
+from strix_query.compiler import MAX_ROWS, CompiledQuery, compile_query, compile_top_keys
 from strix_query.execution import compile_plan, plan
 from strix_query.planner import Source
 
@@ -293,7 +293,7 @@ def test_nested_all_and_any_keep_their_logic(clicks: ModuleConfig) -> None:
         compiled.sql
     )
     assert sorted(map(str, compiled.parameters.values())) == sorted(
-        map(str, ["UTC", START, END, "purchase", ["FR", "DE"], "mobile", EVIL])
+        map(str, ["UTC", START, END, "purchase", ["FR", "DE"], "mobile", EVIL, MAX_ROWS + 1])
     )
     assert EVIL not in compiled.sql
 
@@ -345,7 +345,14 @@ def test_order_and_limit(clicks: ModuleConfig) -> None:
 def test_default_order_is_bucket_then_groups(clicks: ModuleConfig) -> None:
     compiled = compile_(clicks, ROLLUP, group_by=["country", "action"])
     assert "ORDER BY `__bucket` ASC, `__d_country` ASC, `__d_action` ASC" in compiled.sql
-    assert "LIMIT" not in compiled.sql
+
+
+def test_every_statement_stops_one_row_past_the_answer_cap(clicks: ModuleConfig) -> None:
+    """Without a limit, the cap + 1: an answer over the cap is refused (not silently cut) without reading it all."""
+    compiled = compile_(clicks, ROLLUP, group_by=["country"])
+    assert shape(compiled.sql).endswith("\nLIMIT ?")
+    assert placeholder(compiled, MAX_ROWS + 1)[1] == "UInt64"
+    assert placeholder(compile_(clicks, ROLLUP, limit=10 * MAX_ROWS), MAX_ROWS + 1)[1] == "UInt64"
 
 
 def test_order_by_something_not_selected_is_refused(clicks: ModuleConfig) -> None:

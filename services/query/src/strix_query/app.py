@@ -25,6 +25,7 @@ from strix_contracts.subjects import CACHED_HEADER, COMMITTED_PREFIX, QUERY_RECO
 from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
 from strix_query.execution import Answer, execute_cached, read_records, rollup_sizes
+from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
@@ -106,6 +107,7 @@ class QueryService:
             answer, cached = await execute_cached(
                 self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes, self.bucket_cache
             )
+            check_answer_size(len(answer.payload), self.nc.max_payload)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
             await _respond_error(request, exc)

@@ -45,6 +45,11 @@ class Params:
         return f"{{{name}:{type_}}}"
 
 
+# The most rows one answer may hold: beyond it a query grouped by a high-cardinality dimension, or at minutes
+# over months, would hold the service's memory and CPU for an answer no dashboard can draw.
+MAX_ROWS = 100_000
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     sql: str
@@ -234,6 +239,7 @@ def compile_query(
         order = [g + " ASC" for g in groups]
     if order:
         sql += f"\nORDER BY {', '.join(order)}"
-    if request.limit is not None:
-        sql += f"\nLIMIT {params.add(request.limit, 'UInt64')}"
+    # One row past the cap, so an answer that would exceed it is refused rather than cut short.
+    cap = MAX_ROWS + 1 if request.limit is None else min(request.limit, MAX_ROWS + 1)
+    sql += f"\nLIMIT {params.add(cap, 'UInt64')}"
     return CompiledQuery(sql, params.values, list(request.group_by), list(request.metrics), bucketed)

@@ -37,6 +37,7 @@ from strix_query.records import compile_records, page
 from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
 from strix_query.validation import (
     check_bucket_count,
+    check_row_count,
     module_of,
     validate_filters,
     validate_join,
@@ -98,6 +99,7 @@ def compile_plan(p: Plan, database: str, top_keys: list[tuple[Any, ...]] | None 
 
 
 def _rows(compiled: CompiledQuery, result_rows: list[tuple[Any, ...]], tz: ZoneInfo) -> list[Row]:
+    check_row_count(len(result_rows))
     rows = []
     offset = 1 if compiled.bucketed else 0
     for values in result_rows:
@@ -383,6 +385,7 @@ async def execute(
         )
         response["joined_source"] = other.source.label
 
+    check_row_count(len(rows))  # filled series and outer joins add rows to what the statements returned
     return QueryResponse(
         module=request.module,
         granularity=request.granularity,

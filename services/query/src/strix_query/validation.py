@@ -8,7 +8,7 @@ from strix_config import Catalog, ModuleConfig
 from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import Filter, QueryRequest, RecordsRequest
-from strix_query.compiler import filter_dimensions
+from strix_query.compiler import MAX_ROWS, filter_dimensions
 
 MAX_BUCKETS = 50_000
 
@@ -97,4 +97,22 @@ def check_bucket_count(granularity: str, seconds: float) -> None:
             f"the window holds over {MAX_BUCKETS} {granularity} buckets",
             argument="granularity",
             hint="choose a coarser granularity or a shorter window",
+        )
+
+
+_SMALLER = "ask for the top N groups, a limit, filters, a coarser granularity or a shorter window"
+
+
+def check_row_count(rows: int) -> None:
+    if rows > MAX_ROWS:
+        raise QueryError(f"the answer would hold over {MAX_ROWS} rows", argument="groupBy", hint=_SMALLER)
+
+
+def check_answer_size(size: int, most: int) -> None:
+    """A reply larger than the message bus carries would never arrive: refuse it with what to change."""
+    if size > most:
+        raise QueryError(
+            f"the answer is {size / 2**20:.1f} MiB, over the {most / 2**20:.0f} MiB a reply may carry",
+            argument="groupBy",
+            hint=_SMALLER + ", or fewer metrics",
         )
