@@ -8,14 +8,15 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from strix_contracts.errors import Unavailable, error_from_json
+from strix_contracts.errors import StrixError, Unavailable, error_from_json
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
 from strix_gateway.fastrows import decode_answer
 
 ERROR_HEADER = "Nats-Service-Error-Code"
+DESCRIPTION_HEADER = "Nats-Service-Error"
 
 Reply = TypeVar("Reply", bound=BaseModel)
 
@@ -32,7 +33,13 @@ async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> Msg
     except NatsTimeout as exc:
         raise Unavailable(f"the query service did not answer within {wait:.0f}s") from exc
     if reply.headers and ERROR_HEADER in reply.headers:
-        raise error_from_json(reply.data)
+        try:
+            error = error_from_json(reply.data)
+        except ValidationError:  # a failure outside Strix's handlers: the micro framework's bare description
+            error = StrixError(
+                f"the query service failed: {reply.headers.get(DESCRIPTION_HEADER) or 'no reason given'}"
+            )
+        raise error
     return reply
 
 
