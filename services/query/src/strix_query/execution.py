@@ -102,11 +102,19 @@ def _rows(compiled: CompiledQuery, result_rows: list[tuple[Any, ...]], tz: ZoneI
     check_row_count(len(result_rows))
     rows = []
     offset = 1 if compiled.bucketed else 0
+    starts: dict[int, datetime] = {}  # a bucket's rows share its start: one conversion per bucket, not per row
     for values in result_rows:
-        bucket = datetime.fromtimestamp(values[0], UTC).astimezone(tz) if compiled.bucketed else None
+        bucket = None
+        if compiled.bucketed:
+            bucket = starts.get(values[0])
+            if bucket is None:
+                bucket = starts[values[0]] = datetime.fromtimestamp(values[0], UTC).astimezone(tz)
         dims = dict(zip(compiled.dimensions, values[offset : offset + len(compiled.dimensions)], strict=True))
         metric_values = values[offset + len(compiled.dimensions) :]
-        metrics = {name: _number(v) for name, v in zip(compiled.metrics, metric_values, strict=True)}
+        metrics = {
+            name: v if type(v) is int else _number(v)  # counts as they are, without a call
+            for name, v in zip(compiled.metrics, metric_values, strict=True)
+        }
         others = bool(compiled.dimensions) and all(v is None for v in dims.values())
         rows.append(Row(bucket=bucket, dimensions=dims, metrics=metrics, others=others))
     return rows
