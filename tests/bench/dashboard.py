@@ -3,7 +3,8 @@
     python -m tests.bench.dashboard --url http://127.0.0.1:8000 --base 2026-11-02T14:00:00+00:00
 
 Times the typical dashboard question through GraphQL over HTTP three ways (sliding window, repeated query,
-`fresh: true`) and prints one JSON line per measurement. The query is one document with the window in variables,
+`fresh: true`), then the dashboard's other panels (KPI tiles, a live minute chart) as they slide, and prints
+one JSON line per measurement. The query is one document with the window in variables,
 as GraphQL clients send a dashboard's query; `--literal` writes the window into the text instead (a new text
 per window: parsed and validated every time). A client in the server's own process would share its one Python
 thread and charge its own parsing of 2 MB answers to the server.
@@ -34,6 +35,50 @@ DOCUMENT = (
     "query Dashboard($window: WindowInput!, $fresh: Boolean!) "
     f"{{ clickstream(window: $window, {SELECTION}, fresh: $fresh) {ROWS} }}"
 )
+
+
+# Other panels of the same dashboard, each sliding as time passes: (document, window length, step).
+PANELS = {
+    # KPI tiles: the last 24 hours as totals against the 24 before (a derived ratio among them).
+    "kpi_tiles": (
+        "query Tiles($window: WindowInput!) { clickstream(window: $window, granularity: TOTAL, "
+        "metrics: [EVENTS, REVENUE, CUSTOMERS, CONVERSION_RATE], compare: PREVIOUS_PERIOD) { source rows { events "
+        "revenue customers conversionRate previous { events revenue customers conversionRate } "
+        "changeRatio { revenue conversionRate } } } }",
+        timedelta(hours=24),
+        timedelta(hours=1),
+    ),
+    # A live chart: the last hour minute by minute, per action.
+    "live_minutes": (
+        "query Live($window: WindowInput!) { clickstream(window: $window, granularity: MINUTE, groupBy: [ACTION], "
+        "metrics: [EVENTS, REVENUE]) { source rows { bucket action events revenue } } }",
+        timedelta(hours=1),
+        timedelta(minutes=1),
+    ),
+}
+
+
+def post(client: httpx.Client, payload: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+    """Milliseconds until the whole answer arrived, and the answer."""
+    began = time.perf_counter()
+    response = client.post("/graphql", json=payload)  # returns once the whole body arrived
+    elapsed = (time.perf_counter() - began) * 1000
+    body = response.json()
+    assert "errors" not in body, body
+    answer: dict[str, Any] = body["data"]["clickstream"]
+    return elapsed, answer
+
+
+def measure_panel(client: httpx.Client, name: str, now: datetime, iterations: int) -> None:
+    document, length, step = PANELS[name]
+    millis: list[float] = []
+    answer: dict[str, Any] = {}
+    for i in range(iterations, 0, -1):
+        end = now - step * i
+        window = {"start": (end - length).isoformat(), "end": end.isoformat()}
+        elapsed, answer = post(client, {"query": document, "variables": {"window": window}})
+        millis.append(elapsed)
+    report(f"graphql_{name}", millis, rows=len(answer["rows"]), source=answer["source"])
 
 
 def graphql_text(start: datetime, end: datetime, fresh: bool = False) -> str:
@@ -73,17 +118,9 @@ def run(url: str, base: datetime, iterations: int, literal: bool = False) -> Non
         def ask(start: datetime, fresh: bool = False) -> tuple[float, dict[str, Any]]:
             end = start + timedelta(days=30)
             if literal:
-                payload: dict[str, Any] = {"query": graphql_text(start, end, fresh)}
-            else:
-                window = {"start": start.isoformat(), "end": end.isoformat()}
-                payload = {"query": DOCUMENT, "variables": {"window": window, "fresh": fresh}}
-            began = time.perf_counter()
-            response = client.post("/graphql", json=payload)  # returns once the whole body arrived
-            elapsed = (time.perf_counter() - began) * 1000
-            body = response.json()
-            assert "errors" not in body, body
-            answer: dict[str, Any] = body["data"]["clickstream"]
-            return elapsed, answer
+                return post(client, {"query": graphql_text(start, end, fresh)})
+            window = {"start": start.isoformat(), "end": end.isoformat()}
+            return post(client, {"query": DOCUMENT, "variables": {"window": window, "fresh": fresh}})
 
         _, warm = ask(base - timedelta(hours=iterations + 1))  # imports, first plan, rollup sizes, buckets
         rows = len(warm["rows"])
@@ -108,6 +145,8 @@ def run(url: str, base: datetime, iterations: int, literal: bool = False) -> Non
             assert not answer["cached"] and answer["reusedBuckets"] == 0
             cold.append(elapsed)
         report("graphql_cold", cold, rows=rows)
+        for name in PANELS:
+            measure_panel(client, name, base + timedelta(days=30), iterations)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ HTTP from a client in its own process (tests/bench/dashboard.py), three ways:
 - repeated: the same query again (the answer cache);
 - cold: `fresh: true`, nothing from any cache (every bucket computed from the rollup);
 
-and the same question of the raw table directly in ClickHouse. Prints one JSON line per measurement and a
+then two other panels of such a dashboard (KPI tiles: 24 h totals against the 24 h before; a live chart: the
+last hour by minute and action), and the same headline question of the raw table directly in ClickHouse. Prints one JSON line per measurement and a
 summary. `--literal`: the window written into the query text rather than passed in variables.
 """
 
@@ -127,6 +128,11 @@ async def main(events: int, iterations: int, data_dir: Path, literal: bool = Fal
         count = (await clickhouse.query(f"SELECT count() FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][0]
         if count < events:
             await load(clickhouse, events - count, now)
+        # Windows end where the events do: data kept from an earlier run (--keep) ends at that run's hour.
+        latest = (await clickhouse.query(f"SELECT max(ts) FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][
+            0
+        ]
+        now = latest.replace(tzinfo=UTC, minute=0, second=0, microsecond=0) + timedelta(hours=1)
         sizes = await clickhouse.query(
             "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
             {"db": clickhouse.database},
