@@ -14,8 +14,9 @@ HTTP from a client in its own process (tests/bench/dashboard.py), three ways:
 - cold: `fresh: true`, nothing from any cache (every bucket computed from the rollup);
 
 then two other panels of such a dashboard (KPI tiles: 24 h totals against the 24 h before; a live chart: the
-last hour by minute and action), and the same headline question of the raw table directly in ClickHouse. Prints one JSON line per measurement and a
-summary. `--literal`: the window written into the query text rather than passed in variables.
+last hour by minute and action), and the same headline question of the raw table directly in ClickHouse.
+Prints one JSON line per measurement and a summary. `--literal`: the window written into the query text
+rather than passed in variables.
 """
 
 from __future__ import annotations
