@@ -219,11 +219,22 @@ def _module_args(types: ModuleTypes) -> list[Arg]:
     ]
 
 
+def _layout(kwargs: dict[str, Any]) -> list[RowField] | None:
+    """The row layout of the selection under this field (strawberry passes `info` with the arguments)."""
+    return rows_layout(kwargs["info"]._raw_info)
+
+
+async def answer(
+    types: ModuleTypes, run: QueryRunner, payload: dict[str, Any], kwargs: dict[str, Any], join: JoinTypes | None = None
+) -> Any:
+    """Ask for rows laid out as this field's selection wants them; the typed result."""
+    layout = _layout(kwargs)
+    return build_result(types, await ask(run, {**payload, "row_layout": layout}), layout, join)
+
+
 def module_resolver(types: ModuleTypes, run: QueryRunner) -> Any:
     async def handle(kwargs: dict[str, Any]) -> Any:
-        layout = rows_layout(kwargs["info"]._raw_info)
-        payload = {**request_dict(types.config, kwargs), "row_layout": layout}
-        return build_result(types, await ask(run, payload), layout)
+        return await answer(types, run, request_dict(types.config, kwargs), kwargs)
 
     return synthesise(_module_args(types), types.result, handle)
 
@@ -232,13 +243,12 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
     """The same arguments as the query field; a new result whenever a rollup commit touches the window."""
 
     async def stream(**kwargs: Any) -> AsyncGenerator[Any, None]:
-        layout = rows_layout(kwargs["info"]._raw_info)
+        layout = _layout(kwargs)
         payload = {**request_dict(types.config, kwargs), "row_layout": layout}
         async with feed.listen(types.config.module) as queue:
             while True:
-                response = await ask(run, payload)
-                yield build_result(types, response, layout)
-                data = _as_mapping(response, layout)
+                data = _as_mapping(await ask(run, payload), layout)
+                yield build_result(types, data, layout)
                 await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
 
     return _with_signature(stream, _module_args(types), AsyncGenerator[types.result, None])  # type: ignore[name-defined]
@@ -252,7 +262,6 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
 
     async def handle(kwargs: dict[str, Any]) -> Any:
         window = kwargs.get("window")
-        layout = rows_layout(kwargs["info"]._raw_info)
         payload: dict[str, Any] = {
             "module": types.config.module,
             "window": _window(window) if window else query.window.model_dump(),
@@ -266,9 +275,8 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
             "top": query.top.model_dump() if query.top else None,
             "compare": query.compare,
             "fill": query.fill,
-            "row_layout": layout,
         }
-        return build_result(types, await ask(run, payload), layout)
+        return await answer(types, run, payload, kwargs)
 
     return synthesise(args, types.result, handle)
 
@@ -282,15 +290,13 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
     ]
 
     async def handle(kwargs: dict[str, Any]) -> Any:
-        layout = rows_layout(kwargs["info"]._raw_info)
         payload = request_dict(types.config, kwargs)
-        payload["row_layout"] = layout
         payload["join"] = {
             "name": join.name,
             "kind": kwargs.get("kind", JoinKind.INNER).value,
             "metrics": [m.value for m in kwargs["joined_metrics"]],
         }
-        return build_result(types, await ask(run, payload), layout, join)
+        return await answer(types, run, payload, kwargs, join)
 
     return synthesise(args, join.result, handle)
 
