@@ -234,7 +234,11 @@ async def _compared_by_bucket(
     async def compute(start: datetime, end: datetime) -> list[Row]:
         paired_end = min(end, pairing.until)
         before_start, before_end = start - lag, paired_end - lag
-        if start < paired_end and before_end >= start and earlier.source.label == main.source.label:
+        current = dataclass_replace(main, start=start, end=end)
+        previous_rows: list[Row] = []
+        if start >= paired_end:  # the last days of a month longer than the one before: nothing to compare with
+            rows, _ = await _run(clickhouse, current, top_keys, reuse)
+        elif before_end >= start and earlier.source.label == main.source.label:
             # The periods touch or overlap (a first view compared with the previous period): one statement
             # reads both, which ClickHouse spreads over the month partitions' parts. Measured on the
             # benchmark's rollup: both 30-day periods at once 487 ms, one after the other 920 ms.
@@ -242,14 +246,10 @@ async def _compared_by_bucket(
             every, _ = await _run(clickhouse, both, top_keys, reuse)
             rows = [r for r in every if r.bucket is not None and r.bucket >= start]
             previous_rows = [r for r in every if r.bucket is not None and r.bucket < before_end]
-        elif start < paired_end:
-            span = dataclass_replace(earlier, start=before_start, end=before_end)
-            current = _run(clickhouse, dataclass_replace(main, start=start, end=end), top_keys, reuse)
-            (rows, _), (previous_rows, _) = await asyncio.gather(current, _run(clickhouse, span, top_keys, reuse))
         else:
-            (rows, _), previous_rows = (
-                await _run(clickhouse, dataclass_replace(main, start=start, end=end), top_keys, reuse),
-                [],
+            span = dataclass_replace(earlier, start=before_start, end=before_end)
+            (rows, _), (previous_rows, _) = await asyncio.gather(
+                _run(clickhouse, current, top_keys, reuse), _run(clickhouse, span, top_keys, reuse)
             )
         bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in starts if start <= s < paired_end}
         empty = empty_values(main.config, main.request.metrics)
