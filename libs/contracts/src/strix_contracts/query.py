@@ -207,10 +207,11 @@ def encode_answer(response: QueryResponse, layout: list[RowField] | None = None)
     dict per row) or, with a `layout`, objects with the caller's keys. Buckets are ISO 8601 strings
     (datetime.isoformat), metric values floats: exactly what the GraphQL scalars would serialise."""
     encode: Callable[[Row], Any]
+    bucket_text = _bucket_texts()
     if layout is None:
-        key, encode = "", _array_encoder(response.rows)
+        key, encode = "", _array_encoder(response.rows, bucket_text)
     else:
-        key, encode = layout_key(layout), _object_encoder(layout)
+        key, encode = layout_key(layout), _object_encoder(layout, bucket_text)
     rows: list[msgspec.Raw] = []
     for row in response.rows:
         wire = row.wire
@@ -233,15 +234,30 @@ def _as_float(value: Any) -> Any:
     return value if value is None or type(value) is float else float(value)
 
 
-def _bucket_text(row: Row) -> str | None:
-    return None if row.bucket is None else row.bucket.isoformat()
+BucketText = Callable[[Row], str | None]
 
 
-def _array_encoder(rows: list[Row]) -> Callable[[Row], list[Any]]:
+def _bucket_texts() -> BucketText:
+    """A row's bucket as ISO text, formatted once per bucket: an answer's rows share a few hundred buckets."""
+    texts: dict[datetime, str] = {}
+
+    def text(row: Row) -> str | None:
+        bucket = row.bucket
+        if bucket is None:
+            return None
+        found = texts.get(bucket)
+        if found is None:
+            found = texts[bucket] = bucket.isoformat()
+        return found
+
+    return text
+
+
+def _array_encoder(rows: list[Row], bucket_text: BucketText) -> Callable[[Row], list[Any]]:
     groups = [g for g in NESTED_GROUPS if rows and getattr(rows[0], g) is not None]
 
     def encode(row: Row) -> list[Any]:
-        values = [_bucket_text(row), *row.dimensions.values()]
+        values = [bucket_text(row), *row.dimensions.values()]
         values += [_as_float(v) for v in row.metrics.values()]
         values.append(row.others)
         for group in groups:
@@ -251,12 +267,12 @@ def _array_encoder(rows: list[Row]) -> Callable[[Row], list[Any]]:
     return encode
 
 
-def _object_encoder(layout: list[RowField]) -> Callable[[Row], dict[str, Any]]:
-    getters = [(f.key, _field_getter(f)) for f in layout]
+def _object_encoder(layout: list[RowField], bucket_text: BucketText) -> Callable[[Row], dict[str, Any]]:
+    getters = [(f.key, _field_getter(f, bucket_text)) for f in layout]
     return lambda row: {key: get(row) for key, get in getters}
 
 
-def _field_getter(f: RowField) -> Callable[[Row], Any]:
+def _field_getter(f: RowField, bucket_text: BucketText) -> Callable[[Row], Any]:
     if f.constant is not None:
         constant = f.constant
         return lambda row: constant
@@ -273,7 +289,7 @@ def _field_getter(f: RowField) -> Callable[[Row], Any]:
         return nested
     name = f.value or ""
     if name == "bucket":
-        return _bucket_text
+        return bucket_text
     if name == "others":
         return lambda row: row.others
 
