@@ -22,9 +22,11 @@ from nats.aio.client import Client as NATS
 
 from strix_clickhouse import ClickHouse, connect
 from strix_config import Catalog
+from strix_runtime.asgi import RequestContextMiddleware
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 from strix_runtime.natsserver import NatsServer, start_nats_server
+from strix_runtime.tracing import configure_tracing
 
 log = get_logger("platform")
 
@@ -43,6 +45,9 @@ class PlatformOptions:
     clickhouse_database: str = "strix"
     host: str = "127.0.0.1"
     port: int = 8000
+    access_log: bool = True
+    # OTLP/HTTP collector for spans; None: nothing is exported (trace context still flows through).
+    otlp_endpoint: str | None = None
 
 
 @dataclass
@@ -131,10 +136,18 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-async def _serve_http(app: FastAPI, host: str, port: int, stack: AsyncExitStack) -> str:
+async def _serve_http(app: FastAPI, options: PlatformOptions, stack: AsyncExitStack) -> str:
+    """Every route of this process behind one request-context middleware (request id, server span); uvicorn
+    logs through the root logger that `configure_logging` set up (log_config=None), so its lines are JSON."""
     # A bounded graceful shutdown: an idle keep-alive or a forgotten subscription must not hold Ctrl-C forever.
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=5
+        RequestContextMiddleware(app),
+        host=options.host,
+        port=options.port,
+        log_config=None,
+        access_log=options.access_log,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
     )
     server = _QuietServer(config)
     task = asyncio.create_task(server.serve(), name="http")
@@ -148,15 +161,29 @@ async def _serve_http(app: FastAPI, host: str, port: int, stack: AsyncExitStack)
     while not server.started:
         if task.done():
             task.result()
-            raise RuntimeError(f"HTTP server did not start on {host}:{port}")
+            raise RuntimeError(f"HTTP server did not start on {options.host}:{options.port}")
         await asyncio.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()
     return f"http://{bound[0]}:{bound[1]}"
 
 
+def tracing_service_name(services: Sequence[str]) -> str:
+    """`strix` for the whole platform in one process, else `strix-<service>[-<service>...]`."""
+    if set(services) == set(SERVICES):
+        return "strix"
+    return "strix-" + "-".join(services)
+
+
 @asynccontextmanager
 async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
     async with AsyncExitStack() as stack:
+        tracer_provider = configure_tracing(
+            tracing_service_name(options.services), options.otlp_endpoint, options.services
+        )
+        if tracer_provider is not None:
+            # Last out, so the shutdown's own spans are sent; off the loop, as a missing collector is waited for.
+            stack.push_async_callback(asyncio.to_thread, tracer_provider.shutdown)
+            log.info("platform.tracing", otlp_endpoint=options.otlp_endpoint)
         nats_server = None
         nats_url = options.nats_url
         if nats_url is None:
@@ -177,6 +204,6 @@ async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
         for name in sorted(options.services, key=lambda s: SERVICES.index(s) if s != "rollup" else -1):
             platform.services[name] = await _start_service(name, stack, nc, clickhouse, options.catalog)
         platform.app = build_http_app(platform)
-        platform.http_url = await _serve_http(platform.app, options.host, options.port, stack)
+        platform.http_url = await _serve_http(platform.app, options, stack)
         log.info("platform.ready", http=platform.http_url, services=list(platform.services))
         yield platform

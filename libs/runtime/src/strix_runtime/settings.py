@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class StrixSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="STRIX_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="STRIX_", extra="forbid", populate_by_name=True)
 
     config_dir: Path = Field(default=Path("configs"), description="Directory of module configs (*.yaml).")
     data_dir: Path = Field(default=Path(".strix"), description="Embedded mode: where NATS and chDB keep data.")
@@ -26,3 +26,11 @@ class StrixSettings(BaseSettings):
     port: int = Field(default=8000, description="HTTP port (0: any free port).")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     log_json: bool = Field(default=True, description="JSON log lines (false: human-readable).")
+    access_log: bool = Field(default=True, description="One log line per HTTP request (uvicorn's access log).")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("STRIX_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OpenTelemetry collector, OTLP over HTTP (e.g. http://localhost:4318); spans are sent to "
+        "<endpoint>/v1/traces. Read from STRIX_OTLP_ENDPOINT, else the standard OTEL_EXPORTER_OTLP_ENDPOINT; "
+        "unset: no span leaves the process.",
+    )
