@@ -225,8 +225,9 @@ async def test_joins_of_every_kind(start_platform: PlatformFactory, now: datetim
         assert set(got) == set(keys)
         for key in keys:
             row = got[key]
-            mine = left.get(key, {"revenue": 0.0, "views": 0.0})
-            theirs = right.get(key, {"spend": 0.0, "clicks": 0.0, "ctr": None})
+            # A missing side is null (no row matched), not a count of 0.
+            mine = left.get(key, {"revenue": None, "views": None})
+            theirs = right.get(key, {"spend": None, "clicks": None, "ctr": None})
             assert _close(row["revenue"], mine["revenue"]) and _close(row["views"], mine["views"])
             for metric in ("spend", "clicks", "ctr"):
                 assert _close(row["joined"][metric], theirs[metric]), (key, metric)

@@ -14,20 +14,26 @@ class ErrorBody(BaseModel):
     message: str
     argument: str | None = None
     hint: str | None = None
+    request_id: str | None = None  # internal errors: the id their log line carries, for the caller to quote
 
 
 class StrixError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str, *, argument: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, argument: str | None = None, hint: str | None = None, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.argument = argument
         self.hint = hint
+        self.request_id = request_id
 
     def body(self) -> ErrorBody:
-        return ErrorBody(code=self.code, message=self.message, argument=self.argument, hint=self.hint)
+        return ErrorBody(
+            code=self.code, message=self.message, argument=self.argument, hint=self.hint, request_id=self.request_id
+        )
 
     def describe(self) -> str:
         parts = [f"{self.argument}: {self.message}" if self.argument else self.message]
@@ -59,9 +65,23 @@ class Unavailable(StrixError):
 
 
 def invalid_request(exc: ValidationError) -> QueryError:
-    """A request that does not fit its contract, named by the first part that is wrong."""
+    """A request that does not fit its contract, named by the first part that is wrong (with the hint a contract
+    check put in the error's context)."""
     first = exc.errors()[0]
-    return QueryError(str(first["msg"]), argument=".".join(str(p) for p in first["loc"]))
+    hint = (first.get("ctx") or {}).get("hint")
+    return QueryError(
+        str(first["msg"]), argument=".".join(str(p) for p in first["loc"]), hint=str(hint) if hint else None
+    )
+
+
+def internal(request_id: str) -> StrixError:
+    """What a caller hears of an unexpected failure: that it happened and the id of its log line, never its text
+    (a database's message or a path of the installation)."""
+    return StrixError(
+        f"internal error (request id {request_id})",
+        hint="the failure is logged under this request id; quote it when reporting the problem",
+        request_id=request_id,
+    )
 
 
 _BY_CODE: dict[str, type[StrixError]] = {
@@ -71,7 +91,7 @@ _BY_CODE: dict[str, type[StrixError]] = {
 
 def error_from_body(body: ErrorBody) -> StrixError:
     cls = _BY_CODE.get(body.code, StrixError)
-    return cls(body.message, argument=body.argument, hint=body.hint)
+    return cls(body.message, argument=body.argument, hint=body.hint, request_id=body.request_id)
 
 
 def error_from_json(data: bytes | str | dict[str, Any]) -> StrixError:

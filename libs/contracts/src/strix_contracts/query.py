@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Union
 
 import msgspec
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 QueryGranularity = Literal["minute", "hour", "day", "week", "month", "total"]
 RelativeUnit = Literal["minute", "hour", "day", "week", "month"]
@@ -52,6 +53,78 @@ class AnyOf(Model):
 
 
 Filter = Annotated[Union[Condition, AllOf, AnyOf], Field(union_mode="left_to_right")]  # noqa: UP007
+
+# What one filter may hold: its cost (models built, SQL text, parameters) grows with each, and a caller could
+# otherwise send an `or` of 50 000 branches or an `in` of 500 000 values. A GraphQL `where` nests two groups per
+# level of and/or (an any of all-ofs), so 16 groups are 8 levels of `where`.
+MAX_FILTER_DEPTH = 16  # all/any groups nested in one another
+MAX_FILTER_BRANCHES = 100  # items of one all/any group
+MAX_FILTER_CONDITIONS = 500  # conditions in the whole filter
+MAX_FILTER_VALUES = 10_000  # values of every in/not_in list together
+
+
+def _filter_limit(path: str, reason: str, hint: str) -> PydanticCustomError:
+    where = path if len(path) <= 60 else path[:40] + "..." + path[-17:]
+    return PydanticCustomError("filter_limit", "{reason}", {"reason": f"{where}: {reason}", "hint": hint})
+
+
+def check_filter_size(filters: Any) -> Any:
+    """Refuse a filter tree beyond the limits above, walking it without recursion (the walk must not fail on
+    the very nesting it refuses) and before pydantic builds a model of it. Takes the raw data (dicts and lists)
+    or built models; returns it unchanged."""
+    if not isinstance(filters, list):
+        return filters  # not a filter list: pydantic names the type error
+    conditions = values = 0
+    stack: list[tuple[Any, str, int]] = [(filters, "filters", 0)]
+    while stack:
+        items, path, depth = stack.pop()
+        if depth > MAX_FILTER_DEPTH:
+            raise _filter_limit(
+                path,
+                f"filters nest more than {MAX_FILTER_DEPTH} all/any groups deep",
+                f"a `where` takes at most {MAX_FILTER_DEPTH // 2} levels of and/or; flatten the conditions",
+            )
+        if depth and len(items) > MAX_FILTER_BRANCHES:
+            raise _filter_limit(
+                path,
+                f"{len(items)} branches in one group, at most {MAX_FILTER_BRANCHES}",
+                "use `in` for many values of one dimension",
+            )
+        for i, item in enumerate(items):
+            here = f"{path}[{i}]"
+            group = _group(item)
+            if group is not None:
+                name, children = group
+                if isinstance(children, list):
+                    stack.append((children, f"{here}.{name}", depth + 1))
+                continue
+            conditions += 1
+            value = item.get("value") if isinstance(item, dict) else getattr(item, "value", None)
+            values += len(value) if isinstance(value, list) else 1
+            if conditions > MAX_FILTER_CONDITIONS:
+                raise _filter_limit(
+                    here, f"more than {MAX_FILTER_CONDITIONS} conditions", "use `in` for many values of one dimension"
+                )
+            if values > MAX_FILTER_VALUES:
+                raise _filter_limit(
+                    here,
+                    f"the filters hold more than {MAX_FILTER_VALUES} values",
+                    "filter on a coarser dimension, or group by this one and keep the top N",
+                )
+    return filters
+
+
+def _group(item: Any) -> tuple[str, Any] | None:
+    """("all" | "any", its items) when `item` is a group, None for a condition."""
+    if isinstance(item, AllOf):
+        return "all", item.all
+    if isinstance(item, AnyOf):
+        return "any", item.any
+    if isinstance(item, dict) and "dimension" not in item:
+        for name in ("all", "any"):
+            if name in item:
+                return name, item[name]
+    return None
 
 
 class Order(Model):
@@ -120,6 +193,8 @@ class QueryRequest(Model):
     # answer as they are, with no per-row work on its side.
     row_layout: list[RowField] | None = None
 
+    _filter_size = field_validator("filters", mode="before")(check_filter_size)
+
 
 Values = dict[str, float | int | None]
 
@@ -169,6 +244,8 @@ class RecordsRequest(Model):
     filters: list[Filter] = Field(default_factory=list)
     first: int = Field(default=50, ge=1, le=1000)
     after: str | None = None
+
+    _filter_size = field_validator("filters", mode="before")(check_filter_size)
 
 
 class RecordsResponse(Model):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
@@ -18,12 +21,13 @@ from pydantic import ValidationError
 
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog
-from strix_contracts.errors import StrixError, invalid_request
+from strix_contracts.errors import QueryError, StrixError, internal, invalid_request
 from strix_contracts.notices import Committed
 from strix_contracts.query import QueryRequest, RecordsRequest, Row
 from strix_contracts.subjects import CACHED_HEADER, COMMITTED_PREFIX, QUERY_RECORDS, QUERY_RUN, QUERY_SERVICE
 from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
+from strix_query.compiler import STATEMENT_SECONDS
 from strix_query.execution import Answer, execute_cached, read_records, rollup_sizes
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
@@ -40,7 +44,29 @@ BUCKETS_REUSED = Counter("strix_query_buckets_reused", "Buckets answered from th
 QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query service", ["module"])
 
 
+T = TypeVar("T")
+
 SIZES_REFRESH_SECONDS = 15.0
+# The longest one request may take (several statements: top-N keys, the comparison window, the joined module);
+# past it the caller hears what to narrow. Below the gateway's own deadline, so this clearer answer comes first.
+QUERY_DEADLINE = 20.0
+REQUEST_ID_HEADER = "Strix-Request-Id"
+_NARROW = "narrow the window, filter, group by fewer dimensions or choose a coarser granularity"
+
+
+def request_id(headers: Mapping[str, str] | None) -> str:
+    """The id the caller sent with the request (printable, at most 128 characters), else a new one."""
+    given = (headers or {}).get(REQUEST_ID_HEADER, "")
+    return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+
+
+def statement_timed_out(exc: Exception) -> bool:
+    """Whether ClickHouse stopped a statement at its time limit (code 159, TIMEOUT_EXCEEDED)."""
+    return getattr(exc, "code", None) == 159 or "(TIMEOUT_EXCEEDED)" in str(exc)
+
+
+def too_slow(seconds: float) -> QueryError:
+    return QueryError(f"the query took longer than {seconds:g} s", argument="window", hint=_NARROW)
 
 
 @dataclass
@@ -52,6 +78,20 @@ class QueryService:
     sizes_at: float = 0.0
     cache: ResultCache[Answer] = field(default_factory=ResultCache)
     bucket_cache: BucketCache[Row] = field(default_factory=BucketCache)
+    deadline: float = QUERY_DEADLINE
+
+    async def within_deadline(self, work: Awaitable[T]) -> T:
+        """`work`, or a QueryError naming what to narrow when it outlasts the deadline or a statement its time
+        limit (a statement cut off keeps its thread until ClickHouse stops it: at most STATEMENT_SECONDS)."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await work
+        except TimeoutError as exc:
+            raise too_slow(self.deadline) from exc
+        except Exception as exc:
+            if statement_timed_out(exc):
+                raise too_slow(STATEMENT_SECONDS) from exc
+            raise
 
     async def on_committed(self, message: Msg) -> None:
         """A rollup commit: drop cached answers over the buckets it changed."""
@@ -84,13 +124,16 @@ class QueryService:
                 records_request = RecordsRequest.model_validate_json(request.data)
             except ValidationError as exc:
                 raise invalid_request(exc) from exc
-            response = await read_records(self.clickhouse, self.catalog, records_request, datetime.now(UTC))
+            response = await self.within_deadline(
+                read_records(self.clickhouse, self.catalog, records_request, datetime.now(UTC))
+            )
         except StrixError as exc:
             await _respond_error(request, exc)
             return
-        except Exception as exc:
-            log.exception("query.records_failed")
-            await _respond_error(request, StrixError(f"the records query failed: {str(exc)[:300]}"), "internal error")
+        except Exception:
+            rid = request_id(request.headers)
+            log.exception("query.records_failed", request_id=rid)
+            await _respond_error(request, internal(rid), "internal error")
             return
         await request.respond(response.model_dump_json().encode())
 
@@ -104,18 +147,21 @@ class QueryService:
                 raise invalid_request(exc) from exc
             module = query.module
             sizes = await self.rollup_sizes()
-            answer, cached = await execute_cached(
-                self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes, self.bucket_cache
+            answer, cached = await self.within_deadline(
+                execute_cached(
+                    self.clickhouse, self.catalog, query, datetime.now(UTC), self.cache, sizes, self.bucket_cache
+                )
             )
             check_answer_size(len(answer.payload), self.nc.max_payload)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
             await _respond_error(request, exc)
             return
-        except Exception as exc:
-            log.exception("query.failed", module=module)
+        except Exception:
+            rid = request_id(request.headers)
+            log.exception("query.failed", module=module, request_id=rid)
             QUERIES.labels(module, "-", "internal").inc()
-            await _respond_error(request, StrixError(f"the query failed: {str(exc)[:300]}"), "internal error")
+            await _respond_error(request, internal(rid), "internal error")
             return
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
@@ -132,8 +178,10 @@ async def _respond_error(request: Request, exc: StrixError, description: str | N
 
 
 @asynccontextmanager
-async def run_query_service(nc: NATS, clickhouse: ClickHouse, catalog: Catalog) -> AsyncIterator[QueryService]:
-    service = QueryService(catalog, nc, clickhouse)
+async def run_query_service(
+    nc: NATS, clickhouse: ClickHouse, catalog: Catalog, deadline: float = QUERY_DEADLINE
+) -> AsyncIterator[QueryService]:
+    service = QueryService(catalog, nc, clickhouse, deadline=deadline)
     # Subscribe before serving: an answer cached after a commit we missed would stay stale.
     notices = await nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=service.on_committed)
     micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")

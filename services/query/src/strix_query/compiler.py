@@ -50,6 +50,16 @@ class Params:
 MAX_ROWS = 100_000
 
 
+# The longest one statement may run: ClickHouse stops it and says so (a thread reading a huge window would
+# otherwise run on after its caller gave up).
+STATEMENT_SECONDS = 10.0
+
+
+def with_time_limit(sql: str, seconds: float = STATEMENT_SECONDS) -> str:
+    """The statement with ClickHouse's own time limit: past it, the statement fails with TIMEOUT_EXCEEDED."""
+    return f"{sql}\nSETTINGS max_execution_time = {seconds:g}, timeout_overflow_mode = 'throw'"
+
+
 @dataclass(frozen=True)
 class CompiledQuery:
     sql: str

@@ -17,11 +17,10 @@ from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
 
-from strix_clickhouse import ClickHouse
+from strix_clickhouse import ClickHouse, QueryResult
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.query import (
-    Condition,
     QueryRequest,
     QueryResponse,
     RecordsRequest,
@@ -31,13 +30,20 @@ from strix_contracts.query import (
 )
 from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache, Window
-from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
+from strix_query.compiler import (
+    CompiledQuery,
+    compile_query,
+    compile_top_keys,
+    filter_dimensions,
+    with_time_limit,
+)
 from strix_query.planner import Source, choose_source
 from strix_query.records import compile_records, page
 from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
 from strix_query.validation import (
     check_bucket_count,
     check_row_count,
+    joined_filters,
     module_of,
     validate_filters,
     validate_join,
@@ -59,6 +65,11 @@ def _number(value: Any) -> float | int | None:
         return value
     number = float(value)
     return None if number != number else number  # NaN (e.g. avg of nothing) is no value
+
+
+async def select(clickhouse: ClickHouse, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+    """Every statement of the query service, under ClickHouse's time limit."""
+    return await clickhouse.query(with_time_limit(sql), parameters)
 
 
 @dataclass(frozen=True)
@@ -145,7 +156,7 @@ async def _query_rows(
     clickhouse: ClickHouse, p: Plan, top_keys: list[tuple[Any, ...]] | None, start: datetime, end: datetime
 ) -> list[Row]:
     compiled = compile_query(p.request, p.config, p.source, start, end, clickhouse.database, top_keys)
-    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters)
     return _rows(compiled, result.rows, p.tz)
 
 
@@ -207,7 +218,7 @@ async def _run(
     if reuse is not None and reusable(p):
         rows = await _rows_by_bucket(clickhouse, p, top_keys, reuse)
     else:
-        result = await clickhouse.query(compiled.sql, compiled.parameters)
+        result = await select(clickhouse, compiled.sql, compiled.parameters)
         rows = _rows(compiled, result.rows, p.tz)
     if p.request.fill:
         starts = buckets(p.start, p.end, p.request.granularity, p.tz)
@@ -262,27 +273,22 @@ async def _top_keys(clickhouse: ClickHouse, p: Plan) -> list[tuple[Any, ...]] | 
     if p.request.top is None:
         return None
     compiled = compile_top_keys(p.request, p.config, p.source, p.start, p.end, clickhouse.database)
-    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters)
     return [tuple(row[: len(p.request.group_by)]) for row in result.rows]
 
 
 def _joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryRequest, dict[str, str]]:
-    """The request for the joined module: shared dimensions renamed, filters on them carried over."""
+    """The request for the joined module: shared dimensions renamed, every filter applied on its side too."""
     assert request.join is not None
     config = module_of(catalog, request)
     spec = validate_join(catalog, config, request)
     rename = dict(spec.match)  # this module's dimension -> the other module's
-    filters = [
-        f.model_copy(update={"dimension": rename[f.dimension]})
-        for f in request.filters
-        if isinstance(f, Condition) and f.dimension in rename
-    ]
     other = QueryRequest(
         module=spec.module,
         window=request.window,
         granularity=request.granularity,
         time_zone=request.time_zone,
-        filters=filters,
+        filters=joined_filters(config, catalog.modules[spec.module], spec, request.filters),
         group_by=[rename[d] for d in request.group_by],
         metrics=request.join.metrics,
         fill=request.fill,
@@ -383,14 +389,7 @@ async def execute(
         other = plan(catalog, other_request, now, sizes, (main.start, main.end))
         other_rows, _ = await _run(clickhouse, other, None, reuse)
         renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}, wire=None) for r in other_rows]
-        rows = join_rows(
-            rows,
-            renamed,
-            request.join.kind,
-            request.group_by,
-            empty_values(other.config, other_request.metrics),
-            empty_values(main.config, request.metrics),
-        )
+        rows = join_rows(rows, renamed, request.join.kind, request.group_by, other_request.metrics, request.metrics)
         response["joined_source"] = other.source.label
 
     check_row_count(len(rows))  # filled series and outer joins add rows to what the statements returned
@@ -417,7 +416,7 @@ async def read_records(
     tz = zone(request.time_zone)
     start, end = resolve_window(request.window, "total", tz, now)
     compiled = compile_records(request, config, start, end, clickhouse.database)
-    result = await clickhouse.query(compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters)
     records, cursor, more = page(result.rows, compiled.metrics, request.first, tz)
     return RecordsResponse(
         module=request.module,
@@ -431,7 +430,8 @@ async def read_records(
 
 async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, dict[str, int]]:
     """Rows held by each rollup table, by module and rollup name (active parts; merges shrink them later)."""
-    result = await clickhouse.query(
+    result = await select(
+        clickhouse,
         "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
         {"db": clickhouse.database},
     )

@@ -96,11 +96,17 @@ def attach_previous(
 
 
 def join_rows(
-    left: list[Row], right: list[Row], kind: str, dimensions: Sequence[str], right_empty: Values, left_empty: Values
+    left: list[Row],
+    right: list[Row],
+    kind: str,
+    dimensions: Sequence[str],
+    right_metrics: Sequence[str],
+    left_metrics: Sequence[str],
 ) -> list[Row]:
-    """Join on (bucket, shared dimensions). Left/right/full keep unmatched rows of their side; the missing side
-    holds empty values (0 for counts and sums, none otherwise)."""
+    """Join on (bucket, shared dimensions). Left/right/full keep unmatched rows of their side; the missing side's
+    metrics are null: no row matched, which is not a count of 0 (a matched row says 0 where it counted none)."""
     right_by_key = {row_key(r, dimensions): r for r in right}
+    right_missing: Values = dict.fromkeys(right_metrics)
     out: list[Row] = []
     matched: set[Key] = set()
     for row in left:
@@ -110,12 +116,17 @@ def join_rows(
             matched.add(key)
             out.append(replace(row, joined=other.metrics, wire=None))
         elif kind in ("left", "full"):
-            out.append(replace(row, joined=dict(right_empty), wire=None))
+            out.append(replace(row, joined=dict(right_missing), wire=None))
     if kind in ("right", "full"):
         for key, row in right_by_key.items():
             if key not in matched:
                 out.append(
-                    Row(bucket=row.bucket, dimensions=row.dimensions, metrics=dict(left_empty), joined=row.metrics)
+                    Row(
+                        bucket=row.bucket,
+                        dimensions=row.dimensions,
+                        metrics=dict.fromkeys(left_metrics),
+                        joined=row.metrics,
+                    )
                 )
         out.sort(
             key=lambda r: (

@@ -7,7 +7,7 @@ import difflib
 from strix_config import Catalog, ModuleConfig
 from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
-from strix_contracts.query import Filter, QueryRequest, RecordsRequest
+from strix_contracts.query import AllOf, AnyOf, Condition, Filter, QueryRequest, RecordsRequest
 from strix_query.compiler import MAX_ROWS, filter_dimensions
 
 MAX_BUCKETS = 50_000
@@ -87,7 +87,37 @@ def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest)
             )
     if request.top is not None:
         raise QueryError("top-N and joins do not combine yet", argument="top", hint="order and limit the join instead")
+    joined_filters(config, other, spec, request.filters)
     return spec
+
+
+def joined_filters(config: ModuleConfig, other: ModuleConfig, spec: JoinSpec, filters: list[Filter]) -> list[Filter]:
+    """The join's filters as the joined module reads them: both sides answer the same question, so every
+    condition applies to both. A match key is renamed to its partner; a dimension the joined module has under
+    the same name keeps it; a condition the joined module cannot apply is refused, naming the dimension (a
+    filter on one side only would set filtered numbers beside unfiltered ones; a conditional metric in the
+    config says "only these" for one side exactly)."""
+    rename: dict[str, str] = {}
+    for name in sorted(filter_dimensions(filters)):
+        theirs = spec.match.get(name, name)
+        if theirs not in other.dimensions:
+            shared = [d for d in config.dimensions if spec.match.get(d, d) in other.dimensions]
+            raise QueryError(
+                f"{other.module} has no dimension {name!r}, so the joined side cannot apply this filter",
+                argument="where",
+                hint=f"a join filters both sides alike: filter on {' or '.join(shared)}, or ask {config.module} on its own",
+            )
+        rename[name] = theirs
+    return [_renamed(item, rename) for item in filters]
+
+
+def _renamed(item: Filter, rename: dict[str, str]) -> Filter:
+    if isinstance(item, Condition):
+        return item.model_copy(update={"dimension": rename[item.dimension]})
+    if isinstance(item, AllOf):
+        return AllOf(all=[_renamed(f, rename) for f in item.all])
+    assert isinstance(item, AnyOf)
+    return AnyOf(any=[_renamed(f, rename) for f in item.any])
 
 
 def check_bucket_count(granularity: str, seconds: float) -> None:

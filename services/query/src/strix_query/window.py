@@ -8,8 +8,10 @@ widened to whole buckets of the query granularity, so every bucket returned is c
 
 from __future__ import annotations
 
+import difflib
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from strix_contracts.errors import QueryError
 from strix_contracts.query import TimeWindow
@@ -17,13 +19,36 @@ from strix_contracts.query import TimeWindow
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}
 
 
+# The longest IANA name is 32 characters; anything much longer is not a zone.
+MAX_ZONE_NAME = 64
+
+
+@cache
+def known_zones() -> frozenset[str]:
+    """The IANA names this installation knows (read once: it lists the zone files)."""
+    return frozenset(available_timezones())
+
+
 def zone(name: str) -> ZoneInfo:
+    """The zone of an IANA name, checked against the known names first: a name is never used as a file path
+    (a long or odd one made ZoneInfo fail with a path of the installation in its message)."""
+    if len(name) > MAX_ZONE_NAME:
+        raise QueryError(
+            f"a time zone name of {len(name)} characters; IANA names are at most {MAX_ZONE_NAME}",
+            argument="timeZone",
+            hint="use an IANA name such as UTC or Europe/Paris",
+        )
+    if name not in known_zones():
+        close = difflib.get_close_matches(name, sorted(known_zones()), n=1)
+        raise QueryError(
+            f"unknown time zone {name!r}",
+            argument="timeZone",
+            hint=f"did you mean {close[0]!r}?" if close else "use an IANA name such as UTC or Europe/Paris",
+        )
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise QueryError(
-            f"unknown time zone {name!r}", argument="timeZone", hint="use an IANA name such as UTC or Europe/Paris"
-        ) from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise QueryError(f"time zone {name!r} cannot be loaded", argument="timeZone") from exc
 
 
 def floor(moment: datetime, unit: str, tz: ZoneInfo) -> datetime:
