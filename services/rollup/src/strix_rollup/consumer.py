@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client as NATS
@@ -21,16 +22,20 @@ from nats.js.kv import KeyValue
 from prometheus_client import Counter, Histogram
 
 from strix_clickhouse import ClickHouse
-from strix_clickhouse.columns import events_table
+from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
 from strix_config import ModuleConfig
 from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
+from strix_contracts.deadletters import DeadLetter
 from strix_contracts.events import wire_decoder
 from strix_contracts.notices import Committed
 from strix_contracts.subjects import committed_subject
 from strix_rollup.batches import Microbatch, build_microbatch
 from strix_rollup.boundaries import Boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
+from strix_rollup.deadletters import SOURCE as DEAD_LETTER_SOURCE
+from strix_rollup.deadletters import event_bytes, send_dead_letters
 from strix_rollup.discovery import Membership
+from strix_rollup.isolation import Isolation, classify, cut, reason_text, refused_field
 from strix_rollup.pinned import PinnedPuller
 from strix_runtime.logs import get_logger
 
@@ -40,6 +45,10 @@ EVENTS_INSERTED = Counter("strix_rollup_events_inserted", "Events inserted into 
 INSERT_SECONDS = Histogram("strix_rollup_insert_seconds", "Time to insert one microbatch", ["module"])
 INSERT_FAILURES = Counter("strix_rollup_insert_failures", "Failed microbatch inserts (retried)", ["module"])
 REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed after a restart", ["module"])
+
+
+class _Stopping(Exception):
+    """The worker is stopping in the middle of an insert: leave the batch unacked."""
 
 
 @dataclass(frozen=True)
@@ -59,19 +68,24 @@ class PartitionState:
     batches: int = 0
     last_commit: float | None = None
     last_error: str | None = None
+    dead_letters: int = 0  # events ClickHouse refused, sent to the dead-letter stream
     pin: str | None = None  # the pin id this worker last held; the server's consumer info says who holds it now
 
 
-async def insert_microbatch(clickhouse: ClickHouse, batch: Microbatch) -> None:
-    await clickhouse.insert_columns(
-        events_table(batch.module),
-        batch.columns,
-        settings={
-            "insert_deduplicate": 1,
-            "insert_deduplication_token": batch.token,
-            "deduplicate_blocks_in_dependent_materialized_views": 1,
-        },
-    )
+# A backfill may span years in one batch: the parts per partition are still checked by ClickHouse (TOO_MANY_PARTS,
+# transient), but one block touching more than 100 monthly partitions must not be refused (code 252) forever.
+INSERT_SETTINGS = {
+    "insert_deduplicate": 1,
+    "deduplicate_blocks_in_dependent_materialized_views": 1,
+    "max_partitions_per_insert_block": 0,
+    "throw_on_max_partitions_per_insert_block": 0,
+}
+
+
+async def insert_rows(clickhouse: ClickHouse, module: str, columns: dict[str, list[Any]], token: str) -> None:
+    """One block into the raw table (and through it every rollup), de-duplicated by `token`."""
+    settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
+    await clickhouse.insert_columns(events_table(module), columns, settings=settings)
 
 
 class PartitionWorker:
@@ -220,20 +234,67 @@ class PartitionWorker:
             return None
 
     async def _insert(self, batch: Microbatch, stopping: asyncio.Event) -> bool:
-        """Insert until ClickHouse holds the batch (True) or we are stopping (False)."""
+        """Insert until ClickHouse holds the batch (True) or we are stopping (False). When ClickHouse refuses
+        the data itself, the refused events are isolated (isolation.py) and dead-lettered, the rest inserted."""
+        try:
+            refusal = await self._insert_rows(batch, batch.columns, batch.token, stopping)
+            if refusal is None:
+                return True
+            await self._isolate(batch, refusal, stopping)
+        except _Stopping:
+            return False  # left unacked: the batch is re-formed and the same sub-inserts repeated
+        return True
+
+    async def _isolate(self, batch: Microbatch, refusal: str, stopping: asyncio.Event) -> None:
+        """Split the refused batch down to the events ClickHouse refuses on their own; dead-letter those."""
+        rows = len(batch.columns[SEQUENCE_COLUMN])
+        log.warning(
+            "rollup.batch_refused", module=batch.module, partition=batch.partition, token=batch.token, reason=refusal
+        )
+        isolation = Isolation(rows, batch.token)
+        reasons = dict.fromkeys(isolation.dead, refusal)  # a batch of one event is refused as it stands
+        while (piece := isolation.next()) is not None:
+            reason = await self._insert_rows(batch, cut(batch.columns, piece), piece.token, stopping)
+            if reason is None:
+                isolation.landed(piece)
+                continue
+            isolation.refused(piece)
+            if piece.size == 1:
+                reasons[piece.start] = reason
+        letters = [self._dead_letter(batch, row, reasons[row]) for row in isolation.dead]
+        await send_dead_letters(self.nc.jetstream(), batch.module, batch.partition, letters)
+        self.state.dead_letters += len(letters)
+        for letter in letters:
+            log.error(
+                "rollup.event_dead_lettered",
+                module=batch.module,
+                partition=batch.partition,
+                sequence=letter.sequence,
+                position=letter.position,
+                reason=letter.reason,
+            )
+
+    async def _insert_rows(
+        self, batch: Microbatch, columns: dict[str, list[Any]], token: str, stopping: asyncio.Event
+    ) -> str | None:
+        """Insert rows under `token`, retrying transient failures with back-off until ClickHouse holds them
+        (None); ClickHouse's reason when it refuses the data itself. Raises _Stopping when we are stopping."""
         backoff = 0.2
         while not stopping.is_set():
             started = time.perf_counter()
             try:
-                await insert_microbatch(self.clickhouse, batch)
-            except Exception as exc:  # ClickHouse away or refusing: retry with back-off, never ack
+                await insert_rows(self.clickhouse, batch.module, columns, token)
+            except Exception as exc:
+                reason = reason_text(exc)
+                if classify(exc) == "refused":
+                    return reason
                 INSERT_FAILURES.labels(batch.module).inc()
-                self.state.last_error = str(exc)[:500]
+                self.state.last_error = reason[:500]
                 log.warning(
                     "rollup.insert_failed",
                     module=batch.module,
                     partition=batch.partition,
-                    token=batch.token,
+                    token=token,
                     error=self.state.last_error,
                     retry_in=backoff,
                 )
@@ -241,8 +302,24 @@ class PartitionWorker:
                 backoff = min(backoff * 2, self.limits.max_backoff)
                 continue
             INSERT_SECONDS.labels(batch.module).observe(time.perf_counter() - started)
-            return True
-        return False
+            return None
+        raise _Stopping
+
+    def _dead_letter(self, batch: Microbatch, row: int, reason: str) -> DeadLetter:
+        sequence = int(batch.columns[SEQUENCE_COLUMN][row])
+        position = int(batch.columns[POSITION_COLUMN][row])
+        message = self.buffer.get(sequence)
+        fields = {name: batch.columns[name][row] for name in self.config.event.fields}
+        return DeadLetter(
+            payload=event_bytes(message.data if message is not None else None, position, fields),
+            reason=reason,
+            field=refused_field(reason),
+            source=DEAD_LETTER_SOURCE,
+            partition=batch.partition,
+            module=batch.module,
+            sequence=sequence,
+            position=position,
+        )
 
     async def _committed(self, batch: Microbatch) -> None:
         EVENTS_INSERTED.labels(self.config.module).inc(batch.events)
