@@ -18,7 +18,8 @@ DEFAULT_MAX_BYTES = 4 * 1024**3
 
 
 def event_stream_config(module: str, max_bytes: int = DEFAULT_MAX_BYTES) -> StreamConfig:
-    """Interest retention: a message goes once its partition's consumer acked it (see consumers.py)."""
+    """Interest retention: a message goes once its partition's consumer acked it (see consumers.py). Atomic
+    batches allowed: ingestion stores a request's messages all or none (nats-server >= 2.12)."""
     return StreamConfig(
         name=event_stream(module),
         subjects=[event_subjects(module)],
@@ -27,21 +28,27 @@ def event_stream_config(module: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Stre
         discard=DiscardPolicy.NEW,
         max_bytes=max_bytes,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        allow_atomic=True,
         description=f"Validated events of module {module}",
     )
 
 
 async def ensure_event_stream(js: JetStreamContext, module: str, max_bytes: int | None = None) -> None:
-    """Create the stream when missing (writers and readers both call this); `max_bytes`, when given, is applied
-    to an existing stream too."""
+    """Create the stream when missing (writers and readers both call this). An existing stream is updated to
+    allow atomic batches (streams made before ingestion published them) and, when given, to `max_bytes`."""
     config = event_stream_config(module, DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     try:
         info = await js.stream_info(config.name or "")
     except NotFoundError:
         await js.add_stream(config)
         return
+    changes: dict[str, object] = {}
+    if not info.config.allow_atomic:
+        changes["allow_atomic"] = True
     if max_bytes is not None and info.config.max_bytes != max_bytes:
-        await js.update_stream(info.config.evolve(max_bytes=max_bytes))
+        changes["max_bytes"] = max_bytes
+    if changes:
+        await js.update_stream(info.config.evolve(**changes))
 
 
 def dead_letter_stream_config(module: str) -> StreamConfig:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
+from nats.js.kv import KeyValue
 from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
@@ -19,13 +20,15 @@ from strix_config import Catalog
 from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.errors import StrixError
 from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
-from strix_ingestion.batches import build_messages
+from strix_ingestion.batches import RequestTooLarge, request_messages
 from strix_ingestion.kafka_source import TopicPump, open_bucket
-from strix_ingestion.publisher import publish_all
-from strix_ingestion.validation import EventCodec, build_codec, decode_events
+from strix_ingestion.publisher import EventPublisher, open_ledger, publish_request
+from strix_ingestion.receipts import Receipt, request_digest
+from strix_ingestion.validation import EventCodec, build_codec, decode_body
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 
+# Read while it arrives: a larger body is refused at this many bytes, never buffered whole.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 EVENTS_ACCEPTED = Counter("strix_ingestion_events_accepted", "Events stored in JetStream", ["module"])
@@ -38,6 +41,8 @@ log = get_logger("ingestion")
 class Ingestion:
     catalog: Catalog
     nc: NATS
+    publisher: EventPublisher
+    ledger: KeyValue
     codecs: dict[str, EventCodec] = field(default_factory=dict)
     pumps: list[TopicPump] = field(default_factory=list)
 
@@ -55,7 +60,8 @@ async def run_ingestion(nc: NATS, catalog: Catalog, stream_max_bytes: int | None
         for partition in range(catalog.modules[module].partitions):
             # The stream keeps events only for existing consumers: make sure they exist before the first event.
             await ensure_pinned_consumer(nc, partition_consumer(module, partition), update=False)
-    service = Ingestion(catalog, nc, {name: build_codec(cfg) for name, cfg in catalog.modules.items()})
+    codecs = {name: build_codec(cfg) for name, cfg in catalog.modules.items()}
+    service = Ingestion(catalog, nc, EventPublisher(nc), await open_ledger(nc), codecs)
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     if any(cfg.sources for cfg in catalog.modules.values()):
@@ -77,6 +83,27 @@ async def run_ingestion(nc: NATS, catalog: Catalog, stream_max_bytes: int | None
 def _error(exc: StrixError) -> JSONResponse:
     headers = {"Retry-After": "2"} if exc.status == 503 else None
     return JSONResponse({"error": exc.body().model_dump(exclude_none=True)}, exc.status, headers=headers)
+
+
+def _too_large(message: str, hint: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": "too_large", "message": message, "hint": hint, **extra}}, 413)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body as it arrives, refused once it passes `limit` bytes (or declares more)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLarge
+    return bytes(body)
 
 
 def ingestion_router(service: Ingestion) -> APIRouter:
@@ -115,35 +142,41 @@ def ingestion_router(service: Ingestion) -> APIRouter:
                 404,
             )
         try:
-            body = await request.body()
+            body = await _read_body(request, MAX_BODY_BYTES)
         except ClientDisconnect:  # the client went away mid-upload: nothing was stored, nobody to answer
             log.info("ingestion.client_disconnected", module=module)
             return JSONResponse({"error": {"code": "client_disconnected", "message": "body not received"}}, 400)
-        if len(body) > MAX_BODY_BYTES:
-            return JSONResponse({"error": {"code": "too_large", "message": f"body over {MAX_BODY_BYTES} bytes"}}, 413)
-        ndjson = "ndjson" in request.headers.get("content-type", "") or "jsonl" in request.headers.get(
-            "content-type", ""
-        )
-        events, rejected = decode_events(codec, body, ndjson, datetime.now(UTC))
-        rejections = [{"index": r.index, "field": r.field, "reason": r.reason} for r in rejected]
-        EVENTS_REJECTED.labels(module).inc(len({r.index for r in rejected}))
-        if rejected and not partial:
-            return JSONResponse({"module": module, "accepted": 0, "rejected": rejections}, 422)
-        stored = 0
-        duplicates = 0
-        if events:
-            messages = build_messages(codec.config, events, request.headers.get("idempotency-key"))
-            try:
-                result = await publish_all(service.nc.jetstream(), messages)
-            except StrixError as exc:
-                log.warning("ingestion.publish_failed", module=module, error=exc.message)
-                return _error(exc)
-            stored, duplicates = len(events), result.duplicates
-            EVENTS_ACCEPTED.labels(module).inc(stored)
-        return JSONResponse(
-            {"module": module, "accepted": stored, "duplicate_messages": duplicates, "rejected": rejections},
-            200,
-        )
+        except _BodyTooLarge:
+            return _too_large(f"body over {MAX_BODY_BYTES} bytes", "send the events in several requests")
+        content_type = request.headers.get("content-type", "")
+        ndjson = "ndjson" in content_type or "jsonl" in content_type
+        now = datetime.now(UTC)
+        decoded = decode_body(codec, body, ndjson, now)
+        rejections = [{"index": r.index, "field": r.field, "reason": r.reason} for r in decoded.rejections]
+        EVENTS_REJECTED.labels(module).inc(len({r.index for r in decoded.rejections}))
+        if rejections and not partial:
+            return JSONResponse(Receipt(module, 0, False, rejections).body(), 422)
+        receipt = Receipt(module, len(decoded.events), False, rejections)
+        if not decoded.events:
+            return JSONResponse(receipt.body(), 200)
+        key = request.headers.get("idempotency-key")
+        limit = service.publisher.max_message_bytes
+        try:
+            messages = request_messages(codec.config, decoded.events, key, limit, decoded.positions)
+        except RequestTooLarge as exc:
+            hint = "send the events in several smaller requests" if exc.index is None else "make the event smaller"
+            extra = {} if exc.index is None else {"index": exc.index}
+            return _too_large(f"{exc.message}; nothing was stored", hint, **extra)
+        digest = request_digest(module, body, ndjson, partial)
+        try:
+            answer = await publish_request(service.publisher, service.ledger, key, digest, messages, receipt, now)
+        except StrixError as exc:
+            log.warning("ingestion.publish_failed", module=module, error=exc.message)
+            return _error(exc)
+        if not answer.replayed:
+            EVENTS_ACCEPTED.labels(module).inc(int(answer.body.get("stored", 0)))
+        headers = {"Idempotent-Replayed": "true"} if answer.replayed else None
+        return JSONResponse(answer.body, answer.status, headers=headers)
 
     return router
 

@@ -15,8 +15,8 @@ from nats.js.errors import NotFoundError
 
 from strix_contracts.deadletters import DeadLetter
 from strix_contracts.subjects import dead_letter_stream
-from strix_ingestion.batches import build_messages
-from strix_ingestion.publisher import publish_all
+from strix_ingestion.batches import EventTooLarge, build_messages
+from strix_ingestion.publisher import EventPublisher
 from strix_ingestion.validation import EventCodec, decode_events
 
 
@@ -50,6 +50,7 @@ class ReplayReport:
 async def replay(nc: NATS, codec: EventCodec) -> ReplayReport:
     module = codec.config.module
     js = nc.jetstream()
+    publisher = EventPublisher(nc)
     replayed = 0
     failed: list[tuple[int, str]] = []
     async for stored in dead_letters(nc, module):
@@ -57,7 +58,13 @@ async def replay(nc: NATS, codec: EventCodec) -> ReplayReport:
         if rejected or not events:
             failed.append((stored.sequence, rejected[0].reason if rejected else "no event"))
             continue
-        await publish_all(js, build_messages(codec.config, events, f"replay:{module}:{stored.sequence}"))
+        key = f"replay:{module}:{stored.sequence}"
+        try:
+            messages = build_messages(codec.config, events, key, publisher.max_message_bytes)
+        except EventTooLarge as exc:
+            failed.append((stored.sequence, str(exc)))
+            continue
+        await publisher.publish_all(messages)
         await js.delete_msg(dead_letter_stream(module), stored.sequence)
         replayed += len(events)
     return ReplayReport(replayed, failed)

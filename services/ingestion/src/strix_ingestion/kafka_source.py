@@ -10,6 +10,7 @@ so its calls run in a worker thread; callbacks only touch plain dicts.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from nats.aio.client import Client as NATS
+from nats.errors import Error as NatsError
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter
@@ -25,10 +27,11 @@ from prometheus_client import Counter
 from strix_config import ModuleConfig
 from strix_config.model import KafkaSource
 from strix_contracts.buckets import key_value
+from strix_contracts.deadletters import DeadLetter
 from strix_contracts.errors import StrixError
 from strix_contracts.subjects import dead_letter_subject
-from strix_ingestion.batches import build_messages
-from strix_ingestion.publisher import publish_all
+from strix_ingestion.batches import HEADER_ALLOWANCE, build_messages
+from strix_ingestion.publisher import EventPublisher
 from strix_ingestion.topics import TopicMessage, decode_topic_batch, plan_offsets
 from strix_ingestion.validation import EventCodec
 from strix_runtime.logs import get_logger
@@ -55,6 +58,10 @@ class TopicPump:
     buffers: dict[int, list[TopicMessage]] = field(default_factory=lambda: defaultdict(list))
     recorded: dict[int, tuple[int, int] | None] = field(default_factory=dict)
     stored_events: int = 0
+    publisher: EventPublisher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.publisher = EventPublisher(self.nc)
 
     def _key(self, partition: int) -> str:
         return f"{self.config.module}.{self.source.topic}.{partition}".replace("-", "_")
@@ -114,6 +121,9 @@ class TopicPump:
                 except StrixError as exc:  # JetStream full or away: keep the offsets, retry shortly
                     log.warning("ingestion.kafka_backoff", topic=self.source.topic, error=exc.message)
                     await asyncio.sleep(1.0)
+                except (TimeoutError, NatsError) as exc:  # the KV bucket or a dead letter not confirmed in time
+                    log.warning("ingestion.kafka_backoff", topic=self.source.topic, error=str(exc))
+                    await asyncio.sleep(1.0)
         finally:
             await asyncio.to_thread(consumer.close)
 
@@ -132,9 +142,13 @@ class TopicPump:
             await self.kv.put(self._key(partition), json.dumps({"first": first, "last": last}).encode())
             self.recorded[partition] = (first, last)
         now = datetime.now(UTC)
-        batch = decode_topic_batch(self.codec, chosen, self.source.mapping, self.source.format == "ndjson", now)
+        limit = self.publisher.max_message_bytes
+        batch = decode_topic_batch(
+            self.codec, chosen, self.source.mapping, self.source.format == "ndjson", now, max_event_bytes=limit
+        )
         js = self.nc.jetstream()
         for letter in batch.dead:
+            letter = _sendable(letter, limit)
             await js.publish(
                 dead_letter_subject(self.config.module),
                 letter.payload,
@@ -143,7 +157,7 @@ class TopicPump:
         DEAD_LETTERS.labels(self.config.module).inc(len(batch.dead))
         if batch.events:
             key = f"kafka:{self.source.topic}:{partition}:{first}-{last}"
-            await publish_all(js, build_messages(self.config, batch.events, key))
+            await self.publisher.publish_all(build_messages(self.config, batch.events, key, limit))
         await asyncio.to_thread(
             consumer.commit, offsets=[TopicPartition(self.source.topic, partition, last + 1)], asynchronous=False
         )
@@ -151,3 +165,21 @@ class TopicPump:
         self.stored_events += len(batch.events)
         self.buffers[partition] = buffer[count:]
         return True
+
+
+def _one_line(text: str, longest: int = 2000) -> str:
+    """Header values cannot hold line breaks (a reason may quote the event's own text)."""
+    return " ".join(text.splitlines())[:longest]
+
+
+def _sendable(letter: DeadLetter, limit: int) -> DeadLetter:
+    """A dead letter must fit a NATS message too: headers on one line each, an over-large payload cut to its
+    head (the reason says so)."""
+    reason = _one_line(letter.reason)
+    field = None if letter.field is None else _one_line(letter.field, 200)
+    room = limit - HEADER_ALLOWANCE - len(reason.encode()) - len((field or "").encode())
+    payload = letter.payload
+    if len(payload) > room:
+        reason = f"{reason} (payload cut to its first {room} of {len(payload)} bytes)"
+        payload = payload[:room]
+    return dataclasses.replace(letter, payload=payload, reason=reason, field=field)

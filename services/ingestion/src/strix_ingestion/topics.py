@@ -14,7 +14,12 @@ from typing import Any
 import msgspec
 
 from strix_contracts.deadletters import DeadLetter
-from strix_ingestion.validation import EventCodec, decode_events
+from strix_ingestion.batches import event_size
+from strix_ingestion.validation import EventCodec, decode_body
+
+# What a poison message can make msgspec raise while it is renamed or split (not only DecodeError: an integer of
+# 5000 digits is a ValidationError, invalid UTF-8 a UnicodeDecodeError, deep nesting a RecursionError).
+_POISON = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError, ValueError)
 
 
 @dataclass(frozen=True)
@@ -67,25 +72,31 @@ def _split(value: bytes, ndjson: bool) -> list[bytes]:
         return [line for line in value.splitlines() if line.strip()]
     try:
         decoded = msgspec.json.decode(value)
-    except msgspec.DecodeError:
+    except _POISON:
         return [value]
     return [msgspec.json.encode(i) for i in decoded] if isinstance(decoded, list) else [value]
 
 
 def decode_topic_batch(
-    codec: EventCodec, messages: list[TopicMessage], mapping: dict[str, str], ndjson: bool, now: datetime | None = None
+    codec: EventCodec,
+    messages: list[TopicMessage],
+    mapping: dict[str, str],
+    ndjson: bool,
+    now: datetime | None = None,
+    max_event_bytes: int | None = None,
 ) -> TopicBatch:
-    """Validate every event of every message; invalid ones become dead letters with their reason and origin."""
+    """Validate every event of every message; invalid ones become dead letters with their reason and origin,
+    as do events too large for a JetStream message on their own (`max_event_bytes`)."""
     events: list[Any] = []
     dead: list[DeadLetter] = []
     for message in messages:
         try:
             value = _renamed(message.value, mapping, ndjson)
-        except msgspec.DecodeError as exc:
+        except _POISON as exc:
             dead.append(
                 DeadLetter(
                     message.value,
-                    f"not valid JSON: {exc}",
+                    f"not readable as JSON: {exc}",
                     None,
                     "kafka",
                     message.topic,
@@ -95,26 +106,22 @@ def decode_topic_batch(
                 )
             )
             continue
-        accepted, rejected = decode_events(codec, value, ndjson=ndjson, now=now)
-        events.extend(accepted)  # the valid neighbours of a bad event are kept
-        if not rejected:
+        decoded = decode_body(codec, value, ndjson=ndjson, now=now)
+        problems: dict[int, tuple[str, str | None]] = {}
+        for rejection in decoded.rejections:
+            problems.setdefault(rejection.index, (rejection.reason, rejection.field))
+        for event, index in zip(decoded.events, decoded.positions, strict=True):
+            size = event_size(event) if max_event_bytes is not None else 0
+            if max_event_bytes is not None and size > max_event_bytes:
+                problems[index] = (f"Event is {size} bytes encoded; a message holds at most {max_event_bytes}", None)
+            else:
+                events.append(event)  # the valid neighbours of a bad event are kept
+        if not problems:
             continue
         parts = _split(value, ndjson)
-        first_reason: dict[int, Any] = {}
-        for rejection in rejected:
-            first_reason.setdefault(rejection.index, rejection)
-        for index, rejection in sorted(first_reason.items()):
+        for index, (reason, field) in sorted(problems.items()):
             part = parts[index] if index < len(parts) else value
             dead.append(
-                DeadLetter(
-                    part,
-                    rejection.reason,
-                    rejection.field,
-                    "kafka",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    index,
-                )
+                DeadLetter(part, reason, field, "kafka", message.topic, message.partition, message.offset, index)
             )
     return TopicBatch(events, dead)
