@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
@@ -70,3 +71,22 @@ async def ensure_pinned_consumer(nc: NATS, config: PinnedConsumerConfig, update:
     error = answer.get("error")
     if error and not (not update and error.get("err_code") == _ALREADY_EXISTS):
         raise ConsumerError(f"cannot create consumer {config.name}: {error.get('description')}")
+
+
+async def consumer_info(nc: NATS, config: PinnedConsumerConfig) -> dict[str, Any]:
+    """The server's view of a partition consumer: pending and unacked counts, ack floor, pinned client."""
+    reply = await nc.request(f"$JS.API.CONSUMER.INFO.{config.stream}.{config.name}", b"", timeout=5)
+    answer: dict[str, Any] = json.loads(reply.data)
+    error = answer.get("error")
+    if error:
+        raise ConsumerError(f"no info for consumer {config.name}: {error.get('description')}")
+    return answer
+
+
+async def first_waiting_time(nc: NATS, config: PinnedConsumerConfig, after: int) -> str | None:
+    """When the first message of the partition after stream sequence `after` (its ack floor) was stored, as the
+    server writes it (RFC 3339, nanoseconds); None when there is none."""
+    body = json.dumps({"seq": after + 1, "next_by_subj": config.filter_subject}).encode()
+    reply = await nc.request(f"$JS.API.STREAM.MSG.GET.{config.stream}", body, timeout=5)
+    message = json.loads(reply.data).get("message")
+    return str(message["time"]) if isinstance(message, dict) and "time" in message else None

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-HealthCheck = Callable[[], Awaitable[bool]]
+# A check passes with True; it fails with False, or with a text saying what is wrong (shown under "reasons").
+HealthCheck = Callable[[], Awaitable[bool | str]]
 
 
 def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
@@ -17,9 +18,14 @@ def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
 
     @router.get("/healthz", tags=["operations"])
     async def healthz() -> JSONResponse:
-        results = {name: await check() for name, check in checks.items()}
+        answers = {name: await check() for name, check in checks.items()}
+        results = {name: answer is True for name, answer in answers.items()}
+        reasons = {name: answer for name, answer in answers.items() if isinstance(answer, str)}
         healthy = all(results.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", "checks": results}, 200 if healthy else 503)
+        body: dict[str, object] = {"status": "ok" if healthy else "degraded", "checks": results}
+        if reasons:
+            body["reasons"] = reasons
+        return JSONResponse(body, 200 if healthy else 503)
 
     @router.get("/metrics", tags=["operations"])
     async def metrics() -> Response:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from strix_rollup.lag import POLL_SECONDS, STALL_SECONDS
+
 
 class RollupSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STRIX_ROLLUP_", extra="forbid")
@@ -15,4 +17,14 @@ class RollupSettings(BaseSettings):
     )
     priority_timeout: float = Field(
         default=5.0, gt=0, description="Seconds without pulls after which a partition moves to another replica."
+    )
+    stall_seconds: float = Field(
+        default=STALL_SECONDS,
+        gt=0,
+        description="Readiness fails when a partition this replica serves has events waiting and no progress for this long.",
+    )
+    lag_poll_seconds: float = Field(
+        default=POLL_SECONDS,
+        gt=0,
+        description="Seconds between two readings of the partitions' lag (metrics and readiness).",
     )
