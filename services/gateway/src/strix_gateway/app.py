@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import strawberry
+from cross_web import HTTPException
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client as NATS
 from starlette.websockets import WebSocketDisconnect
@@ -20,6 +21,7 @@ from strix_config import Catalog
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
 from strix_gateway.history import load_and_record
+from strix_gateway.limits import DEADLINE, MAX_VARIABLE_DEPTH, MAX_WHERE_DEPTH, within_deadline
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
 from strix_runtime.health import health_router
@@ -39,12 +41,12 @@ class Gateway:
 
 
 @asynccontextmanager
-async def run_gateway(nc: NATS, catalog: Catalog) -> AsyncIterator[Gateway]:
+async def run_gateway(nc: NATS, catalog: Catalog, deadline: float = DEADLINE) -> AsyncIterator[Gateway]:
     async def run(request: QueryRequest) -> dict[str, Any]:
-        return await run_query(nc, request)
+        return await within_deadline(run_query(nc, request), deadline)
 
     async def read(request: RecordsRequest) -> RecordsResponse:
-        return await read_records(nc, request)
+        return await within_deadline(read_records(nc, request), deadline)
 
     removed = await load_and_record(nc, catalog)
     schema = build_schema(catalog, run, read, LiveFeed(nc), removed)
@@ -71,6 +73,18 @@ class _Router(GraphQLRouter[Any, Any]):
 
     def encode_json(self, data: object) -> bytes:
         return msgspec.json.encode(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body as JSON; one nested deeper than the decoder recurses (~1 000 levels) is a 400 that says so,
+        not a RecursionError's 500."""
+        try:
+            return super().decode_json(data)
+        except RecursionError as exc:
+            raise HTTPException(
+                400,
+                f"the request body nests too deeply to read: variables nest at most {MAX_VARIABLE_DEPTH} levels, "
+                f"a `where` at most {MAX_WHERE_DEPTH} levels of and/or",
+            ) from exc
 
 
 def graphql_router(gateway: Gateway) -> APIRouter:

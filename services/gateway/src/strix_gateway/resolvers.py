@@ -14,13 +14,14 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
 from pydantic import ValidationError
 
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
 from strix_contracts.errors import StrixError, invalid_request
 from strix_contracts.query import (
+    MAX_FILTER_BRANCHES,
+    MAX_FILTER_VALUES,
     QueryRequest,
     QueryResponse,
     RecordsRequest,
@@ -28,7 +29,9 @@ from strix_contracts.query import (
     RowField,
     encode_answer,
 )
+from strix_gateway.errors import resolver_error, to_graphql_error
 from strix_gateway.fastrows import ColumnarRows, EncodedRows, decode_answer, rows_layout
+from strix_gateway.limits import MAX_WHERE_DEPTH, too_many_branches, too_many_values, where_too_deep
 from strix_gateway.live import LiveFeed, next_change
 from strix_gateway.types import (
     FILTER_OPS,
@@ -77,10 +80,14 @@ def _with_signature(function: Any, args: list[Arg], returns: Any) -> Any:
 
 
 def synthesise(args: list[Arg], returns: Any, handler: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
-    """An async resolver with exactly these typed, documented keyword arguments (and `info`)."""
+    """An async resolver with exactly these typed, documented keyword arguments (and `info`); a StrixError it
+    meets becomes its GraphQL error here, in one place."""
 
     async def resolve(**kwargs: Any) -> Any:
-        return await handler(kwargs)
+        try:
+            return await handler(kwargs)
+        except StrixError as exc:
+            raise resolver_error(exc) from exc
 
     return _with_signature(resolve, args, returns)
 
@@ -96,10 +103,13 @@ def validated(contract: type[Contract], payload: dict[str, Any]) -> Contract:
         raise to_graphql_error(invalid_request(exc)) from exc
 
 
-def where_to_filters(config: ModuleConfig, where: Any) -> list[dict[str, Any]]:
-    """A generated Where input to the QueryRequest filter tree (a list meaning all-of)."""
+def where_to_filters(config: ModuleConfig, where: Any, path: str = "where", levels: int = 0) -> list[dict[str, Any]]:
+    """A generated Where input to the QueryRequest filter tree (a list meaning all-of). A `where` written in the
+    document (variables were checked before) is held to the same limits, refused before it is walked deeper."""
     if where is None:
         return []
+    if levels > MAX_WHERE_DEPTH:
+        raise where_too_deep(path)
     filters: list[dict[str, Any]] = []
     for dim in config.dimensions:
         tests = getattr(where, dim, None)
@@ -107,12 +117,17 @@ def where_to_filters(config: ModuleConfig, where: Any) -> list[dict[str, Any]]:
             continue
         for op in FILTER_OPS:
             value = getattr(tests, op, None)
+            if isinstance(value, list) and len(value) > MAX_FILTER_VALUES:
+                raise too_many_values(f"{path}.{dim}.{op}", len(value))
             if value is not None:
                 filters.append({"dimension": dim, "op": op.rstrip("_"), "value": value})
-    if where.and_:
-        filters.append({"all": [{"all": where_to_filters(config, w)} for w in where.and_]})
-    if where.or_:
-        filters.append({"any": [{"all": where_to_filters(config, w)} for w in where.or_]})
+    for name, group, key in (("and", where.and_, "all"), ("or", where.or_, "any")):
+        if not group:
+            continue
+        if len(group) > MAX_FILTER_BRANCHES:
+            raise too_many_branches(f"{path}.{name}", len(group))
+        branches = [where_to_filters(config, w, f"{path}.{name}[{i}]", levels + 1) for i, w in enumerate(group)]
+        filters.append({key: [{"all": branch} for branch in branches]})
     return filters
 
 
@@ -145,21 +160,8 @@ def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def to_graphql_error(exc: StrixError) -> GraphQLError:
-    extensions: dict[str, Any] = {"code": exc.code.upper()}
-    if exc.argument:
-        extensions["argument"] = exc.argument
-    if exc.hint:
-        extensions["hint"] = exc.hint
-    return GraphQLError(exc.describe(), extensions=extensions)
-
-
 async def ask(run: QueryRunner, payload: dict[str, Any]) -> Answer:
-    request = validated(QueryRequest, payload)
-    try:
-        return await run(request)
-    except StrixError as exc:
-        raise to_graphql_error(exc) from exc
+    return await run(validated(QueryRequest, payload))
 
 
 def _as_mapping(response: Answer, layout: list[RowField] | None) -> dict[str, Any]:
@@ -243,6 +245,13 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
     """The same arguments as the query field; a new result whenever a rollup commit touches the window."""
 
     async def stream(**kwargs: Any) -> AsyncGenerator[Any, None]:
+        try:
+            async for result in _results(kwargs):
+                yield result
+        except StrixError as exc:
+            raise resolver_error(exc) from exc
+
+    async def _results(kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
         layout = _layout(kwargs)
         payload = {**request_dict(types.config, kwargs), "row_layout": layout}
         async with feed.listen(types.config.module) as queue:
@@ -334,11 +343,7 @@ def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsRead
             "first": kwargs.get("first", 50),
             "after": kwargs.get("after"),
         }
-        request = validated(RecordsRequest, payload)
-        try:
-            response = await read(request)
-        except StrixError as exc:
-            raise to_graphql_error(exc) from exc
+        response = await read(validated(RecordsRequest, payload))
         return records.page(
             records=[records.record(**{k: typed(k, v) for k, v in r.items()}) for r in response.records],
             end_cursor=response.end_cursor,

@@ -2,7 +2,8 @@
 
 Per module: one query field; one field per predefined query (`<module><Query>`); one field per declared join
 (`<module>With<Join>`). Resolvers only translate arguments and make one NATS request; the query service does
-the rest. Limits on depth, aliases and tokens protect it.
+the rest. Limits on tokens, the size of the document with its fragments spread (before any validation rule
+runs), variables, depth and aliases protect it; unexpected failures are answered with a request id only.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
+from strix_gateway.errors import InternalErrors
 from strix_gateway.fastrows import FlatRowsExecutionContext
+from strix_gateway.limits import BoundedValidation
 from strix_gateway.live import LiveFeed
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
@@ -150,6 +152,7 @@ def build_schema(
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=QUERY_TEXTS_KEPT),
             lambda: AddValidationRules(LIMIT_RULES),
-            lambda: ValidationCache(maxsize=QUERY_TEXTS_KEPT),
+            lambda: BoundedValidation(maxsize=QUERY_TEXTS_KEPT),
+            InternalErrors,
         ],
     )
