@@ -1,4 +1,4 @@
-"""The `strix` command: up (everything, embedded), serve (one service), config (validate, schema)."""
+"""The `strix` command: up (everything, embedded), serve (one service), status, dlq, config (validate, schema)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from strix.platform import SERVICES, PlatformOptions, run_platform
 from strix_config import ConfigError, load_catalog
 from strix_config.schema import module_json_schema_text
+from strix_rollup.lag import STALL_SECONDS
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from strix_runtime.settings import StrixSettings
@@ -62,6 +63,14 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
         sub.add_argument("--nats-url", default=settings.nats_url or "nats://127.0.0.1:4222")
         if name == "list":
             sub.add_argument("--limit", type=int, default=100)
+
+    status = commands.add_parser(
+        "status", help="each module's partitions: waiting events, oldest, last commit, reader, dead letters"
+    )
+    status.add_argument("modules", nargs="*", help="modules to show (all with an event stream when none)")
+    status.add_argument("--nats-url", default=settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}")
+    status.add_argument("--stall-seconds", type=float, default=STALL_SECONDS, help="flag partitions stuck this long")
+    status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
 
     config = commands.add_parser("config", help="module configs")
     config_commands = config.add_subparsers(dest="config_command", required=True)
@@ -154,6 +163,9 @@ async def _dead_letters(args: argparse.Namespace) -> int:
                             "partition": letter.partition,
                             "offset": letter.offset,
                             "index": letter.index,
+                            "module": letter.module,
+                            "stream_sequence": letter.sequence,
+                            "position": letter.position,
                             "event": letter.payload.decode(errors="replace"),
                         }
                     )
@@ -174,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_json)
     if args.command == "dlq":
         return asyncio.run(_dead_letters(args))
+    if args.command == "status":
+        from strix.status import run_status
+
+        return asyncio.run(run_status(args.nats_url, args.modules or None, args.stall_seconds, args.json))
     if args.command == "config":
         if args.config_command == "schema":
             text = module_json_schema_text()
