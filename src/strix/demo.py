@@ -14,11 +14,28 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from strix.generators import clickstream_events
+from strix_contracts.errors import QueryError
 from strix_runtime.logs import get_logger
 
 log = get_logger("demo")
+
+# Events per second the demo may send: each half-second tick builds its events in memory and posts them at once
+# (a rate of 1e9 took the process from 1.6 to 3.2 GB and blocked its event loop).
+MIN_RATE = 1.0
+MAX_RATE = 5000.0
+
+
+def check_rate(rate: float) -> None:
+    """A rate the demo can keep: finite and within [MIN_RATE, MAX_RATE] (NaN compares false and is refused)."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise QueryError(
+            f"{rate:g} events per second is outside {MIN_RATE:g}..{MAX_RATE:g}",
+            argument="rate",
+            hint=f"give a rate from {MIN_RATE:g} to {MAX_RATE:g} events per second",
+        )
 
 
 @dataclass
@@ -32,6 +49,9 @@ class DemoGenerator:
     started_at: float | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
+
+    def __post_init__(self) -> None:
+        check_rate(self.rate)
 
     @property
     def running(self) -> bool:
@@ -92,9 +112,15 @@ def demo_router(generator: DemoGenerator) -> APIRouter:
     async def status() -> dict[str, Any]:
         return generator.status()
 
-    @router.post("/start")
-    async def start(rate: float | None = None) -> dict[str, Any]:
+    @router.post("/start", response_model=None)
+    async def start(rate: float | None = None) -> dict[str, Any] | JSONResponse:
+        """Start (or keep running) at `rate` events per second; a rate out of range is a 422 and changes
+        nothing."""
         if rate is not None:
+            try:
+                check_rate(rate)
+            except QueryError as exc:
+                return JSONResponse(exc.body().model_dump(exclude_none=True), status_code=422)
             generator.rate = rate
         generator.start()
         return generator.status()
