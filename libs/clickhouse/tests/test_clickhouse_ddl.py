@@ -250,3 +250,29 @@ def test_quote_literal(value: str | int | float | bool | Decimal, rendered: str)
 def test_quote_literal_refuses_non_finite_numbers(value: float) -> None:
     with pytest.raises(ValueError, match="non-finite"):
         quote_literal(value)
+
+
+# --- event ids ------------------------------------------------------------------------------------------------
+
+
+def test_a_module_with_an_id_field_remembers_ids_for_its_window_fed_from_the_events_table() -> None:
+    event = shop().event.model_dump(exclude_none=True)
+    config = shop(event={**event, "fields": {**event["fields"], "eid": {"type": "string"}}, "id_field": "eid"})
+    plan = by_name(plan_module(config, DB))
+    assert [s.name for s in plan_module(config, DB)][-2:] == ["shop__event_ids", "shop__event_ids__mv"]
+    table = plan["shop__event_ids"].sql
+    assert "`id` String," in table and "ORDER BY `id`" in table
+    # 7 days by default, counted from the later of event time and arrival
+    assert "TTL greatest(`event_time`, `seen_at`) + INTERVAL 604800 SECOND" in table
+    assert "non_replicated_deduplication_window" in table  # a re-inserted batch is dropped here too
+    view = plan["shop__event_ids__mv"].sql
+    assert "e.`eid` AS `id`" in view and "toDateTime(e.`ts`) AS `event_time`" in view
+    assert "FROM `analytics`.`shop_events` AS e" in view
+    longer = shop(event={**config.event.model_dump(exclude_none=True), "max_lateness": "30d"})
+    assert "INTERVAL 2592000 SECOND" in by_name(plan_module(longer, DB))["shop__event_ids"].sql
+    declared = shop(event={**config.event.model_dump(exclude_none=True), "dedup_window": "2w"})
+    assert "INTERVAL 1209600 SECOND" in by_name(plan_module(declared, DB))["shop__event_ids"].sql
+
+
+def test_a_module_without_an_id_field_has_no_ids_table() -> None:
+    assert not [s for s in plan_module(shop(), DB) if "event_ids" in s.name]

@@ -4,6 +4,7 @@ file, line and YAML path, so a client fixes a file in one pass."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -362,3 +363,28 @@ def test_schema_knows_every_metric_kind() -> None:
         "quantile",
         "ratio",
     }
+
+
+def test_a_dedup_window_shorter_than_the_lateness_bound_or_without_an_id_is_refused() -> None:
+    short = VALID.replace(
+        "  time_field: ts\n", "  time_field: ts\n  id_field: customer\n  max_lateness: 30d\n  dedup_window: 7d\n"
+    )
+    config, problems = parse_module(short, "shop.yaml")
+    assert config is None
+    message = problem_at(problems, "event.dedup_window").message
+    assert "7d" in message and "30d" in message and "twice" in message
+    no_id = VALID.replace("  time_field: ts\n", "  time_field: ts\n  dedup_window: 7d\n")
+    config, problems = parse_module(no_id, "shop.yaml")
+    assert config is None
+    assert "id_field" in problem_at(problems, "event.dedup_window").message
+
+
+def test_the_dedup_window_defaults_to_a_week_or_the_lateness_bound_if_longer() -> None:
+    with_id = VALID.replace("  time_field: ts\n", "  time_field: ts\n  id_field: customer\n")
+    config, _ = parse_module(with_id, "shop.yaml")
+    assert config is not None and config.dedup_window() == timedelta(days=7)
+    late = with_id.replace("  id_field: customer\n", "  id_field: customer\n  max_lateness: 30d\n")
+    config, _ = parse_module(late, "shop.yaml")
+    assert config is not None and config.dedup_window() == timedelta(days=30)
+    config, _ = parse_module(VALID, "shop.yaml")
+    assert config is not None and config.dedup_window() is None

@@ -17,6 +17,7 @@ from strix_clickhouse.columns import (
     state_expr,
     state_type,
 )
+from strix_clickhouse.event_ids import plan_event_ids
 from strix_clickhouse.sql import qualified, quote_identifier
 from strix_config import ModuleConfig
 from strix_config.model import parse_duration
@@ -120,4 +121,5 @@ def plan_module(config: ModuleConfig, database: str) -> list[Statement]:
     ]
     for name in config.rollups:
         statements.extend(plan_rollup(config, name, database))
+    statements.extend(Statement(kind, name, sql) for kind, name, sql in plan_event_ids(config, database, _settings()))
     return statements

@@ -30,6 +30,10 @@ Scalar = str | int | float | bool
 _DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
 
+# An event id is remembered at least this long unless a module declares its own window (ARCHITECTURE §5).
+DEFAULT_DEDUP_WINDOW = timedelta(days=7)
+
+
 def parse_duration(text: str) -> timedelta:
     """'90d' -> 90 days; the pattern is validated by the model before this is called."""
     match = re.fullmatch(DURATION_PATTERN, text)
@@ -83,7 +87,13 @@ class EventSpec(Strict):
     time_field: str = Field(description="The field holding event time (type datetime); buckets are cut on it.")
     id_field: str | None = Field(
         default=None,
-        description="Optional unique id of an event, kept in raw records; a batch re-sent with the same events within the de-duplication window is stored once.",
+        description="Optional unique id of an event: an event re-sent with the same id (alone, in another batch, "
+        "hours later) is counted once within `dedup_window`.",
+    )
+    dedup_window: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = Field(
+        default=None,
+        description="How long an event id is remembered, counted from the later of its event time and its arrival "
+        "(such as 7d, the default, or max_lateness when that is longer); never shorter than max_lateness.",
     )
     fields: dict[str, EventField] = Field(min_length=1, description="The fields of an event, by name.")
     max_lateness: Annotated[str, Field(pattern=DURATION_PATTERN)] | None = Field(
@@ -326,6 +336,16 @@ class ModuleConfig(Annotated_):
 
     def rollup_metrics(self, rollup: Rollup) -> list[str]:
         return rollup.metrics if rollup.metrics is not None else self.stored_metrics()
+
+    def dedup_window(self) -> timedelta | None:
+        """How long an event id is remembered: the declared window, else 7 days or max_lateness if longer.
+        None when events carry no id."""
+        if self.event.id_field is None:
+            return None
+        if self.event.dedup_window is not None:
+            return parse_duration(self.event.dedup_window)
+        lateness = parse_duration(self.event.max_lateness) if self.event.max_lateness else timedelta(0)
+        return max(DEFAULT_DEDUP_WINDOW, lateness)
 
     def metric_inputs(self, name: str) -> list[str]:
         """Stored metrics a metric needs: itself, or the two sides of a ratio (recursively)."""

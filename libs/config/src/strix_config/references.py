@@ -15,6 +15,7 @@ from strix_config.model import (
     Scalar,
     UniqExactMetric,
     UniqMetric,
+    parse_duration,
 )
 
 Path = tuple[str | int, ...]
@@ -53,6 +54,18 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
         id_field = need_field(("event", "id_field"), config.event.id_field)
         if id_field is not None and (id_field.type not in ("string", "int") or not id_field.required):
             problems.append((("event", "id_field"), "the id field must be a required string or int"))
+    if config.event.dedup_window is not None:
+        if config.event.id_field is None:
+            problems.append((("event", "dedup_window"), "a de-duplication window needs an `id_field`"))
+        lateness = config.event.max_lateness
+        if lateness is not None and parse_duration(config.event.dedup_window) < parse_duration(lateness):
+            problems.append(
+                (
+                    ("event", "dedup_window"),
+                    f"the de-duplication window {config.event.dedup_window} is shorter than max_lateness {lateness}: "
+                    "an event re-sent late but within the lateness bound would count twice",
+                )
+            )
     need_field(("partition_by",), config.partition_by)
 
     for name, spec in fields.items():

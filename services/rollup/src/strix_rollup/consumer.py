@@ -23,6 +23,14 @@ from prometheus_client import Counter, Histogram
 
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
+from strix_clickhouse.event_ids import (
+    ID_COLUMN,
+    TOKEN_COLUMN,
+    clear_probe_sql,
+    create_probe_sql,
+    earlier_occurrences_sql,
+    probe_table,
+)
 from strix_config import ModuleConfig
 from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.deadletters import DeadLetter
@@ -34,6 +42,7 @@ from strix_rollup.boundaries import Boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
 from strix_rollup.deadletters import SOURCE as DEAD_LETTER_SOURCE
 from strix_rollup.deadletters import event_bytes, send_dead_letters
+from strix_rollup.dedup import first_counts, keep_events
 from strix_rollup.discovery import Membership
 from strix_rollup.isolation import Isolation, classify, cut, reason_text, refused_field
 from strix_rollup.pinned import PinnedPuller
@@ -44,6 +53,7 @@ log = get_logger("rollup")
 EVENTS_INSERTED = Counter("strix_rollup_events_inserted", "Events inserted into ClickHouse", ["module"])
 INSERT_SECONDS = Histogram("strix_rollup_insert_seconds", "Time to insert one microbatch", ["module"])
 INSERT_FAILURES = Counter("strix_rollup_insert_failures", "Failed microbatch inserts (retried)", ["module"])
+REPEATS = Counter("strix_rollup_events_repeated", "Events left out: their id was counted before", ["module"])
 REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed after a restart", ["module"])
 
 
@@ -115,6 +125,7 @@ class PartitionWorker:
         self.puller = PinnedPuller(nc, self.consumer)
         self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
         self.open: list[Boundary] = []
+        self.probe_ready = False  # whether this partition's id probe table exists (dedup)
         self.open_known = False  # whether `open` reflects the KV record (reset when the pin may have moved)
 
     def reset(self) -> None:
@@ -182,11 +193,42 @@ class PartitionWorker:
             self.open = [*self.open, boundary]
             await write_open(self.boundaries, self.config.module, self.partition, self.open)
         batch = self._decode(chosen)
-        if batch is not None and not await self._insert(batch, stopping):
+        if batch is not None and self.config.event.id_field is not None:
+            batch = await self._drop_repeats(batch)
+        if batch is not None and batch.events and not await self._insert(batch, stopping):
             return  # stopping: left unacked, re-formed by whoever takes the partition
         await self._close_batch(chosen_sequences, boundary)
         if batch is not None:
             await self._committed(batch)
+
+    async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
+        """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
+        so it survives restarts and moves with the partition."""
+        id_field = self.config.event.id_field
+        assert id_field is not None
+        ids = batch.columns[id_field]
+        if not ids:
+            return batch
+        module, database = self.config.module, self.clickhouse.database
+        if not self.probe_ready:
+            await self.clickhouse.command(create_probe_sql(self.config, database, self.partition))
+            self.probe_ready = True
+        await self.clickhouse.command(clear_probe_sql(module, database, self.partition))
+        await self.clickhouse.insert_columns(
+            probe_table(module, self.partition), {TOKEN_COLUMN: [batch.token] * len(ids), ID_COLUMN: ids}
+        )
+        found = await self.clickhouse.query(
+            earlier_occurrences_sql(module, database, self.partition), {"token": batch.token}
+        )
+        earlier = {row[0]: (int(row[1][0]), int(row[1][1])) for row in found.rows}
+        keep = first_counts(ids, batch.columns[SEQUENCE_COLUMN], batch.columns[POSITION_COLUMN], earlier)
+        kept = keep_events(batch, keep, self.config.event.time_field)
+        if kept.events < batch.events:
+            REPEATS.labels(module).inc(batch.events - kept.events)
+            log.info(
+                "rollup.repeats_dropped", module=module, partition=self.partition, repeats=batch.events - kept.events
+            )
+        return kept
 
     async def _close_batch(self, sequences: list[int], boundary: Boundary) -> None:
         """Ack the batch's buffered messages one by one, then forget its recorded boundary."""
