@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
@@ -154,3 +155,31 @@ async def test_a_poison_event_between_good_events_is_dead_lettered_and_the_parti
         assert rollup_service.partitions[(MODULE, partition)].dead_letters == 1
         health = await client.get("/healthz")
         assert health.status_code == 200, health.text
+
+        # What an operator runs: the dead letter with its reason, and a partition that is not behind.
+        listed = [
+            json.loads(line) for line in (await strix("dlq", "list", MODULE, *platform_args(platform))).splitlines()
+        ]
+        assert [(d["source"], d["partition"], d["position"], d["field"]) for d in listed] == [
+            ("rollup", partition, 1, "quantity")
+        ]
+        assert "Unable to create native array for column `quantity`" in listed[0]["reason"]
+        status = json.loads(await strix("status", MODULE, "--json", "--nats-url", platform.nats_url))
+        [module] = status["modules"]
+        assert module["dead_letters"] == 1
+        assert [p["waiting_messages"] for p in module["partitions"]] == [0] * config.partitions
+        assert all(p["stalled"] is None for p in module["partitions"])
+
+
+def platform_args(platform: Any) -> list[str]:
+    return ["--nats-url", platform.nats_url, "--config-dir", str(EXAMPLE_CONFIGS)]
+
+
+async def strix(*args: str) -> str:
+    """Run the `strix` command in its own process; its standard output."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "strix.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()
+    return out.decode()
