@@ -89,7 +89,9 @@ async def bench_raw(clickhouse: ClickHouse, config: Any, events: list[dict[str, 
     return rate
 
 
-async def bench_http(url: str, clickhouse: ClickHouse, bodies: list[bytes], total: int, base: int) -> float:
+async def bench_http(
+    url: str, clickhouse: ClickHouse, bodies: list[bytes], total: int, base: int, measure: str = "http_end_to_end"
+) -> float:
     began = time.monotonic()
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -110,7 +112,7 @@ async def bench_http(url: str, clickhouse: ClickHouse, bodies: list[bytes], tota
     rate = total / (done - began)
     emit(
         {
-            "measure": "http_end_to_end",
+            "measure": measure,
             "events": total,
             "events_per_s": round(rate),
             "ingest_ack_events_per_s": round(total / (acked - began)),
@@ -189,6 +191,26 @@ async def main(events_count: int, freshness_seconds: float) -> None:
         for path in (REPO / "configs").glob("*.yaml"):
             shutil.copy(path, configs / path.name)
         catalog = load_catalog(configs)
+        # De-duplication by event id costs a probe per batch: the same HTTP run without an id field, first, in a
+        # database of its own (events without ids get fresh message ids, so none is dropped as a re-send).
+        without_ids = work / "configs-without-ids"
+        without_ids.mkdir()
+        for path in configs.glob("*.yaml"):
+            text = path.read_text()
+            (without_ids / path.name).write_text(text.replace("  id_field: event_id\n", ""))
+        options = PlatformOptions(
+            catalog=load_catalog(without_ids),
+            data_dir=work / "data",
+            nats_port=-1,
+            port=0,
+            clickhouse_database="strix_without_ids",
+        )
+        async with run_platform(options) as platform:
+            assert platform.clickhouse is not None
+            rate_without_ids = await bench_http(
+                platform.http_url, platform.clickhouse, bodies, len(events), 0, "http_end_to_end_without_ids"
+            )
+            await platform.clickhouse.command("DROP DATABASE IF EXISTS `strix_without_ids`")
         options = PlatformOptions(catalog=catalog, data_dir=work / "data", nats_port=-1, port=0)
         async with run_platform(options) as platform:
             assert platform.clickhouse is not None
@@ -232,6 +254,7 @@ async def main(events_count: int, freshness_seconds: float) -> None:
                 "summary": "pipeline",
                 "raw_bulk_events_per_s": round(raw_rate),
                 "http_share_of_raw": round(http_rate / raw_rate, 2),
+                "http_with_ids_share_of_without": round(http_rate / rate_without_ids, 2),
                 "kafka_share_of_raw": round(kafka_rate / raw_rate, 2),
             }
         )
