@@ -264,3 +264,27 @@ async def dead_letters_of(server: NatsServer) -> list[DeadLetter]:
         return await dead_letters(nc)
     finally:
         await nc.close()
+
+
+async def test_an_event_clickhouse_itself_refuses_is_isolated_by_its_error_code(
+    nats_server: NatsServer, clickhouse: ClickHouse
+) -> None:
+    """A refusal from the server (here a table constraint an operator added: code 469, VIOLATED_CONSTRAINT)
+    rather than from the client's serialisation: the same split, the same dead letter, with the server's text."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    good = [event(start + timedelta(seconds=i), i) for i in range(25)]
+    refused = [event(start, 200, quantity=5000), event(start, 201, quantity=7000)]
+    nc = await nats.connect(nats_server.url)
+    try:
+        worker = await setup(nc, clickhouse, LIMITS)
+        table = f"`{clickhouse.database}`.`{MODULE}_events`"
+        await clickhouse.command(f"ALTER TABLE {table} ADD CONSTRAINT sane_quantity CHECK quantity < 1000")
+        await publish(nc, [good[:12], [refused[0], *good[12:20]], [*good[20:], refused[1]]])
+        await drain(nc, worker)
+        await assert_counted_exactly(clickhouse, good)
+        letters = await dead_letters(nc)
+        assert [(d.sequence, d.position) for d in letters] == [(2, 0), (3, 5)]
+        assert all("Code: 469" in d.reason and "sane_quantity" in d.reason for d in letters)
+        assert [json.loads(d.payload)["quantity"] for d in letters] == [5000, 7000]
+    finally:
+        await nc.close()
