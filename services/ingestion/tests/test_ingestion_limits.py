@@ -309,3 +309,16 @@ def test_poison_records_from_a_topic_become_dead_letters(forever: EventCodec) ->
         assert dead[5].field == "ts" and "2106-02-07T06:28:15Z" in dead[5].reason
         assert "4000" in dead[6].reason
         assert all(letter.reason for letter in batch.dead)
+
+
+def test_a_dead_letter_always_fits_a_nats_message() -> None:
+    """A reason may quote the event (line breaks break NATS headers); a payload may pass the max payload."""
+    from strix_contracts.deadletters import DeadLetter
+    from strix_ingestion.kafka_source import _sendable
+
+    letter = DeadLetter(b"x" * 10_000, "Invalid enum value 'a\r\nb'", "f\nx", "kafka", "t", 0, 5, 0)
+    sent = _sendable(letter, 4096)
+    assert "\n" not in sent.reason and "\r" not in sent.reason and sent.field == "f x"
+    assert len(sent.payload) + len(sent.reason) + 1024 <= 4096
+    assert "cut to its first" in sent.reason and "10000 bytes" in sent.reason
+    assert _sendable(DeadLetter(b"{}", "bad", None, "kafka"), 4096) == DeadLetter(b"{}", "bad", None, "kafka")

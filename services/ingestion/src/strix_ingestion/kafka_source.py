@@ -177,7 +177,8 @@ def _sendable(letter: DeadLetter, limit: int) -> DeadLetter:
     head (the reason says so)."""
     reason = _one_line(letter.reason)
     field = None if letter.field is None else _one_line(letter.field, 200)
-    room = limit - HEADER_ALLOWANCE - len(reason.encode()) - len((field or "").encode())
+    note = 100  # room for the note that the payload was cut
+    room = limit - HEADER_ALLOWANCE - len(reason.encode()) - len((field or "").encode()) - note
     payload = letter.payload
     if len(payload) > room:
         reason = f"{reason} (payload cut to its first {room} of {len(payload)} bytes)"
