@@ -108,6 +108,11 @@ async def test_readiness_names_a_stalled_partition_and_recovers(
             app = create_app(service)
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rollup") as http:
                 assert (await http.get("/healthz")).status_code == 200
+
+                async def consumers_made() -> bool:  # events sent before their consumer exists are not kept
+                    return len(service.lag) == CONFIG.partitions
+
+                await wait_until(consumers_made, 10, "the partition consumers were never created")
                 # The raw table goes away: every insert fails (transiently: UNKNOWN_TABLE), partition 1 waits.
                 await clickhouse.command(f"RENAME TABLE `{db}`.`{MODULE}_events` TO `{db}`.`{MODULE}_hidden`")
                 js = nc.jetstream()
