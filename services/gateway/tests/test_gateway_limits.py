@@ -266,3 +266,15 @@ async def test_a_query_service_slower_than_the_deadline_is_answered_with_what_to
         await service.stop()
     finally:
         await nc.close()
+
+
+async def test_a_long_outside_64_bits_is_refused_by_the_scalar() -> None:
+    fleet = load_catalog(CONFIGS.parent / "tests" / "fixtures" / "client-configs")
+    recorder = Recorder()
+    result = await build_schema(fleet, recorder).execute(
+        "query($n: Long) { fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], where: {zone: {eq: $n}}) { source } }",
+        variable_values={"n": 2**70},
+    )
+    assert result.errors is not None
+    assert f"{2**70} is outside the 64-bit range" in result.errors[0].message
+    assert recorder.requests == []

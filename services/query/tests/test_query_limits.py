@@ -26,7 +26,7 @@ from strix_contracts.query import (
 )
 from strix_query.app import QueryService, statement_timed_out
 from strix_query.compiler import MAX_ROWS, STATEMENT_SECONDS, CompiledQuery, with_time_limit
-from strix_query.execution import _rows
+from strix_query.execution import _rows, compile_plan, plan
 from strix_query.shaping import join_rows
 from strix_query.validation import check_answer_size, check_row_count
 from strix_query.window import zone
@@ -186,3 +186,21 @@ def test_a_missing_side_of_an_outer_join_is_null_not_zero() -> None:
     by_country = {r.dimensions["country"]: r for r in rows}
     assert by_country["FI"].metrics == {"events": 3} and by_country["FI"].joined == {"spend": None, "clicks": None}
     assert by_country["SE"].metrics == {"events": None} and by_country["SE"].joined == {"spend": 2.5, "clicks": 0}
+
+
+def test_an_int_filter_outside_64_bits_is_refused_before_clickhouse_sees_it() -> None:
+    fleet = load_catalog(CONFIGS.parent / "tests" / "fixtures" / "client-configs")
+    request = QueryRequest.model_validate(
+        {
+            "module": "fleet",
+            "window": {"last": 1, "unit": "day"},
+            "metrics": ["trips"],
+            "granularity": "day",
+            "filters": [{"dimension": "zone", "op": "in", "value": [3, 2**70]}],
+        }
+    )
+    main = plan(fleet, request, datetime(2026, 3, 10, tzinfo=UTC))
+    with pytest.raises(QueryError) as caught:
+        compile_plan(main, "db")
+    assert caught.value.argument == "filters[0]"
+    assert caught.value.message == f"{2**70} is outside the 64-bit range of zone"

@@ -21,8 +21,18 @@ from strix_gateway.fastrows import FLAT_TYPES
 from strix_gateway.names import camel, enum_value, pascal
 
 Long = NewType("Long", int)
+
+
+def parse_long(value: Any) -> int:
+    """A 64-bit integer, refused outside the range ClickHouse's Int64 holds."""
+    number = int(value)
+    if not -(2**63) <= number < 2**63:
+        raise ValueError(f"{number} is outside the 64-bit range")
+    return number
+
+
 LONG_SCALAR = strawberry.scalar(
-    name="Long", serialize=int, parse_value=int, description="A 64-bit integer (GraphQL Int is 32-bit)."
+    name="Long", serialize=int, parse_value=parse_long, description="A 64-bit integer (GraphQL Int is 32-bit)."
 )
 
 

@@ -111,6 +111,8 @@ def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: P
         }[ptype]
         if not ok:
             raise QueryError(f"{value!r} is not a {field_type} value of {cond.dimension}", argument=path)
+        if ptype == "Int64" and not -(2**63) <= value < 2**63:  # type: ignore[operator]
+            raise QueryError(f"{value} is outside the 64-bit range of {cond.dimension}", argument=path)
     if cond.op in _STRING_OPS and field_type != "string":
         raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field_type}", argument=path)
     if field_type == "decimal":  # compare decimals exactly: 1.15 stays 1.15, never a float's 1.149999...
