@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,9 @@ from strix_contracts.query import (
     Row,
 )
 from strix_query.app import QueryService, statement_timed_out
-from strix_query.compiler import MAX_ROWS, STATEMENT_SECONDS, CompiledQuery, with_time_limit
-from strix_query.execution import _rows, compile_plan, plan
+from strix_query.compiler import MAX_ROWS, STATEMENT_SECONDS, CompiledQuery, compile_query, with_time_limit
+from strix_query.execution import _rows
+from strix_query.planner import Source
 from strix_query.shaping import join_rows
 from strix_query.validation import check_answer_size, check_row_count
 from strix_query.window import zone
@@ -188,19 +189,33 @@ def test_a_missing_side_of_an_outer_join_is_null_not_zero() -> None:
     assert by_country["SE"].metrics == {"events": None} and by_country["SE"].joined == {"spend": 2.5, "clicks": 0}
 
 
-def test_an_int_filter_outside_64_bits_is_refused_before_clickhouse_sees_it() -> None:
-    fleet = load_catalog(CONFIGS.parent / "tests" / "fixtures" / "client-configs")
+@pytest.mark.parametrize(
+    ("dimension", "value", "message"),
+    [
+        ("zone", [3, 2**70], f"{2**70} is outside the 64-bit range of zone"),
+        ("toll", 1e30, "1e+30 is outside the range of toll (Decimal(18, 2))"),
+    ],
+)
+def test_numbers_a_column_cannot_hold_are_refused_before_clickhouse_sees_them(
+    tmp_path: Path, dimension: str, value: Any, message: str
+) -> None:
+    """An int beyond Int64, a decimal beyond Decimal(18, scale): ClickHouse's own error would read as internal."""
+    text = (CONFIGS.parent / "tests" / "fixtures" / "client-configs" / "fleet.yaml").read_text()
+    (tmp_path / "fleet.yaml").write_text(
+        text.replace("\ndimensions:\n", "\ndimensions:\n  toll: {description: Toll.}\n", 1)
+    )
+    fleet = load_catalog(tmp_path).modules["fleet"]
+    op = "in" if isinstance(value, list) else "gt"
     request = QueryRequest.model_validate(
         {
             "module": "fleet",
             "window": {"last": 1, "unit": "day"},
             "metrics": ["trips"],
-            "granularity": "day",
-            "filters": [{"dimension": "zone", "op": "in", "value": [3, 2**70]}],
+            "filters": [{"dimension": dimension, "op": op, "value": value}],
         }
     )
-    main = plan(fleet, request, datetime(2026, 3, 10, tzinfo=UTC))
+    start = datetime(2026, 3, 9, tzinfo=UTC)
     with pytest.raises(QueryError) as caught:
-        compile_plan(main, "db")
+        compile_query(request, fleet, Source(None, "raw"), start, start + timedelta(days=1), "db")
     assert caught.value.argument == "filters[0]"
-    assert caught.value.message == f"{2**70} is outside the 64-bit range of zone"
+    assert caught.value.message == message

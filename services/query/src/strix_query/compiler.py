@@ -117,6 +117,12 @@ def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: P
         raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field_type}", argument=path)
     if field_type == "decimal":  # compare decimals exactly: 1.15 stays 1.15, never a float's 1.149999...
         ptype = f"Decimal(18, {field.scale})"
+        most = 10 ** (18 - field.scale)
+        for value in values:
+            if not -most < value < most:
+                raise QueryError(
+                    f"{value} is outside the range of {cond.dimension} (Decimal(18, {field.scale}))", argument=path
+                )
     if cond.op == "eq":
         return f"{column} = {params.add(cond.value, ptype)}"
     if cond.op == "neq":
