@@ -28,11 +28,9 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from strawberry.extensions import ValidationCache
 
 from strix_contracts.errors import QueryError
 from strix_contracts.query import MAX_FILTER_BRANCHES, MAX_FILTER_DEPTH, MAX_FILTER_VALUES
-from strix_gateway.errors import to_graphql_error
 
 # Fields, fragment spreads and inline fragments of a document with every fragment spread in place. The largest
 # dashboard document asks a few dozen; 2 000 leaves room for anything a person writes.
@@ -120,6 +118,7 @@ def expanded_size(document: DocumentNode, cap: int = MAX_SELECTIONS) -> int:
 
 
 def document_error(document: DocumentNode) -> QueryError | None:
+    """Why the document is refused (too large once expanded, or a fragment cycle); None when it is not."""
     try:
         size = expanded_size(document)
     except QueryError as error:
@@ -206,18 +205,3 @@ async def within_deadline(work: Awaitable[T], seconds: float = DEADLINE) -> T:
             argument="window",
             hint="narrow the window, filter, group by fewer dimensions or choose a coarser granularity",
         ) from exc
-
-
-class BoundedValidation(ValidationCache):
-    """The validation cache, behind the checks above: a document or variables over a limit are answered with
-    what to reduce, and graphql-core (and the limiters among its rules) never sees them."""
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        assert context.graphql_document is not None
-        error = document_error(context.graphql_document) or variables_error(context.variables)
-        if error is not None:
-            context.pre_execution_errors = [to_graphql_error(error)]
-            yield
-            return
-        yield from super().on_validate()

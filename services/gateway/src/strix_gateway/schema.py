@@ -8,22 +8,27 @@ runs), variables, depth and aliases protect it; unexpected failures are answered
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
+    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
-from strix_gateway.errors import InternalErrors
+from strix_contracts.errors import StrixError, internal
+from strix_gateway.errors import request_id, to_graphql_error, unexpected
 from strix_gateway.fastrows import FlatRowsExecutionContext
-from strix_gateway.limits import BoundedValidation
+from strix_gateway.limits import document_error, variables_error
 from strix_gateway.live import LiveFeed
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
@@ -44,6 +49,7 @@ from strix_gateway.types import (
     build_record_types,
     describe,
 )
+from strix_runtime.logs import get_logger
 
 # Results are flat, so depth beyond a few levels is abuse; aliases multiply the work of one request.
 MAX_DEPTH = 8
@@ -62,6 +68,57 @@ LIMIT_RULES = [
 QUERY_TEXTS_KEPT = 256
 
 __all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_TOKENS", "QueryRunner", "build_schema"]
+
+log = get_logger("gateway")
+
+
+class BoundedValidation(ValidationCache):
+    """The validation cache, behind the checks of `limits`: a document or variables over a limit are answered with
+    what to reduce, and graphql-core (and the limiters among its rules) never sees them."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        error = document_error(context.graphql_document) or variables_error(context.variables)
+        if error is not None:
+            context.pre_execution_errors = [to_graphql_error(error)]
+            yield
+            return
+        yield from super().on_validate()
+
+
+class InternalErrors(MaskErrors):
+    """Unexpected failures as `internal error (request id ...)` with `extensions.requestId`; each is logged with
+    the id (and the query service's own id when it reported one)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=unexpected)
+        self.request_id = ""
+
+    def on_operation(self) -> Iterator[None]:
+        self.request_id = request_id(self.execution_context.context)
+        yield from super().on_operation()
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        upstream = original.request_id if isinstance(original, StrixError) else None
+        log.error(
+            "gateway.internal_error",
+            request_id=self.request_id,
+            upstream_request_id=upstream,
+            path=error.path,
+            error=repr(original),
+            exc_info=original,
+        )
+        masked = internal(self.request_id)
+        return GraphQLError(
+            masked.message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            extensions={"code": "INTERNAL", "requestId": self.request_id, "hint": masked.hint},
+        )
 
 
 @strawberry.type(description="A module: a family of events and what can be asked of it.")

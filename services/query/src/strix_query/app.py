@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from strix_query.execution import Answer, execute_cached, read_records, rollup_s
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
+from strix_runtime.requestid import request_id_from_headers
 
 log = get_logger("query")
 
@@ -50,14 +50,7 @@ SIZES_REFRESH_SECONDS = 15.0
 # The longest one request may take (several statements: top-N keys, the comparison window, the joined module);
 # past it the caller hears what to narrow. Below the gateway's own deadline, so this clearer answer comes first.
 QUERY_DEADLINE = 20.0
-REQUEST_ID_HEADER = "Strix-Request-Id"
 _NARROW = "narrow the window, filter, group by fewer dimensions or choose a coarser granularity"
-
-
-def request_id(headers: Mapping[str, str] | None) -> str:
-    """The id the caller sent with the request (printable, at most 128 characters), else a new one."""
-    given = (headers or {}).get(REQUEST_ID_HEADER, "")
-    return given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
 
 
 def statement_timed_out(exc: Exception) -> bool:
@@ -131,7 +124,7 @@ class QueryService:
             await _respond_error(request, exc)
             return
         except Exception:
-            rid = request_id(request.headers)
+            rid = request_id_from_headers(request.headers)
             log.exception("query.records_failed", request_id=rid)
             await _respond_error(request, internal(rid), "internal error")
             return
@@ -158,7 +151,7 @@ class QueryService:
             await _respond_error(request, exc)
             return
         except Exception:
-            rid = request_id(request.headers)
+            rid = request_id_from_headers(request.headers)
             log.exception("query.failed", module=module, request_id=rid)
             QUERIES.labels(module, "-", "internal").inc()
             await _respond_error(request, internal(rid), "internal error")
