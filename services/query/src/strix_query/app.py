@@ -32,6 +32,7 @@ from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 from strix_runtime.requestid import request_id_from_headers
+from strix_runtime.tracing import traced_handler
 
 log = get_logger("query")
 
@@ -178,9 +179,11 @@ async def run_query_service(
     # Subscribe before serving: an answer cached after a commit we missed would stay stale.
     notices = await nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=service.on_committed)
     micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
-    await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=service.handle, queue_group="strix-query")
     await micro.add_endpoint(
-        name="records", subject=QUERY_RECORDS, handler=service.handle_records, queue_group="strix-query"
+        name="run", subject=QUERY_RUN, handler=traced_handler(service.handle), queue_group="strix-query"
+    )
+    await micro.add_endpoint(
+        name="records", subject=QUERY_RECORDS, handler=traced_handler(service.handle_records), queue_group="strix-query"
     )
     log.info("query.started", modules=catalog.names())
     try:

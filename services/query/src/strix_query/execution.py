@@ -50,6 +50,7 @@ from strix_query.validation import (
     validate_request,
 )
 from strix_query.window import buckets, comparison_window, constant_lag, resolve_window, shift, zone
+from strix_runtime.tracing import clickhouse_span
 
 Sizes = Mapping[str, Mapping[str, int]]
 
@@ -69,7 +70,8 @@ def _number(value: Any) -> float | int | None:
 
 async def select(clickhouse: ClickHouse, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
     """Every statement of the query service, under ClickHouse's time limit."""
-    return await clickhouse.query(with_time_limit(sql), parameters)
+    with clickhouse_span("select"):
+        return await clickhouse.query(with_time_limit(sql), parameters)
 
 
 @dataclass(frozen=True)
