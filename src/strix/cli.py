@@ -17,6 +17,19 @@ from strix_runtime.logs import configure_logging
 from strix_runtime.settings import StrixSettings
 
 
+def _demo_rate(text: str) -> float:
+    """argparse type: a demo rate the generator can keep, refused with the range otherwise."""
+    from strix.demo import MAX_RATE, MIN_RATE
+
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise argparse.ArgumentTypeError(f"{text} is outside {MIN_RATE:g}..{MAX_RATE:g} events per second")
+    return rate
+
+
 def _common(parser: argparse.ArgumentParser, settings: StrixSettings) -> None:
     parser.add_argument("--config-dir", type=Path, default=settings.config_dir, help="directory of module configs")
     parser.add_argument("--host", default=settings.host, help="HTTP bind address")
@@ -29,6 +42,17 @@ def _common(parser: argparse.ArgumentParser, settings: StrixSettings) -> None:
     )
     parser.add_argument("--clickhouse-database", default=settings.clickhouse_database)
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir, help="embedded NATS and chDB data")
+    parser.add_argument(
+        "--otlp-endpoint",
+        default=settings.otlp_endpoint,
+        help="OpenTelemetry collector (OTLP/HTTP) to export spans to; no spans are recorded when unset",
+    )
+    parser.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=settings.access_log,
+        help="one JSON log line per HTTP request",
+    )
 
 
 def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
@@ -41,7 +65,7 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
     up.add_argument(
         "--demo", action="store_true", help="also generate a live clickstream (needs the clickstream module)"
     )
-    up.add_argument("--demo-rate", type=float, default=200.0, help="demo events per second")
+    up.add_argument("--demo-rate", type=_demo_rate, default=200.0, help="demo events per second (1..5000)")
 
     serve = commands.add_parser(
         "serve",
@@ -101,6 +125,8 @@ async def _run(args: argparse.Namespace) -> int:
         clickhouse_database=args.clickhouse_database,
         host=args.host,
         port=args.port,
+        access_log=args.access_log,
+        otlp_endpoint=args.otlp_endpoint,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,15 +148,14 @@ async def _run(args: argparse.Namespace) -> int:
         print(
             f"Strix is up: GraphQL {platform.http_url}/graphql, ingestion {platform.http_url}/v1/modules/<module>/events"
             f" (modules: {', '.join(catalog.names())}). Ctrl-C stops.",
-            file=sys.stderr,
             flush=True,
         )
         if generator is not None:
-            print(f"Demo clickstream at {args.demo_rate:g} events/s.", file=sys.stderr, flush=True)
+            print(f"Demo clickstream at {args.demo_rate:g} events/s.", flush=True)
         await stop.wait()
         if generator is not None:
             await generator.stop()
-    print("Strix stopped.", file=sys.stderr)
+    print("Strix stopped.", flush=True)
     return 0
 
 

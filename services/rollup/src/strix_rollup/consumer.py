@@ -47,6 +47,7 @@ from strix_rollup.discovery import Membership
 from strix_rollup.isolation import Isolation, classify, cut, reason_text, refused_field
 from strix_rollup.pinned import PinnedPuller
 from strix_runtime.logs import get_logger
+from strix_runtime.tracing import clickhouse_span
 
 log = get_logger("rollup")
 
@@ -95,7 +96,9 @@ INSERT_SETTINGS = {
 async def insert_rows(clickhouse: ClickHouse, module: str, columns: dict[str, list[Any]], token: str) -> None:
     """One block into the raw table (and through it every rollup), de-duplicated by `token`."""
     settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
-    await clickhouse.insert_columns(events_table(module), columns, settings=settings)
+    table = events_table(module)
+    with clickhouse_span("insert", table=table, rows=len(columns[SEQUENCE_COLUMN])):
+        await clickhouse.insert_columns(table, columns, settings=settings)
 
 
 class PartitionWorker:
