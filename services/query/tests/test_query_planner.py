@@ -228,3 +228,22 @@ def test_fleet_keeps_no_raw_events_so_hourly_zones_are_refused() -> None:
     assert source(fleet, {"zone"}, {"trips", "distance"}, "day", UTC_DAYS).rollup == "daily_zones"
     with pytest.raises(QueryError):
         source(fleet, {"depot"}, {"trips"}, "day", LAST_DAY, tz="Asia/Kolkata")  # no minute rollup to tile them
+
+
+def test_when_no_table_keeps_the_window_the_one_keeping_the_most_answers(clicks: ModuleConfig) -> None:
+    """Raw keeps 30 days, hourly_groups 90: a 60-day hourly question by country reads hourly_groups, which still
+    holds every event of the window, rather than raw events of which half are gone."""
+    window = TimeWindow(start=utc(2025, 12, 1), end=utc(2026, 3, 10))  # 99 days: more than any hourly table keeps
+    got = source(clicks, {"country"}, {"events"}, "hour", window)
+    assert got.rollup == "hourly_groups"
+    assert "no table keeps the whole window" in got.reason and "90d" in got.reason
+    # A dimension only raw events have: raw answers, as before.
+    assert source(clicks, {"product"}, {"events"}, "hour", window).rollup is None
+    # Raw events keep the window: they answer (minute_overview fits but for its 2 days, and does not win).
+    assert source(clicks, {"action"}, {"events"}, "minute", TimeWindow(last=10, unit="day")).rollup is None
+
+
+def test_with_raw_kept_forever_no_rollup_wins_on_retention(clicks: ModuleConfig) -> None:
+    forever = clicks.model_copy(update={"raw": Raw(keep=True, retention=None)})
+    window = TimeWindow(start=utc(2025, 12, 1), end=utc(2026, 3, 10))
+    assert source(forever, {"country"}, {"events"}, "hour", window).rollup is None

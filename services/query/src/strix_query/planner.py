@@ -60,8 +60,10 @@ def rollup_fits(
     start: datetime,
     end: datetime,
     now: datetime,
+    check_retention: bool = True,
 ) -> str | None:
-    """None when the rollup answers exactly, else why not."""
+    """None when the rollup answers exactly, else why not (`check_retention=False`: whether it would, had it
+    kept everything)."""
     rollup = config.rollups[name]
     missing_dims = dimensions - set(rollup.dimensions)
     if missing_dims:
@@ -78,7 +80,7 @@ def rollup_fits(
         return f"the window does not start and end on whole {rollup.granularity}s"
     if granularity != "total" and not _offsets_aligned(tz, start, end, seconds):
         return f"{tz.key} buckets do not start on UTC {rollup.granularity} boundaries"
-    if rollup.retention is not None and start < now - parse_duration(rollup.retention):
+    if check_retention and rollup.retention is not None and start < now - parse_duration(rollup.retention):
         return f"it keeps only {rollup.retention}"
     return None
 
@@ -113,10 +115,51 @@ def choose_source(
             f"rollup {best} ({config.rollups[best].granularity}) answers exactly"
             + (f"; the smallest of {others + 1} that do" if others else ""),
         )
+    fallback = _longest_kept(config, dimensions, metrics, granularity, tz, start, end, now)
+    if fallback is not None:
+        return fallback
     if config.raw.keep:
         return Source(None, "no rollup answers exactly (" + "; ".join(reasons) + ")" if reasons else "no rollups")
     raise QueryError(
         "no rollup answers this query and raw events are not kept",
         argument="groupBy",
         hint="; ".join(reasons) or "declare a rollup",
+    )
+
+
+def _kept_for(retention: str | None) -> timedelta:
+    return timedelta.max if retention is None else parse_duration(retention)
+
+
+def _longest_kept(
+    config: ModuleConfig,
+    dimensions: set[str],
+    metrics: set[str],
+    granularity: str,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+) -> Source | None:
+    """When no table keeps the whole window, the one that keeps the most of it: raw and rollups then agree on
+    an old event (kept by any table that could answer, it is counted). None when raw events hold the window,
+    or no rollup keeps more of it than they do."""
+    raw_kept = _kept_for(config.raw.retention) if config.raw.keep else timedelta(0)
+    if config.raw.keep and (raw_kept == timedelta.max or start >= now - raw_kept):
+        return None
+    fitting = [
+        (_kept_for(rollup.retention), name)
+        for name, rollup in config.rollups.items()
+        if rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now, check_retention=False)
+        is None
+    ]
+    if not fitting:
+        return None
+    kept, name = max(fitting)
+    if kept <= raw_kept:
+        return None
+    return Source(
+        name,
+        f"no table keeps the whole window: rollup {name} ({config.rollups[name].granularity}) keeps the most of it "
+        f"({config.rollups[name].retention}); events older than that are no longer counted",
     )
