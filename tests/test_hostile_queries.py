@@ -150,51 +150,7 @@ async def test_a_query_past_its_deadline_says_what_to_narrow(start_platform: Pla
 
 # --- joins ----------------------------------------------------------------------------------------------------
 
-SHOP = """
-module: shop
-event:
-  time_field: ts
-  fields:
-    ts: {type: datetime, description: When.}
-    market: {type: string, description: Country of the shop.}
-    device: {type: string, description: Device class.}
-    action: {type: string, description: What the customer did.}
-partition_by: market
-partitions: 1
-dimensions:
-  market: {description: Country.}
-  device: {description: Device class.}
-  action: {description: What the customer did.}
-metrics:
-  events: {kind: count, description: Events.}
-rollups:
-  daily: {granularity: day, dimensions: [market, device, action]}
-raw: {keep: true}
-joins:
-  ads: {module: ads, match: {market: country}, description: Ad spend per country.}
-"""
-
-ADS = """
-module: ads
-event:
-  time_field: ts
-  fields:
-    ts: {type: datetime, description: When.}
-    country: {type: string, description: Targeted country.}
-    device: {type: string, description: Device class shown to.}
-    spend: {type: decimal, scale: 2, description: Cost.}
-partition_by: country
-partitions: 1
-dimensions:
-  country: {description: Country.}
-  device: {description: Device class.}
-metrics:
-  spend: {kind: sum, field: spend, description: Money spent.}
-  reports: {kind: count, description: Reports of the ad network.}
-rollups:
-  daily: {granularity: day, dimensions: [country, device]}
-raw: {keep: true}
-"""
+JOIN_CONFIGS = Path(__file__).resolve().parent / "fixtures" / "join-configs"
 
 
 def _events(rng: random.Random, now: datetime, count: int, fields: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -207,21 +163,15 @@ def _events(rng: random.Random, now: datetime, count: int, fields: dict[str, lis
     ]
 
 
-async def test_join_filters_apply_to_both_sides_and_a_missing_side_is_null(
-    start_platform: PlatformFactory, tmp_path: Path
-) -> None:
-    configs = tmp_path / "configs"
-    configs.mkdir()
-    (configs / "shop.yaml").write_text(SHOP)
-    (configs / "ads.yaml").write_text(ADS)
-    catalog = load_catalog(configs)
+async def test_join_filters_apply_to_both_sides_and_a_missing_side_is_null(start_platform: PlatformFactory) -> None:
+    catalog = load_catalog(JOIN_CONFIGS)
     shop_config, ads_config = catalog.modules["shop"], catalog.modules["ads"]
     now = datetime.now(UTC)
     rng = random.Random(9)
     devices = ["mobile", "desktop", "tablet"]
     shop = _events(rng, now, 400, {"market": ["FI", "SE", "DE"], "device": devices, "action": ["view", "buy"]})
     ads = _events(rng, now, 300, {"country": ["FI", "SE", "NO"], "device": devices, "spend": ["1.25", "0.40", "3.10"]})
-    async with start_platform(configs) as (_, client):
+    async with start_platform(JOIN_CONFIGS) as (_, client):
         await post_events(client, "shop", shop)
         await post_events(client, "ads", ads)
         await wait_for_count(client, "shop", "events", len(shop))

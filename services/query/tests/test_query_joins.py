@@ -15,58 +15,13 @@ from strix_contracts.errors import QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, QueryRequest
 from strix_query.execution import _joined_request
 
-SHOP = """
-module: shop
-event:
-  time_field: ts
-  fields:
-    ts: {type: datetime, description: When.}
-    market: {type: string, description: Country of the shop.}
-    device: {type: string, description: Device class.}
-    action: {type: string, description: What the customer did.}
-partition_by: market
-partitions: 1
-dimensions:
-  market: {description: Country.}
-  device: {description: Device class.}
-  action: {description: What the customer did.}
-metrics:
-  events: {kind: count, description: Events.}
-rollups:
-  hourly: {granularity: hour, dimensions: [market, device, action]}
-raw: {keep: true}
-joins:
-  ads: {module: ads, match: {market: country}, description: Ad spend per country.}
-"""
-
-ADS = """
-module: ads
-event:
-  time_field: ts
-  fields:
-    ts: {type: datetime, description: When.}
-    country: {type: string, description: Targeted country.}
-    device: {type: string, description: Device class shown to.}
-    spend: {type: decimal, scale: 2, description: Cost.}
-partition_by: country
-partitions: 1
-dimensions:
-  country: {description: Country.}
-  device: {description: Device class.}
-metrics:
-  spend: {kind: sum, field: spend, description: Money spent.}
-rollups:
-  hourly: {granularity: hour, dimensions: [country, device]}
-raw: {keep: true}
-"""
+# A shop and an ad network sharing `device`, matched on market = country (shared with tests/test_hostile_queries.py).
+JOIN_CONFIGS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "join-configs"
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
-    folder = tmp_path_factory.mktemp("join-configs")
-    (folder / "shop.yaml").write_text(SHOP)
-    (folder / "ads.yaml").write_text(ADS)
-    return load_catalog(Path(folder))
+def catalog() -> Catalog:
+    return load_catalog(JOIN_CONFIGS)
 
 
 def _joined(catalog: Catalog, filters: list[object]) -> QueryRequest:
