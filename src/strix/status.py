@@ -10,7 +10,6 @@ rule the rollup's readiness uses (strix_rollup.lag).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from dataclasses import dataclass
@@ -18,11 +17,11 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from strix_contracts.consumers import consumer_info, first_waiting_time, partition_consumer
+from strix_contracts.discovery import ping_service
 from strix_contracts.subjects import dead_letter_stream, event_stream, rollup_consumer
 from strix_rollup.assignment import owner
 from strix_rollup.boundary_store import BUCKET, read_open
@@ -76,23 +75,7 @@ async def partitions_of(nc: NATS, module: str) -> list[int]:
 
 async def rollup_replicas(nc: NATS, wait: float = 0.5) -> list[str]:
     """The ids of the rollup replicas that answer a discovery ping."""
-    inbox = nc.new_inbox()
-    subscription = await nc.subscribe(inbox)
-    found: set[str] = set()
-    loop = asyncio.get_running_loop()
-    try:
-        await nc.publish(f"$SRV.PING.{SERVICE}", b"", reply=inbox)
-        deadline = loop.time() + wait
-        while (left := deadline - loop.time()) > 0:
-            try:
-                message = await subscription.next_msg(timeout=left)
-            except NatsTimeout:
-                break
-            replica = json.loads(message.data).get("id")
-            if isinstance(replica, str):
-                found.add(replica)
-    finally:
-        await subscription.unsubscribe()
+    found = await ping_service(nc, SERVICE, wait)
     return sorted(found)
 
 

@@ -14,13 +14,12 @@ until it has been silent for `forget_after` seconds, so a slow answer does not s
 from __future__ import annotations
 
 import asyncio
-import json
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeout
 from nats.micro import add_service
 from nats.micro.service import Service
 
+from strix_contracts.discovery import ping_service
 from strix_rollup.assignment import owner
 
 SERVICE = "strix-rollup"
@@ -52,23 +51,8 @@ class Membership:
 
     async def refresh(self) -> list[str]:
         """Ask every live replica for its id (ourselves included, whatever the network says)."""
-        inbox = self.nc.new_inbox()
-        subscription = await self.nc.subscribe(inbox)
-        found = set()
+        found = await ping_service(self.nc, SERVICE, self.answer_within)
         loop = asyncio.get_running_loop()
-        try:
-            await self.nc.publish(f"$SRV.PING.{SERVICE}", b"", reply=inbox)
-            deadline = loop.time() + self.answer_within
-            while (left := deadline - loop.time()) > 0:
-                try:
-                    message = await subscription.next_msg(timeout=left)
-                except NatsTimeout:  # nobody else answered in time
-                    break
-                replica = json.loads(message.data).get("id")
-                if isinstance(replica, str):
-                    found.add(replica)
-        finally:
-            await subscription.unsubscribe()
         now = loop.time()
         self.last_seen.update((replica, now) for replica in found)
         self.last_seen[self.id] = now
