@@ -160,7 +160,22 @@ def _with_allowed(codec: EventCodec, rejection: Rejection) -> Rejection:
     return Rejection(rejection.index, rejection.field, f"{rejection.reason}; allowed: {allowed}")
 
 
-def _check_event(codec: EventCodec, index: int, event: Any, now: datetime | None = None) -> list[Rejection]:
+@dataclass(frozen=True)
+class Cutoffs:
+    """The oldest event times accepted at one moment: computed once per body, not once per event."""
+
+    horizon: datetime | None  # no table keeps events before it
+    late: datetime | None  # the lateness bound
+
+    @classmethod
+    def at(cls, codec: EventCodec, now: datetime | None) -> Cutoffs:
+        if now is None:
+            return cls(None, None)
+        lateness = codec.config.event.max_lateness
+        return cls(codec.times.horizon(now), None if lateness is None else now - parse_duration(lateness))
+
+
+def _check_event(codec: EventCodec, index: int, event: Any, cutoffs: Cutoffs) -> list[Rejection]:
     """Checks msgspec cannot express: what the columns can store (decimal precision and scale, the storable
     time range), the module's retention horizon and its lateness bound."""
     problems = []
@@ -169,8 +184,8 @@ def _check_event(codec: EventCodec, index: int, event: Any, now: datetime | None
     bounds = codec.times
     if not bounds.earliest <= moment < bounds.end:
         problems.append(Rejection(index, time_field, _outside_time_range(bounds, moment)))
-    elif now is not None:
-        horizon = bounds.horizon(now)
+    else:
+        horizon = cutoffs.horizon
         if horizon is not None and moment < horizon:
             problems.append(
                 Rejection(
@@ -180,8 +195,8 @@ def _check_event(codec: EventCodec, index: int, event: Any, now: datetime | None
                     f"events before {utc_text(horizon)}, got {utc_text(moment)}",
                 )
             )
-        lateness = codec.config.event.max_lateness
-        if lateness is not None and moment < now - parse_duration(lateness):
+        if cutoffs.late is not None and moment < cutoffs.late:
+            lateness = codec.config.event.max_lateness
             problems.append(
                 Rejection(index, time_field, f"Older than the lateness bound of {lateness}: {moment.isoformat()}")
             )
@@ -279,10 +294,11 @@ def decode_body(codec: EventCodec, body: bytes, ndjson: bool = False, now: datet
     """Valid normalised events with their positions, and every rejection; `now` enables the module's lateness
     bound and retention horizon."""
     stripped = body.lstrip()
+    cutoffs = Cutoffs.at(codec, now)
     if not ndjson and stripped.startswith(b"["):
         try:
             events = codec.many.decode(body)
-            problems = [p for i, e in enumerate(events) for p in _check_event(codec, i, e, now)]
+            problems = [p for i, e in enumerate(events) for p in _check_event(codec, i, e, cutoffs)]
             if not problems and events:
                 return Decoded([_normalise(codec, e) for e in events], list(range(len(events))), [])
         except _HOSTILE:
@@ -301,7 +317,7 @@ def decode_body(codec: EventCodec, body: bytes, ndjson: bool = False, now: datet
         except _HOSTILE as exc:
             rejected.append(_with_allowed(codec, _event_problem(index, exc)))
             continue
-        problems = _check_event(codec, index, event, now)
+        problems = _check_event(codec, index, event, cutoffs)
         if problems:
             rejected.extend(problems)
         else:
