@@ -198,11 +198,15 @@ class PartitionWorker:
         batch = self._decode(chosen)
         if batch is not None and self.config.event.id_field is not None:
             batch = await self._drop_repeats(batch)
-        if batch is not None and batch.events and not await self._insert(batch, stopping):
-            return  # stopping: left unacked, re-formed by whoever takes the partition
+        refused = 0
+        if batch is not None and batch.events:
+            outcome = await self._insert(batch, stopping)
+            if outcome is None:
+                return  # stopping: left unacked, re-formed by whoever takes the partition
+            refused = outcome
         await self._close_batch(chosen_sequences, boundary)
         if batch is not None:
-            await self._committed(batch)
+            await self._committed(batch, batch.events - refused)
 
     async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
         """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
@@ -278,19 +282,18 @@ class PartitionWorker:
             )
             return None
 
-    async def _insert(self, batch: Microbatch, stopping: asyncio.Event) -> bool:
-        """Insert until ClickHouse holds the batch (True) or we are stopping (False). When ClickHouse refuses
-        the data itself, the refused events are isolated (isolation.py) and dead-lettered, the rest inserted."""
+    async def _insert(self, batch: Microbatch, stopping: asyncio.Event) -> int | None:
+        """Insert until ClickHouse holds the batch: the number of events it refused (isolated by isolation.py and
+        dead-lettered, the rest inserted), or None when we are stopping."""
         try:
             refusal = await self._insert_rows(batch, batch.columns, batch.token, stopping)
             if refusal is None:
-                return True
-            await self._isolate(batch, refusal, stopping)
+                return 0
+            return await self._isolate(batch, refusal, stopping)
         except _Stopping:
-            return False  # left unacked: the batch is re-formed and the same sub-inserts repeated
-        return True
+            return None  # left unacked: the batch is re-formed and the same sub-inserts repeated
 
-    async def _isolate(self, batch: Microbatch, refusal: str, stopping: asyncio.Event) -> None:
+    async def _isolate(self, batch: Microbatch, refusal: str, stopping: asyncio.Event) -> int:
         """Split the refused batch down to the events ClickHouse refuses on their own; dead-letter those."""
         rows = len(batch.columns[SEQUENCE_COLUMN])
         log.warning(
@@ -318,6 +321,7 @@ class PartitionWorker:
                 position=letter.position,
                 reason=letter.reason,
             )
+        return len(letters)
 
     async def _insert_rows(
         self, batch: Microbatch, columns: dict[str, list[Any]], token: str, stopping: asyncio.Event
@@ -366,9 +370,9 @@ class PartitionWorker:
             position=position,
         )
 
-    async def _committed(self, batch: Microbatch) -> None:
-        EVENTS_INSERTED.labels(self.config.module).inc(batch.events)
-        self.state.inserted_events += batch.events
+    async def _committed(self, batch: Microbatch, inserted: int) -> None:
+        EVENTS_INSERTED.labels(self.config.module).inc(inserted)
+        self.state.inserted_events += inserted
         self.state.batches += 1
         self.state.last_commit = time.time()
         self.state.last_error = None
@@ -376,7 +380,7 @@ class PartitionWorker:
             notice = Committed(
                 module=self.config.module,
                 partition=self.partition,
-                events=batch.events,
+                events=inserted,
                 first_event=batch.first_event,
                 last_event=batch.last_event,
                 stream_first=batch.first_seq,
