@@ -14,7 +14,7 @@ from strix_config import Catalog, ModuleConfig, load_catalog
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest, TimeWindow, TopN
 from strix_query.compiler import MAX_ROWS, CompiledQuery, compile_query, compile_top_keys
-from strix_query.execution import compile_plan, plan
+from strix_query.plan import plan_query
 from strix_query.planner import Source
 
 REPO = Path(__file__).resolve().parents[3]
@@ -368,10 +368,11 @@ def test_order_by_something_not_selected_is_refused(clicks: ModuleConfig) -> Non
 
 
 def refused(catalog: Catalog, **fields: Any) -> QueryError:
-    """Plan and compile a request the way the service does; return the error it raises."""
+    """Plan a request the way the service does; return the error it raises (planning refuses all a statement
+    could: no SQL is compiled for a request that cannot run)."""
     module = fields.pop("module", "clickstream")
     with pytest.raises(QueryError) as caught:
-        compile_plan(plan(catalog, request(module, **fields), NOW), DB)
+        plan_query(catalog, request(module, **fields), NOW, DB)
     return caught.value
 
 
@@ -404,7 +405,7 @@ def test_unknown_filter_dimension_inside_a_group(catalog: Catalog) -> None:
 
 def test_unknown_module_is_not_found(catalog: Catalog) -> None:
     with pytest.raises(NotFound) as caught:
-        plan(catalog, request("clikstream"), NOW)
+        plan_query(catalog, request("clikstream"), NOW, DB)
     assert caught.value.argument == "module"
     assert caught.value.hint is not None and "clickstream" in caught.value.hint
 
@@ -456,7 +457,7 @@ def test_too_many_buckets_is_refused(catalog: Catalog) -> None:
 
 
 def test_bucket_limit_is_fifty_thousand(catalog: Catalog) -> None:
-    ok = plan(catalog, request(granularity="minute", window=TimeWindow(last=50_000, unit="minute")), NOW)
+    ok = plan_query(catalog, request(granularity="minute", window=TimeWindow(last=50_000, unit="minute")), NOW, DB).main
     assert ok.end - ok.start == timedelta(minutes=50_000)
     error = refused(catalog, granularity="minute", window=TimeWindow(last=50_001, unit="minute"))
     assert error.argument == "granularity"

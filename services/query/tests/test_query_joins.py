@@ -13,7 +13,7 @@ import pytest
 from strix_config import Catalog, load_catalog
 from strix_contracts.errors import QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, QueryRequest
-from strix_query.execution import _joined_request
+from strix_query.plan import joined_request
 
 # A shop and an ad network sharing `device`, matched on market = country (shared with tests/test_hostile_queries.py).
 JOIN_CONFIGS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "join-configs"
@@ -35,7 +35,7 @@ def _joined(catalog: Catalog, filters: list[object]) -> QueryRequest:
             "join": {"name": "ads", "metrics": ["spend"]},
         }
     )
-    other, back = _joined_request(catalog, request)
+    other, back = joined_request(catalog, request)
     assert back == {"country": "market"}
     return other
 
@@ -96,5 +96,5 @@ def test_the_example_join_refuses_a_device_filter(tmp_path: Path) -> None:
         }
     )
     with pytest.raises(QueryError) as caught:
-        _joined_request(catalog, request)
+        joined_request(catalog, request)
     assert "campaigns has no dimension 'device'" in caught.value.message

@@ -26,8 +26,8 @@ from strix_contracts.query import (
 )
 from strix_query.app import QueryService, statement_timed_out
 from strix_query.compiler import MAX_ROWS, STATEMENT_SECONDS, CompiledQuery, compile_query, with_time_limit
-from strix_query.execution import _rows
 from strix_query.planner import Source
+from strix_query.results import result_rows
 from strix_query.shaping import join_rows
 from strix_query.validation import check_answer_size, check_row_count
 from strix_query.window import zone
@@ -39,9 +39,9 @@ CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 def test_statement_results_over_the_cap_are_refused_naming_the_grouping() -> None:
     compiled = CompiledQuery("SELECT ...", {}, ["product_id"], ["events"], bucketed=True)
     at_cap = [(1_700_000_000 + i, f"p-{i}", 1) for i in range(MAX_ROWS)]
-    assert len(_rows(compiled, at_cap, zone("UTC"))) == MAX_ROWS
+    assert len(result_rows(compiled, at_cap, zone("UTC"))) == MAX_ROWS
     with pytest.raises(QueryError) as caught:
-        _rows(compiled, [*at_cap, (1_700_000_000, "one-more", 1)], zone("UTC"))
+        result_rows(compiled, [*at_cap, (1_700_000_000, "one-more", 1)], zone("UTC"))
     assert caught.value.argument == "groupBy"
     assert caught.value.hint is not None and "top N" in caught.value.hint
 

@@ -17,7 +17,7 @@ from strix_config import Catalog, ModuleConfig, Rollup, load_catalog
 from strix_config.model import Raw
 from strix_contracts.errors import QueryError
 from strix_contracts.query import QueryRequest, TimeWindow
-from strix_query.execution import plan
+from strix_query.plan import plan_query
 from strix_query.planner import Source, choose_source, rollup_fits
 from strix_query.window import resolve_window, zone
 
@@ -173,7 +173,7 @@ def test_filter_dimensions_count_like_group_by(catalog: Catalog) -> None:
         filters=[{"dimension": "country", "op": "eq", "value": "FR"}],  # type: ignore[list-item]
         metrics=["events"],
     )
-    assert plan(catalog, request, NOW).source.rollup == "hourly_groups"
+    assert plan_query(catalog, request, NOW, "db").main.source.rollup == "hourly_groups"
 
 
 def test_ratio_needs_both_stored_metrics(clicks: ModuleConfig) -> None:
@@ -192,7 +192,7 @@ def test_plan_expands_ratio_metrics_to_their_inputs(catalog: Catalog, clicks: Mo
     request = QueryRequest(
         module="clickstream", window=LAST_24H, group_by=["product_group"], metrics=["conversion_rate"]
     )
-    assert plan(narrowed, request, NOW).source.rollup is None  # conversion_rate also needs views
+    assert plan_query(narrowed, request, NOW, "db").main.source.rollup is None  # conversion_rate also needs views
 
 
 def test_known_sizes_rank_candidates(clicks: ModuleConfig) -> None:

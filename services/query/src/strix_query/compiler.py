@@ -94,7 +94,9 @@ def _bucket_expr(granularity: str, column: str, params: Params, tz: str) -> str:
     return f"toDateTime(toStartOfMonth({column}, {zone}), {zone})"
 
 
-def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: Params, path: str) -> str:
+def condition_type(config: ModuleConfig, cond: Condition, path: str) -> tuple[str, list[Any]]:
+    """The parameter type of a condition's value(s) and the values as a list, or a QueryError naming `path`
+    (the planner checks every condition this way before any SQL exists)."""
     field = config.event.fields[config.dimension_field(cond.dimension)]
     field_type = field.type
     ptype = _PARAM_TYPES[field_type]
@@ -123,6 +125,23 @@ def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: P
                 raise QueryError(
                     f"{value} is outside the range of {cond.dimension} (Decimal(18, {field.scale}))", argument=path
                 )
+    return ptype, values
+
+
+def check_filters(config: ModuleConfig, filters: list[Filter], path: str = "filters") -> None:
+    """Every condition's operator and values against its dimension's type (names are checked before)."""
+    for i, item in enumerate(filters):
+        here = f"{path}[{i}]"
+        if isinstance(item, Condition):
+            condition_type(config, item, here)
+        elif isinstance(item, AllOf):
+            check_filters(config, item.all, here + ".all")
+        elif isinstance(item, AnyOf):
+            check_filters(config, item.any, here + ".any")
+
+
+def _condition_sql(config: ModuleConfig, cond: Condition, column: str, params: Params, path: str) -> str:
+    ptype, values = condition_type(config, cond, path)
     if cond.op == "eq":
         return f"{column} = {params.add(cond.value, ptype)}"
     if cond.op == "neq":
@@ -172,6 +191,21 @@ def _in_keys(
         return f"{columns[0]} IN {params.add([k[0] for k in keys], f'Array({types[0]})')}"
     tuple_type = f"Array(Tuple({', '.join(types)}))"
     return f"tuple({', '.join(columns)}) IN {params.add([tuple(k) for k in keys], tuple_type)}"
+
+
+def order_alias(request: QueryRequest, item: Order) -> str:
+    """The column an `orderBy` item sorts on, or a QueryError: only the bucket, a requested metric or a
+    group-by dimension can be ordered by."""
+    if item.field == "bucket":
+        return BUCKET_ALIAS
+    if item.field in request.metrics:
+        return metric_alias(item.field)
+    if item.field in request.group_by:
+        return dimension_alias(item.field)
+    raise QueryError(
+        f"cannot order by {item.field!r}: it is neither the bucket, a requested metric nor a group-by dimension",
+        argument="orderBy",
+    )
 
 
 def compile_top_keys(
@@ -239,20 +273,10 @@ def compile_query(
     sql = f"SELECT {', '.join(selects)}\nFROM {table}\nWHERE {' AND '.join(where)}"
     if groups:
         sql += f"\nGROUP BY {', '.join(groups)}"
-    order = []
-    for item in request.order_by:
-        if item.field == "bucket":
-            alias = BUCKET_ALIAS
-        elif item.field in request.metrics:
-            alias = metric_alias(item.field)
-        elif item.field in request.group_by:
-            alias = dimension_alias(item.field)
-        else:
-            raise QueryError(
-                f"cannot order by {item.field!r}: it is neither the bucket, a requested metric nor a group-by dimension",
-                argument="orderBy",
-            )
-        order.append(f"{quote_identifier(alias)} {'DESC' if item.descending else 'ASC'}")
+    order = [
+        f"{quote_identifier(order_alias(request, item))} {'DESC' if item.descending else 'ASC'}"
+        for item in request.order_by
+    ]
     if not order:
         order = [g + " ASC" for g in groups]
     if order:

@@ -8,7 +8,7 @@ from strix_config import Catalog, ModuleConfig
 from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, QueryRequest, RecordsRequest
-from strix_query.compiler import MAX_ROWS, filter_dimensions
+from strix_query.compiler import MAX_ROWS, check_filters, filter_dimensions, order_alias
 
 MAX_BUCKETS = 50_000
 
@@ -29,6 +29,7 @@ def module_of(catalog: Catalog, request: QueryRequest | RecordsRequest) -> Modul
 
 
 def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
+    """Every name, filter value and ordering of a request: what compiling its SQL could refuse, refused first."""
     dims = list(config.dimensions)
     if not request.metrics:
         raise QueryError("ask for at least one metric", argument="metrics", hint=_suggest("", list(config.metrics)))
@@ -52,6 +53,8 @@ def validate_request(config: ModuleConfig, request: QueryRequest) -> None:
             )
         if not request.group_by:
             raise QueryError("top-N ranks groups: give groupBy", argument="top")
+    for item in request.order_by:
+        order_alias(request, item)
 
 
 def validate_filters(config: ModuleConfig, filters: list[Filter]) -> None:
@@ -60,6 +63,7 @@ def validate_filters(config: ModuleConfig, filters: list[Filter]) -> None:
             raise QueryError(
                 f"unknown dimension {name!r}", argument="filters", hint=_suggest(name, list(config.dimensions))
             )
+    check_filters(config, filters)
 
 
 def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest) -> JoinSpec:
