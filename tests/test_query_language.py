@@ -306,7 +306,8 @@ async def test_record_pages_walk_every_matching_event_once(start_platform: Platf
         by_id = {e["event_id"]: e for e in wanted}
         for record in seen:
             event = by_id[record["eventId"]]
-            assert Decimal(record["price"]) == event["price"]  # decimals exact, as strings at their scale
+            # Decimals are Float everywhere: the JSON number has the exact digits (up to 15 significant ones).
+            assert Decimal(repr(record["price"])) == event["price"]
             assert (record["quantity"], record["device"]) == (event["quantity"], event["device"])
             assert datetime.fromisoformat(record["ts"]) == event["ts"]
 

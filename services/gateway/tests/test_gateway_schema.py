@@ -187,8 +187,19 @@ def test_row_and_result_types(catalog: Catalog, sdl: graphql.GraphQLSchema) -> N
         assert isinstance(row, graphql.GraphQLObjectType)
         expected = {camel(d) for d in config.dimensions} | {camel(m) for m in config.metrics} | {"bucket"}
         assert expected <= set(row.fields)
-        for metric in config.metrics:
-            assert graphql.get_named_type(row.fields[camel(metric)].type).name == "Float"
+        values = sdl.get_type(f"{pascal(name)}Values")
+        ratios = sdl.get_type(f"{pascal(name)}Ratios")
+        assert isinstance(values, graphql.GraphQLObjectType) and isinstance(ratios, graphql.GraphQLObjectType)
+        for metric, spec in config.metrics.items():
+            over = config.field_type(spec.field) if hasattr(spec, "field") else None
+            integer = spec.kind in ("count", "uniq", "uniq_exact") or (
+                spec.kind in ("sum", "min", "max") and over == "int"
+            )
+            wanted = "Long" if integer else "Float"
+            assert graphql.get_named_type(row.fields[camel(metric)].type).name == wanted, metric
+            assert graphql.get_named_type(values.fields[camel(metric)].type).name == wanted, metric
+            assert graphql.get_named_type(ratios.fields[camel(metric)].type).name == "Float", metric
+        assert graphql.get_named_type(row.fields["changeRatio"].type).name == f"{pascal(name)}Ratios"
         result = sdl.get_type(f"{pascal(name)}Result")
         assert isinstance(result, graphql.GraphQLObjectType)
         assert {"rows", "source", "start", "end", "granularity", "timeZone"} <= set(result.fields)
@@ -368,23 +379,23 @@ async def test_answer_rows_come_back_typed(catalog: Catalog) -> None:
         {
             "bucket": "2026-03-09T00:00:00+00:00",
             "seed": 5_000_000_000,
-            "rounds": 3.0,
+            "rounds": 3,
             "rtp": 0.5,
             "game": None,
             "__typename": "GamingRow",
-            "twice": 3.0,
-            "previous": {"rtp": None, "rounds": 2.0},
+            "twice": 3,
+            "previous": {"rtp": None, "rounds": 2},
             "change": None,
         },
         {
             "bucket": "2026-03-09T00:00:00+00:00",
             "seed": 8,
-            "rounds": 1.0,
+            "rounds": 1,
             "rtp": None,
             "game": None,
             "__typename": "GamingRow",
-            "twice": 1.0,
-            "previous": {"rtp": 1.0, "rounds": 0.0},
+            "twice": 1,
+            "previous": {"rtp": 1.0, "rounds": 0},
             "change": None,
         },
     ]
@@ -473,7 +484,7 @@ async def test_grouped_decimal_and_int_dimensions_come_back_as_numbers(fleet: Ca
     generic = await execute(fleet, recorder, query % f"... on FleetRow {{ {fields} }}")
     assert laid_out.errors is None and generic.errors is None, (laid_out.errors, generic.errors)
     assert recorder.requests[0].row_layout is not None and recorder.requests[1].row_layout is None
-    expected = {"fleet": {"rows": [{"toll": 12.5, "zone": 7, "onTime": True, "trips": 4.0}]}}
+    expected = {"fleet": {"rows": [{"toll": 12.5, "zone": 7, "onTime": True, "trips": 4}]}}
     assert json.loads(msgspec.json.encode(laid_out.data)) == expected
     assert msgspec.json.encode(laid_out.data) == msgspec.json.encode(generic.data)
 
@@ -566,3 +577,30 @@ async def test_a_huge_query_is_refused_by_the_token_limit(catalog: Catalog) -> N
     assert result.data is None
     assert result.errors is not None
     assert "token" in result.errors[0].message.lower()
+
+
+async def test_counts_are_written_without_a_fraction_by_both_executors(catalog: Catalog) -> None:
+    """A count is a Long: `37444`, never `37444.0`, even where the query service computed it as a float (a change
+    is now - then in floats); a relative change stays a Float."""
+    rows = [
+        Row(
+            bucket=START,
+            dimensions={},
+            metrics={"rounds": 37444, "rtp": 0.5},
+            previous={"rounds": 37000, "rtp": 0.25},
+            change={"rounds": 444.0, "rtp": 0.25},
+            change_ratio={"rounds": 0.012, "rtp": 1.0},
+        )
+    ]
+    recorder = Recorder(rows=rows)
+    fields = "rounds rtp previous { rounds } change { rounds rtp } changeRatio { rounds }"
+    query = "{ gaming(window: {last: 1, unit: DAY}, metrics: [ROUNDS, RTP], compare: PREVIOUS_PERIOD) { rows { %s } } }"
+    laid_out = await execute(catalog, recorder, query % fields)
+    generic = await execute(catalog, recorder, query % f"... on GamingRow {{ {fields} }}")
+    assert laid_out.errors is None and generic.errors is None, (laid_out.errors, generic.errors)
+    text = msgspec.json.encode(laid_out.data)
+    assert text == (
+        b'{"gaming":{"rows":[{"rounds":37444,"rtp":0.5,"previous":{"rounds":37000},'
+        b'"change":{"rounds":444,"rtp":0.25},"changeRatio":{"rounds":0.012}}]}}'
+    )
+    assert msgspec.json.encode(generic.data) == text

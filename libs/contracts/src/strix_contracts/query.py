@@ -161,6 +161,8 @@ class RowField(Model):
     group: NestedGroup | None = None
     fields: list[RowField] = Field(default_factory=list)
     constant: str | None = None
+    # The caller's type of a value is a 64-bit integer (a count, an integer sum): written without a fraction.
+    integer: bool = False
 
     @model_validator(mode="after")
     def _one_source(self) -> RowField:
@@ -282,7 +284,8 @@ def answer_columns(rows: list[Row]) -> list[str]:
 def encode_answer(response: QueryResponse, layout: list[RowField] | None = None) -> bytes:
     """The answer as JSON. Rows are arrays under `columns` (half the bytes of nested objects, decoded without a
     dict per row) or, with a `layout`, objects with the caller's keys. Buckets are ISO 8601 strings
-    (datetime.isoformat), metric values floats: exactly what the GraphQL scalars would serialise."""
+    (datetime.isoformat), metric values integers where the layout says so and floats otherwise (integers as
+    they are in the array form): exactly what the GraphQL scalars would serialise."""
     encode: Callable[[Row], Any]
     bucket_text = _bucket_texts()
     if layout is None:
@@ -311,6 +314,15 @@ def _as_float(value: Any) -> Any:
     return value if value is None or type(value) is float else float(value)
 
 
+def _as_int(value: Any) -> Any:
+    return value if value is None or type(value) is int else int(value)
+
+
+def _as_number(value: Any) -> Any:
+    """Integers as they are (a count stays exact past 2^53), anything else as a float."""
+    return value if value is None or type(value) is int or type(value) is float else float(value)
+
+
 BucketText = Callable[[Row], str | None]
 
 
@@ -335,10 +347,10 @@ def _array_encoder(rows: list[Row], bucket_text: BucketText) -> Callable[[Row], 
 
     def encode(row: Row) -> list[Any]:
         values = [bucket_text(row), *row.dimensions.values()]
-        values += [_as_float(v) for v in row.metrics.values()]
+        values += [_as_number(v) for v in row.metrics.values()]
         values.append(row.others)
         for group in groups:
-            values += [_as_float(v) for v in getattr(row, group).values()]
+            values += [_as_number(v) for v in getattr(row, group).values()]
         return values
 
     return encode
@@ -355,13 +367,13 @@ def _field_getter(f: RowField, bucket_text: BucketText) -> Callable[[Row], Any]:
         return lambda row: constant
     if f.group is not None:
         group = f.group
-        inner = [(g.key, g.constant, g.value) for g in f.fields]
+        inner = [(g.key, g.constant, _as_int if g.integer else _as_float, g.value) for g in f.fields]
 
         def nested(row: Row) -> dict[str, Any] | None:
             values: Values | None = getattr(row, group)
             if values is None:
                 return None
-            return {key: _as_float(values.get(name or "")) if c is None else c for key, c, name in inner}
+            return {key: number(values.get(name or "")) if c is None else c for key, c, number, name in inner}
 
         return nested
     name = f.value or ""
@@ -370,10 +382,12 @@ def _field_getter(f: RowField, bucket_text: BucketText) -> Callable[[Row], Any]:
     if name == "others":
         return lambda row: row.others
 
+    number = _as_int if f.integer else _as_float
+
     def value(row: Row) -> Any:
         if name in row.dimensions:
             found = row.dimensions[name]
             return float(found) if isinstance(found, Decimal) else found  # a Float in GraphQL
-        return _as_float(row.metrics.get(name))
+        return number(row.metrics.get(name))
 
     return value

@@ -102,7 +102,7 @@ def row_layout(object_type: GraphQLObjectType, selections: list[Any]) -> list[Ro
         field_type = get_nullable_type(field.type)
         name = python_names[node.name.value]
         if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
-            layout.append(RowField(key=key, value=name))
+            layout.append(RowField(key=key, value=name, integer=field_type.name == "Long"))
         elif (
             isinstance(field_type, GraphQLObjectType)
             and field_type.name in FLAT_TYPES

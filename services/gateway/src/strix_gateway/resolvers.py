@@ -10,7 +10,6 @@ import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import strawberry
@@ -329,7 +328,7 @@ def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsRead
         if value is None:
             return None
         if name in decimals:
-            return Decimal(str(value))
+            return float(value)  # decimals are Float everywhere, as in aggregates
         if name in times and isinstance(value, str):
             return datetime.fromisoformat(value)
         return value

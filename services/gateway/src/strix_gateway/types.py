@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, NewType
 
 import strawberry
@@ -32,8 +31,31 @@ def parse_long(value: Any) -> int:
 
 
 LONG_SCALAR = strawberry.scalar(
-    name="Long", serialize=int, parse_value=parse_long, description="A 64-bit integer (GraphQL Int is 32-bit)."
+    name="Long",
+    serialize=int,
+    parse_value=parse_long,
+    description="A 64-bit signed integer, written as a JSON number without a fraction (GraphQL Int is 32-bit): "
+    "counts, distinct counts, and sums, minima and maxima of integer fields.",
 )
+
+# Decimals are Float everywhere (aggregates, dimensions, raw records): a JSON number, exact to 15 significant
+# digits (amounts below 10^13 at two decimals); the README's query section says so.
+INTEGER_KINDS = frozenset({"count", "uniq", "uniq_exact"})
+FIELD_KINDS = frozenset({"sum", "min", "max"})
+
+
+def metric_is_integer(config: ModuleConfig, name: str) -> bool:
+    """Whether a metric's values are integers: counts, distinct counts, sum/min/max over an int field."""
+    metric = config.metrics[name]
+    if metric.kind in INTEGER_KINDS:
+        return True
+    field = getattr(metric, "field", None)
+    return metric.kind in FIELD_KINDS and field is not None and config.field_type(field) == "int"
+
+
+def metric_scalar(config: ModuleConfig, name: str) -> Any:
+    """The GraphQL scalar of a metric's values: Long for integers, Float for the rest."""
+    return Long if metric_is_integer(config, name) else float
 
 
 @strawberry.enum(description="Width of the time buckets of a result; TOTAL gives one row per group.")
@@ -240,11 +262,21 @@ def _where_type(config: ModuleConfig, prefix: str) -> Any:
 
 def values_type(config: ModuleConfig, prefix: str) -> Any:
     fields = {
-        m: (float | None, _field(describe(spec, m) + " Null unless requested.", None, camel(m)))
+        m: (metric_scalar(config, m) | None, _field(describe(spec, m) + " Null unless requested.", None, camel(m)))
         for m, spec in config.metrics.items()
     }
     FLAT_TYPES.add(f"{prefix}Values")
     return graphql_object(f"{prefix}Values", fields, f"Metric values of {config.module}.")
+
+
+def ratios_type(config: ModuleConfig, prefix: str) -> Any:
+    """Relative changes of the metrics: fractions (Float) whatever the metric's own type."""
+    fields = {
+        m: (float | None, _field(f"Relative change of {m} (0.25 = +25%); null when not requested.", None, camel(m)))
+        for m in config.metrics
+    }
+    FLAT_TYPES.add(f"{prefix}Ratios")
+    return graphql_object(f"{prefix}Ratios", fields, f"Relative changes of the metrics of {config.module}.")
 
 
 def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> ModuleTypes:
@@ -301,7 +333,10 @@ def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> Mo
             _field(describe_dimension(config, dim) + " Null unless grouped by.", None, camel(dim)),
         )
     for name, metric in config.metrics.items():
-        row_fields[name] = (float | None, _field(describe(metric, name) + " Null unless requested.", None, camel(name)))
+        row_fields[name] = (
+            metric_scalar(config, name) | None,
+            _field(describe(metric, name) + " Null unless requested.", None, camel(name)),
+        )
     for name, kind in [*((d, str) for d in removed.dimensions), *((m, float) for m in removed.metrics)]:
         if name not in row_fields:
             row_fields[name] = (
@@ -314,7 +349,7 @@ def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> Mo
     row_fields["previous"] = (values | None, _field("The same group in the comparison window.", None))
     row_fields["change"] = (values | None, _field("Value minus the comparison value.", None))
     row_fields["change_ratio"] = (
-        values | None,
+        ratios_type(config, prefix) | None,
         _field("Change relative to the comparison value (0.25 = +25%); null when that was 0 or missing.", None),
     )
     row = graphql_object(f"{prefix}Row", row_fields, f"One row of a {config.module} result.")
@@ -368,7 +403,7 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
         scalar, _ = dimension_scalar(config, dim)
         row_fields[dim] = (scalar | None, _field(describe_dimension(config, dim), None, camel(dim)))
     for name, metric in config.metrics.items():
-        row_fields[name] = (float | None, _field(describe(metric, name), None, camel(name)))
+        row_fields[name] = (metric_scalar(config, name) | None, _field(describe(metric, name), None, camel(name)))
     row_fields["joined"] = (
         other.values | None,
         _field(f"Metrics of {spec.module} for the same bucket and keys.", None),
@@ -383,7 +418,7 @@ _RECORD_SCALARS: dict[str, Any] = {
     "string": str,
     "int": Long,
     "float": float,
-    "decimal": Decimal,
+    "decimal": float,  # decimals are Float everywhere, as in aggregates
     "bool": bool,
     "datetime": datetime,
 }
