@@ -11,17 +11,17 @@ import nats
 
 from strix.cli import build_parser
 from strix.status import run_status
-from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.deadletters import DeadLetter
-from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_contracts.subjects import dead_letter_subject, event_subject
 from strix_rollup.assignment import owner
 from strix_rollup.boundaries import Boundary
 from strix_rollup.boundary_store import open_bucket, write_open
 from strix_rollup.discovery import Membership
 from strix_rollup.pinned import PinnedPuller
+from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.natsserver import NatsServer
 from strix_runtime.settings import StrixSettings
+from strix_runtime.streams import ensure_dead_letter_stream, ensure_event_stream
 
 
 async def test_status_shows_waiting_events_last_commit_reader_and_dead_letters(nats_server: NatsServer) -> None:

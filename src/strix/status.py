@@ -20,13 +20,13 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
-from strix_contracts.consumers import consumer_info, first_waiting_time, partition_consumer
-from strix_contracts.discovery import ping_service
 from strix_contracts.subjects import dead_letter_stream, event_stream, rollup_consumer
 from strix_rollup.assignment import owner
 from strix_rollup.boundary_store import BUCKET, read_open
 from strix_rollup.discovery import SERVICE
 from strix_rollup.lag import PartitionLag, lag_from_info, seconds_since, stall_reason
+from strix_runtime.consumers import consumer_info, first_waiting_time, partition_consumer
+from strix_runtime.discovery import ping_service
 
 _STREAM_PREFIX = event_stream("")
 

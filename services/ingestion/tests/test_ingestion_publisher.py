@@ -17,9 +17,7 @@ from nats.js.api import StreamConfig
 from nats.js.kv import KeyValue
 
 from strix_config import ModuleConfig
-from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.errors import Conflict, Unavailable
-from strix_contracts.streams import ensure_event_stream, event_stream_config
 from strix_contracts.subjects import event_stream
 from strix_ingestion.batches import OutgoingMessage, build_messages
 from strix_ingestion.publisher import EventPublisher, open_ledger, publish_request
@@ -32,7 +30,9 @@ from strix_ingestion.receipts import (
     request_digest,
 )
 from strix_ingestion.validation import build_codec, decode_events
+from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.natsserver import NatsServer
+from strix_runtime.streams import ensure_event_stream, event_stream_config
 
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 CONFIG = ModuleConfig.model_validate(

@@ -17,12 +17,12 @@ from nats.aio.msg import Msg
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import events_table
 from strix_config import Catalog, load_catalog
-from strix_contracts.streams import ensure_event_stream
 from strix_contracts.subjects import event_subject
 from strix_rollup.app import apply_schema
 from strix_rollup.boundary_store import open_bucket, read_open
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker
 from strix_runtime.natsserver import NatsServer
+from strix_runtime.streams import ensure_event_stream
 
 REPO = Path(__file__).resolve().parents[3]
 EVENTS_PER_MESSAGE = 5

@@ -23,12 +23,12 @@ from nats.aio.msg import Msg
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.deadletters import DeadLetter
-from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_contracts.subjects import dead_letter_stream, event_subject
 from strix_rollup.app import apply_schema
 from strix_rollup.boundary_store import open_bucket
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker
 from strix_runtime.natsserver import NatsServer
+from strix_runtime.streams import ensure_dead_letter_stream, ensure_event_stream
 
 MODULE = "orders"
 TOO_BIG = 9223372036854775808  # Int64 max + 1: JSON carries it, the column cannot

@@ -12,8 +12,8 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import KeyNotFoundError
 
 from strix_config import Catalog
-from strix_contracts.buckets import key_value
 from strix_gateway.types import Removed
+from strix_runtime.buckets import key_value
 
 BUCKET = "strix_schema_history"
 

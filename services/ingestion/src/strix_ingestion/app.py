@@ -17,16 +17,16 @@ from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
 from strix_config import Catalog
-from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.errors import StrixError
-from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_ingestion.batches import RequestTooLarge, request_messages
 from strix_ingestion.kafka_source import TopicPump, open_bucket
 from strix_ingestion.publisher import EventPublisher, open_ledger, publish_request
 from strix_ingestion.receipts import Receipt, request_digest
 from strix_ingestion.validation import EventCodec, build_codec, decode_body
+from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
+from strix_runtime.streams import ensure_dead_letter_stream, ensure_event_stream
 
 # Read while it arrives: a larger body is refused at this many bytes, never buffered whole.
 MAX_BODY_BYTES = 64 * 1024 * 1024

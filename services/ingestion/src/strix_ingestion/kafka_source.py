@@ -26,7 +26,6 @@ from prometheus_client import Counter
 
 from strix_config import ModuleConfig
 from strix_config.model import KafkaSource
-from strix_contracts.buckets import key_value
 from strix_contracts.deadletters import DeadLetter
 from strix_contracts.errors import StrixError
 from strix_contracts.subjects import dead_letter_subject
@@ -34,6 +33,7 @@ from strix_ingestion.batches import HEADER_ALLOWANCE, build_messages
 from strix_ingestion.publisher import EventPublisher
 from strix_ingestion.topics import TopicMessage, decode_topic_batch, plan_offsets
 from strix_ingestion.validation import EventCodec
+from strix_runtime.buckets import key_value
 from strix_runtime.logs import get_logger
 
 log = get_logger("ingestion")

@@ -16,15 +16,15 @@ from prometheus_client import Gauge
 
 from strix_clickhouse import ClickHouse, plan_module
 from strix_config import Catalog
-from strix_contracts.consumers import consumer_info, first_waiting_time, partition_consumer
-from strix_contracts.streams import ensure_dead_letter_stream, ensure_event_stream
 from strix_rollup.boundary_store import open_bucket
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker, run_partition
 from strix_rollup.discovery import Membership
 from strix_rollup.lag import LagLimits, PartitionLag, lag_from_info, seconds_since, stall_reason
 from strix_rollup.settings import RollupSettings
+from strix_runtime.consumers import consumer_info, first_waiting_time, partition_consumer
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
+from strix_runtime.streams import ensure_dead_letter_stream, ensure_event_stream
 
 log = get_logger("rollup")
 

@@ -8,8 +8,8 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from strix_contracts.buckets import key_value
 from strix_rollup.boundaries import Boundary
+from strix_runtime.buckets import key_value
 
 BUCKET = "strix_rollup_batches"
 

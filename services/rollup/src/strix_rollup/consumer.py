@@ -32,7 +32,6 @@ from strix_clickhouse.event_ids import (
     probe_table,
 )
 from strix_config import ModuleConfig
-from strix_contracts.consumers import ensure_pinned_consumer, partition_consumer
 from strix_contracts.deadletters import DeadLetter
 from strix_contracts.events import wire_decoder
 from strix_contracts.notices import Committed
@@ -46,6 +45,7 @@ from strix_rollup.dedup import first_counts, keep_events
 from strix_rollup.discovery import Membership
 from strix_rollup.isolation import Isolation, classify, cut, reason_text, refused_field
 from strix_rollup.pinned import PinnedPuller
+from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.logs import get_logger
 from strix_runtime.tracing import clickhouse_span
 

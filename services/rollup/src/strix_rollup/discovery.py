@@ -19,8 +19,8 @@ from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.service import Service
 
-from strix_contracts.discovery import ping_service
 from strix_rollup.assignment import owner
+from strix_runtime.discovery import ping_service
 
 SERVICE = "strix-rollup"
 

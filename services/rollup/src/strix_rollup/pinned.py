@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 
-from strix_contracts.consumers import GROUP, PinnedConsumerConfig
+from strix_runtime.consumers import GROUP, PinnedConsumerConfig
 
 _NANOS = 1_000_000_000
 
