@@ -106,7 +106,7 @@ def test_one_query_field_per_module(catalog: Catalog, sdl: graphql.GraphQLSchema
             query_field.args
         )
         assert graphql.is_non_null_type(query_field.args["window"].type)
-        assert graphql.is_non_null_type(query_field.args["metrics"].type)
+        assert not graphql.is_non_null_type(query_field.args["metrics"].type)  # rows may select them instead
 
 
 def _enum(sdl: graphql.GraphQLSchema, name: str) -> graphql.GraphQLEnumType:
@@ -604,3 +604,25 @@ async def test_counts_are_written_without_a_fraction_by_both_executors(catalog: 
         b'"change":{"rounds":444,"rtp":0.25},"changeRatio":{"rounds":0.012}}]}}'
     )
     assert msgspec.json.encode(generic.data) == text
+
+
+async def test_metrics_selected_in_rows_are_computed_without_being_listed(catalog: Catalog) -> None:
+    """`metrics` may be left out or miss some: a metric selected in rows (directly, in a comparison group or in
+    a fragment) is asked for, after the listed ones, never answered as a silent null."""
+    request = await ask(
+        catalog,
+        "{ gaming(window: {last: 1, unit: DAY}) { rows { bucket rounds ... on GamingRow { rtp } } } }",
+    )
+    assert request.metrics == ["rounds", "rtp"]
+    request = await ask(
+        catalog,
+        "query { gaming(window: {last: 1, unit: DAY}, metrics: [RTP], compare: PREVIOUS_PERIOD) "
+        "{ rows { ...R previous { rounds } } } } fragment R on GamingRow { rtp changeRatio { winningRounds } }",
+    )
+    assert request.metrics == ["rtp", "winning_rounds", "rounds"]
+    request = await ask(
+        catalog,
+        "{ clickstreamWithCampaigns(window: {last: 1, unit: DAY}) { rows { events joined { spend clicks } } } }",
+    )
+    assert request.metrics == ["events"]
+    assert request.join is not None and request.join.metrics == ["spend", "clicks"]

@@ -7,12 +7,13 @@ typed arguments with descriptions without any per-module code.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import strawberry
+from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from pydantic import ValidationError
 
 from strix_config import ModuleConfig
@@ -32,6 +33,7 @@ from strix_gateway.errors import resolver_error, to_graphql_error
 from strix_gateway.fastrows import ColumnarRows, EncodedRows, decode_answer, rows_layout
 from strix_gateway.limits import MAX_WHERE_DEPTH, too_many_branches, too_many_values, where_too_deep
 from strix_gateway.live import LiveFeed, next_change
+from strix_gateway.names import camel
 from strix_gateway.types import (
     FILTER_OPS,
     Comparison,
@@ -140,6 +142,61 @@ def _window(window: WindowInput) -> dict[str, Any]:
     }
 
 
+def _selected_fields(selections: Any, fragments: dict[str, Any], seen: set[str]) -> Iterator[FieldNode]:
+    """The fields of a selection set, through inline fragments and named fragment spreads."""
+    for node in selections:
+        if isinstance(node, FieldNode):
+            yield node
+        elif isinstance(node, InlineFragmentNode):
+            yield from _selected_fields(node.selection_set.selections, fragments, seen)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen and node.name.value in fragments:
+            seen.add(node.name.value)
+            yield from _selected_fields(fragments[node.name.value].selection_set.selections, fragments, seen)
+
+
+COMPARED_GROUPS = ("previous", "change", "changeRatio")
+
+
+def selected_metrics(
+    config: ModuleConfig, info: Any, groups: tuple[str, ...] = COMPARED_GROUPS, in_row: bool = True
+) -> list[str]:
+    """Metrics of `config` the selection asks for in `rows` (`in_row`) or in the rows' nested `groups`: selecting
+    a metric is enough to compute it."""
+    by_name = {camel(m): m for m in config.metrics}
+    fragments = dict(info.fragments)
+    found: dict[str, None] = {}
+    for field_node in info.field_nodes:
+        if field_node.selection_set is None:
+            continue
+        for rows in _selected_fields(field_node.selection_set.selections, fragments, set()):
+            if rows.name.value != "rows" or rows.selection_set is None:
+                continue
+            for node in _selected_fields(rows.selection_set.selections, fragments, set()):
+                if in_row and node.name.value in by_name:
+                    found[by_name[node.name.value]] = None
+                elif node.name.value in groups and node.selection_set is not None:
+                    for inner in _selected_fields(node.selection_set.selections, fragments, set()):
+                        if inner.name.value in by_name:
+                            found[by_name[inner.name.value]] = None
+    return list(found)
+
+
+def requested_metrics(
+    config: ModuleConfig, args: dict[str, Any], argument: str = "metrics", joined: bool = False
+) -> list[str]:
+    """The metrics listed in `argument`, then those selected in rows but not listed."""
+    listed = [m.value for m in args.get(argument) or []]
+    info = args.get("info")
+    selected = []
+    if info is not None:
+        selected = (
+            selected_metrics(config, info._raw_info, ("joined",), in_row=False)
+            if joined
+            else selected_metrics(config, info._raw_info)
+        )
+    return [*listed, *(m for m in selected if m not in listed)]
+
+
 def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
     top = args.get("top")
     return {
@@ -149,7 +206,7 @@ def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
         "time_zone": args.get("time_zone", "UTC"),
         "filters": where_to_filters(config, args.get("where")),
         "group_by": [d.value for d in args.get("group_by") or []],
-        "metrics": [m.value for m in args["metrics"]],
+        "metrics": requested_metrics(config, args),
         "order_by": [{"field": o.field.value, "descending": o.descending} for o in args.get("order_by") or []],
         "limit": args.get("limit"),
         "fill": args.get("fill", False),
@@ -200,7 +257,12 @@ def build_result(
 def _common_args(types: ModuleTypes) -> list[Arg]:
     return [
         Arg("window", WindowInput, "The time window."),
-        Arg("metrics", list[types.metric_enum], "Metrics to compute."),  # type: ignore[name-defined]
+        Arg(
+            "metrics",
+            list[types.metric_enum] | None,  # type: ignore[name-defined]
+            "Metrics to compute, in this order; metrics selected in `rows` are computed too, so this may be left out.",
+            None,
+        ),
         Arg("granularity", Granularity, "Bucket width; TOTAL for one row per group.", Granularity.HOUR),
         Arg("time_zone", str, "IANA time zone of the buckets and windows.", "UTC"),
         Arg("where", types.where | None, "Filters on dimensions.", None),
@@ -292,7 +354,12 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
 def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
     args = [
         *_common_args(types),
-        Arg("joined_metrics", list[join.other.metric_enum], f"Metrics of {join.other.config.module}."),  # type: ignore[name-defined]
+        Arg(
+            "joined_metrics",
+            list[join.other.metric_enum] | None,  # type: ignore[name-defined]
+            f"Metrics of {join.other.config.module}; those selected under `rows {{ joined }}` are computed too.",
+            None,
+        ),
         Arg("kind", JoinKind, "INNER keeps matched rows; LEFT, RIGHT and FULL keep the unmatched too.", JoinKind.INNER),
         Arg("group_by", list[join.key_enum] | None, "Shared dimensions to group by.", None),  # type: ignore[name-defined]
     ]
@@ -302,7 +369,7 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
         payload["join"] = {
             "name": join.name,
             "kind": kwargs.get("kind", JoinKind.INNER).value,
-            "metrics": [m.value for m in kwargs["joined_metrics"]],
+            "metrics": requested_metrics(join.other.config, kwargs, "joined_metrics", joined=True),
         }
         return await answer(types, run, payload, kwargs, join)
 

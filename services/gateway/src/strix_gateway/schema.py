@@ -187,7 +187,10 @@ def build_schema(
                 name=camel(name) + "With" + pascal(join_name),
                 description=describe(spec, join_name) + f" ({name} joined with {spec.module})",
             )
-    query_type = strawberry.type(type("Query", (), {"__annotations__": {}, **fields}))
+    query_type = strawberry.type(
+        type("Query", (), {"__annotations__": {}, **fields}),
+        description="Questions to the modules this deployment serves, and what they hold (`modules`).",
+    )
     subscription_type = None
     if feed is not None:
         live = {
@@ -199,7 +202,10 @@ def build_schema(
             )
             for name, module_types in types.items()
         }
-        subscription_type = strawberry.type(type("Subscription", (), {"__annotations__": {}, **live}))
+        subscription_type = strawberry.type(
+            type("Subscription", (), {"__annotations__": {}, **live}),
+            description="Live results: each module's query, pushed again whenever new events change its window.",
+        )
     return strawberry.Schema(
         query=query_type,
         subscription=subscription_type,

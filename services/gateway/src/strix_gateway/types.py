@@ -58,49 +58,53 @@ def metric_scalar(config: ModuleConfig, name: str) -> Any:
     return Long if metric_is_integer(config, name) else float
 
 
+def _value(value: str, description: str) -> Any:
+    return strawberry.enum_value(value, description=description)
+
+
 @strawberry.enum(description="Width of the time buckets of a result; TOTAL gives one row per group.")
 class Granularity(enum.Enum):
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    TOTAL = "total"
+    MINUTE = _value("minute", "One-minute buckets.")
+    HOUR = _value("hour", "One-hour buckets.")
+    DAY = _value("day", "Calendar days in the query's time zone.")
+    WEEK = _value("week", "Calendar weeks in the query's time zone, starting on Monday.")
+    MONTH = _value("month", "Calendar months in the query's time zone.")
+    TOTAL = _value("total", "No time buckets: one row per group over the whole window.")
 
 
 @strawberry.enum(description="Unit of a relative window.")
 class TimeUnit(enum.Enum):
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
+    MINUTE = _value("minute", "Whole minutes.")
+    HOUR = _value("hour", "Whole hours.")
+    DAY = _value("day", "Whole calendar days in the query's time zone.")
+    WEEK = _value("week", "Whole calendar weeks (Monday to Sunday) in the query's time zone.")
+    MONTH = _value("month", "Whole calendar months in the query's time zone.")
 
 
 @strawberry.enum(description="Calendar windows in the query's time zone; weeks start on Monday.")
 class WindowPreset(enum.Enum):
-    TODAY = "today"
-    YESTERDAY = "yesterday"
-    THIS_WEEK = "this_week"
-    LAST_WEEK = "last_week"
-    THIS_MONTH = "this_month"
-    MONTH_TO_DATE = "month_to_date"
-    LAST_MONTH = "last_month"
+    TODAY = _value("today", "From midnight today to midnight tomorrow.")
+    YESTERDAY = _value("yesterday", "The whole of yesterday.")
+    THIS_WEEK = _value("this_week", "From Monday of this week to the next Monday.")
+    LAST_WEEK = _value("last_week", "The whole of last week, Monday to Sunday.")
+    THIS_MONTH = _value("this_month", "The whole of this month, to its last day.")
+    MONTH_TO_DATE = _value("month_to_date", "From the first of this month to the end of today.")
+    LAST_MONTH = _value("last_month", "The whole of last month.")
 
 
 @strawberry.enum(description="The earlier window a result is compared with.")
 class Comparison(enum.Enum):
-    PREVIOUS_PERIOD = "previous_period"
-    WEEK_EARLIER = "week_earlier"
-    YEAR_EARLIER = "year_earlier"
+    PREVIOUS_PERIOD = _value("previous_period", "The window of the same length just before this one.")
+    WEEK_EARLIER = _value("week_earlier", "The same window seven days earlier.")
+    YEAR_EARLIER = _value("year_earlier", "The same window one year earlier.")
 
 
 @strawberry.enum(description="Which rows a join keeps: matched only, or also the unmatched of one or both sides.")
 class JoinKind(enum.Enum):
-    INNER = "inner"
-    LEFT = "left"
-    RIGHT = "right"
-    FULL = "full"
+    INNER = _value("inner", "Only buckets and keys both modules have.")
+    LEFT = _value("left", "Every row of this module; the joined metrics are null where the other has none.")
+    RIGHT = _value("right", "Every row of the joined module; this module's metrics are null where it has none.")
+    FULL = _value("full", "Every row of either module; the side without a match is null.")
 
 
 @strawberry.input(
