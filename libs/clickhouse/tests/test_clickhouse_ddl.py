@@ -169,6 +169,37 @@ def test_conditional_metrics_render_if_combinators_with_quoted_literals() -> Non
     assert "`revenue` AggregateFunction(sumIf, Decimal(18, 2), UInt8)" in table
 
 
+def test_metric_conditions_render_every_query_filter_operator() -> None:
+    config = shop(
+        metrics={
+            "tests": {
+                "kind": "count",
+                "where": {
+                    "action": {"neq": "it's", "not_in": ["view"]},
+                    "country": {"in": ["DE", "AT"], "prefix": "D", "contains": "E"},
+                    "price": {"gte": 1.5, "lt": 100},
+                    "qty": {"gt": 0, "lte": 9, "eq": 3},
+                    "ts": {"gte": "2026-03-01T00:00:00+01:00"},
+                },
+            }
+        }
+    )
+    assert raw_expr(config, "tests") == (
+        "countIf(`action` != 'it\\'s' AND `action` NOT IN ('view')"
+        " AND `country` IN ('DE', 'AT') AND startsWith(`country`, 'D') AND position(`country`, 'E') > 0"
+        " AND `price` >= toDecimal64('1.5', 2) AND `price` < toDecimal64('100', 2)"
+        " AND `qty` = 3 AND `qty` > 0 AND `qty` <= 9"
+        " AND `ts` >= parseDateTime64BestEffort('2026-03-01T00:00:00+01:00', 3, 'UTC'))"
+    )
+    assert state_expr(config, "tests", "e.").startswith("countIfState(e.`action` != ")
+
+
+def test_old_condition_forms_render_as_before() -> None:
+    """A value is `=`, a list is `IN`: configs written before the operators render the same SQL."""
+    config = shop(metrics={"m": {"kind": "count", "where": {"action": ["view"], "gift": True, "price": 2}}})
+    assert raw_expr(config, "m") == "countIf(`action` IN ('view') AND `gift` = true AND `price` = toDecimal64('2', 2))"
+
+
 def test_unconditional_metrics_render_plain_states() -> None:
     view = by_name(plan_module(shop(), DB))["shop__hourly__mv"].sql
     assert "countState() AS `events`" in view

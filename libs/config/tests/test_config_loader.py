@@ -388,3 +388,57 @@ def test_the_dedup_window_defaults_to_a_week_or_the_lateness_bound_if_longer() -
     assert config is not None and config.dedup_window() == timedelta(days=30)
     config, _ = parse_module(VALID, "shop.yaml")
     assert config is not None and config.dedup_window() is None
+
+
+# --- metric conditions with the operators of query filters ----------------------------------------------------
+
+
+def with_metric(line: str) -> str:
+    """VALID with one more metric on line 15 (after `revenue`)."""
+    return VALID.replace("  revenue: {kind: sum, field: price}\n", "  revenue: {kind: sum, field: price}\n" + line)
+
+
+def test_metric_conditions_accept_the_operators_of_query_filters() -> None:
+    text = with_metric(
+        "  picked: {kind: sum, field: price, where: {action: {neq: view, not_in: [refund]}, customer: {prefix: c},"
+        " price: {gte: 10, lt: 99.99}, ts: {gt: '2026-01-01T00:00:00Z'}}}\n"
+        "  listed: {kind: count, where: {action: {in: [view, buy]}, customer: {contains: x}}}\n"
+        "  plain: {kind: count, where: {action: [view, buy], customer: c1}}\n"
+    )
+    config, problems = parse_module(text, "shop.yaml")
+    assert problems == [], [p.render() for p in problems]
+    assert config is not None
+    from strix_config.model import condition_tests
+
+    where = config.metrics["picked"].where or {}
+    assert condition_tests(where["action"]) == [("neq", "view"), ("not_in", ["refund"])]
+    assert condition_tests(where["price"]) == [("gte", 10), ("lt", 99.99)]
+    assert condition_tests((config.metrics["listed"].where or {})["action"]) == [("in", ["view", "buy"])]
+    plain = config.metrics["plain"].where or {}
+    assert condition_tests(plain["action"]) == [("in", ["view", "buy"])]
+    assert condition_tests(plain["customer"]) == [("eq", "c1")]
+
+
+@pytest.mark.parametrize(
+    ("condition", "path", "words"),
+    [
+        ("{price: {prefix: '1'}}", "metrics.m.where.price.prefix", ["string fields", "'price' is decimal"]),
+        ("{action: {gt: 3}}", "metrics.m.where.action.gt", ["numeric and datetime", "'action' is string"]),
+        ("{price: {gte: cheap}}", "metrics.m.where.price.gte", ["'cheap'", "decimal"]),
+        ("{price: {lt: 1.155}}", "metrics.m.where.price.lt", ["1.155", "2 digits"]),
+        ("{ts: {gte: '2026-01-01'}}", "metrics.m.where.ts.gte", ["RFC 3339", "zone"]),
+        ("{action: {not_in: [view, 3]}}", "metrics.m.where.action.not_in", ["3 is not a string"]),
+        ("{action: {nq: view}}", "metrics.m.where.action.nq", ["unknown key"]),
+        ("{action: {}}", "metrics.m.where.action", ["at least one operator"]),
+        ("{action: {in: view}}", "metrics.m.where.action.in", ["valid list"]),
+        ("{actoin: {neq: view}}", "metrics.m.where.actoin", ["unknown event field 'actoin'"]),
+    ],
+)
+def test_a_metric_condition_is_checked_against_its_field_type_and_located(
+    condition: str, path: str, words: list[str]
+) -> None:
+    config, problems = parse_module(with_metric(f"  m: {{kind: count, where: {condition}}}\n"), "shop.yaml")
+    assert config is None
+    assert [(p.line, p.path) for p in problems] == [(15, path)], [p.render() for p in problems]
+    for word in words:
+        assert word in problems[0].message, problems[0].message

@@ -7,6 +7,8 @@ directly over raw events (`raw_expr`). Keeping them side by side is what makes r
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from strix_clickhouse.sql import quote_identifier, quote_literal
 from strix_config import EventField, ModuleConfig
 from strix_config.model import (
@@ -16,9 +18,11 @@ from strix_config.model import (
     MinMetric,
     QuantileMetric,
     RatioMetric,
+    Scalar,
     SumMetric,
     UniqExactMetric,
     UniqMetric,
+    condition_tests,
 )
 
 EVENTS_SUFFIX = "_events"
@@ -73,17 +77,43 @@ def partition_key(granularity: str) -> str:
     return _PARTITION_KEY[granularity]
 
 
+_COMPARISONS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def condition_literal(field: EventField, value: Scalar) -> str:
+    """A config value as a literal of its field's type: decimals exactly (never a Float64 literal), times
+    parsed as DateTime64 in UTC. Values were checked against the field's type when the config loaded."""
+    if field.type == "decimal" and not isinstance(value, bool):
+        return f"toDecimal64({quote_literal(str(Decimal(str(value))))}, {field.scale})"
+    if field.type == "datetime" and isinstance(value, str):
+        return f"parseDateTime64BestEffort({quote_literal(value)}, 3, 'UTC')"
+    return quote_literal(value)
+
+
+def test_sql(field: EventField, column: str, op: str, value: Scalar | list[Scalar]) -> str:
+    """One test of a metric condition (the operators of query filters) over `column`."""
+    if op in ("in", "not_in"):
+        items = value if isinstance(value, list) else [value]
+        negation = "NOT " if op == "not_in" else ""
+        return f"{column} {negation}IN ({', '.join(condition_literal(field, v) for v in items)})"
+    if isinstance(value, list):
+        raise ValueError(f"`{op}` takes one value, not a list")
+    if op == "prefix":
+        return f"startsWith({column}, {quote_literal(value)})"
+    if op == "contains":
+        return f"position({column}, {quote_literal(value)}) > 0"
+    return f"{column} {_COMPARISONS[op]} {condition_literal(field, value)}"
+
+
 def _condition(config: ModuleConfig, metric: object, qualifier: str = "") -> str | None:
     where = getattr(metric, "where", None)
     if not where:
         return None
     parts = []
-    for field, value in sorted(where.items()):
+    for field, condition in sorted(where.items()):
         column = qualifier + quote_identifier(field)
-        if isinstance(value, list):
-            parts.append(f"{column} IN ({', '.join(quote_literal(v) for v in value)})")
-        else:
-            parts.append(f"{column} = {quote_literal(value)}")
+        for op, value in condition_tests(condition):
+            parts.append(test_sql(config.event.fields[field], column, op, value))
     return " AND ".join(parts)
 
 

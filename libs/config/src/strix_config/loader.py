@@ -10,7 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from strix_config.errors import ConfigProblem
-from strix_config.model import ModuleConfig
+from strix_config.model import WHERE_TAGS, ModuleConfig
 from strix_config.references import check_module
 
 Lines = dict[tuple[str | int, ...], int]
@@ -58,7 +58,7 @@ def parse_module(text: str, file: str) -> tuple[ModuleConfig | None, list[Config
     reported: list[tuple[str | int, ...]] = []
     candidate: Any = copy.deepcopy(data)
     config: ModuleConfig | None = None
-    for _ in range(_MAX_PRUNES):
+    for round_ in range(_MAX_PRUNES):
         try:
             config = ModuleConfig.model_validate(candidate)
             break
@@ -66,7 +66,10 @@ def parse_module(text: str, file: str) -> tuple[ModuleConfig | None, list[Config
             pruned = False
             for err in exc.errors():
                 loc = _without_union_tag(tuple(err["loc"]))
-                if not any(loc[: len(r)] == r for r in reported):
+                # A node that only fails because an earlier round set a broken part of it aside is not a new
+                # problem (a condition left empty once its misspelt operator was dropped).
+                echo = round_ > 0 and any(r[: len(loc)] == loc for r in reported)
+                if not echo and not any(loc[: len(r)] == r for r in reported):
                     reported.append(loc)
                     problems.append(ConfigProblem(file, _line_for(loc, lines), _render_path(loc), _hint(err)))
                 if len(loc) == 1 and isinstance(candidate, dict):
@@ -99,7 +102,7 @@ def _hint(err: Any) -> str:
         return "unknown key; check its spelling against configs/schema.json"
     if err["type"] == "union_tag_invalid":
         return f"unknown metric kind; use one of {', '.join(sorted(_KIND_TAGS))}"
-    return str(err["msg"])
+    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _prune(data: Any, loc: tuple[str | int, ...]) -> bool:
@@ -130,7 +133,10 @@ _KIND_TAGS = {"count", "sum", "min", "max", "avg", "uniq", "uniq_exact", "quanti
 def _without_union_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
     """pydantic puts the metric kind in the location (metrics.revenue.sum.field); the file has no such key."""
     if len(loc) >= 3 and loc[0] == "metrics" and loc[2] in _KIND_TAGS:
-        return (*loc[:2], *loc[3:])
+        loc = (*loc[:2], *loc[3:])
+    # ... and the form of a `where` condition (metrics.paid.where.country.operators.nq).
+    if len(loc) >= 5 and loc[0] == "metrics" and loc[2] == "where" and loc[4] in WHERE_TAGS:
+        loc = (*loc[:4], *loc[5:])
     return loc
 
 

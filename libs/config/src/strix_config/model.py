@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DURATION_PATTERN = r"^[1-9][0-9]*(m|h|d|w)$"
@@ -109,12 +109,84 @@ class Dimension(Annotated_):
     field: str | None = Field(default=None, description="The event field behind this dimension; defaults to its name.")
 
 
+ORDER_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
+STRING_OPS: frozenset[str] = frozenset({"prefix", "contains"})
+LIST_OPS: frozenset[str] = frozenset({"in", "not_in"})
+
+
+class FieldTest(Strict):
+    """Tests on one event field, with the operators of query filters; every test given must hold.
+
+    `in` is a Python keyword, so the attribute is `in_` and the key in the file is `in`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    eq: Scalar | None = Field(default=None, description="The field equals this value.")
+    neq: Scalar | None = Field(default=None, description="The field differs from this value.")
+    in_: list[Scalar] | None = Field(
+        default=None, alias="in", min_length=1, description="The field equals one of these values."
+    )
+    not_in: list[Scalar] | None = Field(
+        default=None, min_length=1, description="The field equals none of these values."
+    )
+    gt: Scalar | None = Field(default=None, description="Greater than (numeric and datetime fields).")
+    gte: Scalar | None = Field(default=None, description="Greater than or equal (numeric and datetime fields).")
+    lt: Scalar | None = Field(default=None, description="Less than (numeric and datetime fields).")
+    lte: Scalar | None = Field(default=None, description="Less than or equal (numeric and datetime fields).")
+    prefix: str | None = Field(default=None, description="The string field starts with this text.")
+    contains: str | None = Field(default=None, description="The string field contains this text.")
+
+    @model_validator(mode="after")
+    def _one_test_at_least(self) -> FieldTest:
+        if not self.tests():
+            raise ValueError("give at least one operator: eq, neq, in, not_in, gt, gte, lt, lte, prefix, contains")
+        return self
+
+    def tests(self) -> list[tuple[str, Scalar | list[Scalar]]]:
+        """(operator, value) of every test given, in a fixed order; `in` named as in the file."""
+        found: list[tuple[str, Scalar | list[Scalar]]] = []
+        for op in ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "contains"):
+            value = getattr(self, "in_" if op == "in" else op)
+            if value is not None:
+                found.append((op, value))
+        return found
+
+
+def _where_tag(value: Any) -> str:
+    if isinstance(value, dict | FieldTest):
+        return "operators"
+    if isinstance(value, list):
+        return "any_of"
+    return "value"
+
+
+WHERE_TAGS: frozenset[str] = frozenset({"operators", "any_of", "value"})
+
+# One condition on one field: a value (equality), a list (any of them) or a mapping of operators. The tag
+# function picks the form from the shape, so a mistake is reported against that form only.
+WhereCondition = Annotated[
+    Annotated[Scalar, Tag("value")] | Annotated[list[Scalar], Tag("any_of")] | Annotated[FieldTest, Tag("operators")],
+    Discriminator(_where_tag),
+]
+
+
+def condition_tests(condition: Scalar | list[Scalar] | FieldTest) -> list[tuple[str, Scalar | list[Scalar]]]:
+    """Every form of a condition as (operator, value) pairs: a value is `eq`, a list is `in`."""
+    if isinstance(condition, FieldTest):
+        return condition.tests()
+    if isinstance(condition, list):
+        return [("in", condition)]
+    return [("eq", condition)]
+
+
 class MetricBase(Annotated_):
     """What every metric kind shares."""
 
-    where: dict[str, Scalar | list[Scalar]] | None = Field(
+    where: dict[str, WhereCondition] | None = Field(
         default=None,
-        description="Count only events whose fields equal these values (a list means any of them): a conditional metric.",
+        description="Count only events whose fields pass these tests (all of them): a conditional metric. Per "
+        "field, a value (equality), a list (any of them) or operators as in query filters, such as "
+        "{neq: x}, {not_in: [a, b]}, {gte: 10, lt: 100}, {prefix: ab} or {contains: ab}.",
     )
 
 

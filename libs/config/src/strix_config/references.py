@@ -5,16 +5,23 @@ Returns (yaml_path, message) pairs so the loader can locate each one; never rais
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from strix_config.model import (
     NUMERIC_TYPES,
+    ORDER_OPS,
+    STRING_OPS,
     EventField,
     FieldMetric,
+    FieldTest,
     ModuleConfig,
     QuantileMetric,
     RatioMetric,
     Scalar,
     UniqExactMetric,
     UniqMetric,
+    condition_tests,
     parse_duration,
 )
 
@@ -32,6 +39,46 @@ def _value_fits(field: EventField, value: Scalar) -> bool:
     if kind in ("float", "decimal"):
         return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, str)  # datetime defaults are RFC 3339 strings
+
+
+def _datetime_fits(value: Scalar) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return moment.tzinfo is not None
+
+
+def _decimal_fits(field: EventField, value: Scalar) -> bool:
+    """Within Decimal(18, scale) and with no more digits after the point than the field keeps: a condition on
+    1.155 against a field of scale 2 could not be rendered exactly."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    number = Decimal(str(value))
+    exponent = number.as_tuple().exponent
+    return isinstance(exponent, int) and -exponent <= field.scale and abs(number) < 10 ** (18 - field.scale)
+
+
+def condition_problems(name: str, field: EventField, op: str, value: Scalar | list[Scalar]) -> list[str]:
+    """What is wrong with one test of a metric condition on event field `name`, against the field's type."""
+    kind = field.type
+    if op in STRING_OPS and kind != "string":
+        return [f"`{op}` applies to string fields; {name!r} is {kind}"]
+    if op in ORDER_OPS and kind not in NUMERIC_TYPES and kind != "datetime":
+        return [f"`{op}` applies to numeric and datetime fields; {name!r} is {kind}"]
+    problems: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        if kind == "datetime":
+            if not _datetime_fits(item):
+                problems.append(f"{item!r} is not an RFC 3339 time with a zone, such as 2026-01-31T00:00:00Z")
+        elif kind == "decimal":
+            if not _decimal_fits(field, item):
+                problems.append(f"{item!r} is not a decimal of at most {field.scale} digits after the point")
+        elif not _value_fits(field, item):
+            problems.append(f"{item!r} is not a {kind}")
+    return problems
 
 
 def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
@@ -109,10 +156,13 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
                     problems.append(((*mpath, side), "a ratio cannot refer to itself"))
         for fname, wanted in (metric.where or {}).items():
             field = need_field((*mpath, "where", fname), fname)
-            candidates = wanted if isinstance(wanted, list) else [wanted]
-            for candidate in candidates:
-                if field is not None and not _value_fits(field, candidate):
-                    problems.append(((*mpath, "where", fname), f"{candidate!r} is not a {field.type}"))
+            if field is None:
+                continue
+            for op, tested in condition_tests(wanted):
+                at: Path = (
+                    (*mpath, "where", fname) if not isinstance(wanted, FieldTest) else (*mpath, "where", fname, op)
+                )
+                problems.extend((at, message) for message in condition_problems(fname, field, op, tested))
 
     reserved = {"bucket", "others", "previous", "change", "change_ratio", "joined"}
     for name in [*config.dimensions, *config.metrics]:
