@@ -442,3 +442,142 @@ def test_a_metric_condition_is_checked_against_its_field_type_and_located(
     assert [(p.line, p.path) for p in problems] == [(15, path)], [p.render() for p in problems]
     for word in words:
         assert word in problems[0].message, problems[0].message
+
+
+# --- one pass: structural mistakes do not hide reference mistakes ---------------------------------------------
+
+
+def test_a_misspelt_key_and_an_unknown_dimension_in_one_rollup_are_reported_together(tmp_path: Path) -> None:
+    """`strix config validate` (load_catalog) shows both in one run, each with file:line and YAML path."""
+    text = VALID.replace(
+        "  hourly: {granularity: hour, dimensions: [action]}\n",
+        "  hourly:\n    granularity: hour\n    dimensions: [action, country]\n    retension: 7d\n",
+    )
+    (tmp_path / "shop.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    assert located(caught.value.problems) == {(18, "rollups.hourly.dimensions.1"), (19, "rollups.hourly.retension")}
+    rendered = str(caught.value)
+    assert f"{tmp_path / 'shop.yaml'}:19 at rollups.hourly.retension: unknown key" in rendered
+    assert f"{tmp_path / 'shop.yaml'}:18 at rollups.hourly.dimensions.1: unknown dimension 'country'" in rendered
+
+
+@pytest.mark.parametrize(
+    ("broken", "structural"),
+    [
+        # a misspelt required key of a section: the section cannot parse, the rest is still checked
+        (("time_field: ts", "time_fild: ts"), {(3, "event.time_fild"), (2, "event.time_field")}),
+        # an invalid choice inside the same rollup as the unknown dimension
+        (("granularity: hour, ", "granularity: week, "), {(16, "rollups.hourly.granularity")}),
+        # a missing required key inside that rollup
+        (("granularity: hour, ", ""), {(16, "rollups.hourly.granularity")}),
+        # a wrongly typed top-level value
+        (("partition_by: customer", "partition_by: [customer]"), {(9, "partition_by")}),
+    ],
+)
+def test_reference_checks_run_whatever_structural_mistake_is_beside_them(
+    broken: tuple[str, str], structural: set[tuple[int, str]]
+) -> None:
+    text = VALID.replace("dimensions: [action]}", "dimensions: [action, country]}").replace(*broken)
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert located(problems) == {*structural, (16, "rollups.hourly.dimensions.1")}, [p.render() for p in problems]
+
+
+def test_a_broken_definition_is_reported_once_not_at_every_reference() -> None:
+    """A field with an invalid type and a metric with a misspelt key: references to them (a metric on the
+    field, a ratio and a rollup naming the metric) are not reported as unknown."""
+    text = (
+        VALID.replace("price: {type: decimal}", "price: {type: money}")
+        .replace("revenue: {kind: sum, field: price}", "revenue: {kind: sum, feild: price}")
+        .replace(
+            "  events: {kind: count}\n",
+            "  events: {kind: count}\n  spent: {kind: max, field: price}\n"
+            "  per_event: {kind: ratio, numerator: revenue, denominator: events}\n",
+        )
+        .replace("dimensions: [action]}", "dimensions: [action], metrics: [events, revenue, spent]}")
+    )
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    assert located(problems) == {
+        (8, "event.fields.price.type"),
+        (16, "metrics.revenue.field"),
+        (16, "metrics.revenue.feild"),
+    }, [p.render() for p in problems]
+
+
+# --- a broken module does not cascade into the modules joining it ----------------------------------------------
+
+
+ADS = VALID.replace("module: shop", "module: ads")
+
+
+def test_a_module_joining_a_broken_module_gets_no_unknown_module_error(tmp_path: Path) -> None:
+    (tmp_path / "ads.yaml").write_text(ADS.replace("field: price}", "field: prize}"), encoding="utf-8")
+    (tmp_path / "shop.yaml").write_text(
+        VALID + "joins:\n  ads:\n    module: ads\n    match: {action: action}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    by_file = {(Path(p.file).name, p.line, p.path) for p in caught.value.problems}
+    assert by_file == {("ads.yaml", 14, "metrics.revenue.field")}, str(caught.value)
+
+
+def test_a_join_to_a_broken_module_is_still_checked_against_the_dimensions_it_declares(tmp_path: Path) -> None:
+    (tmp_path / "ads.yaml").write_text(ADS.replace("partition_by: customer", "partiton_by: customer"), encoding="utf-8")
+    (tmp_path / "shop.yaml").write_text(
+        VALID + "joins:\n  ads:\n    module: ads\n    match: {action: campaign}\n", encoding="utf-8"
+    )
+    (tmp_path / "zoo.yaml").write_text(
+        VALID.replace("module: shop", "module: zoo") + "joins:\n  gone:\n    module: nowhere\n    match: {action: x}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_catalog(tmp_path)
+    by_file = {(Path(p.file).name, p.line, p.path) for p in caught.value.problems}
+    assert by_file == {
+        ("ads.yaml", 9, "partiton_by"),
+        ("ads.yaml", 1, "partition_by"),
+        ("shop.yaml", 20, "joins.ads.match.action"),
+        ("zoo.yaml", 19, "joins.gone.module"),
+    }, str(caught.value)
+    messages = {p.path: p.message for p in caught.value.problems}
+    assert "ads has no dimension 'campaign'" in messages["joins.ads.match.action"]
+    assert "unknown module 'nowhere'" in messages["joins.gone.module"]
+
+
+# --- messages for what YAML hides ------------------------------------------------------------------------------
+
+
+def test_a_match_key_that_yaml_reads_as_a_boolean_says_so_and_how_to_quote() -> None:
+    text = VALID + "joins:\n  ads:\n    module: ads\n    match: {on: action}\n"
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    problem = problem_at(problems, "joins.ads.match.on")
+    assert problem.line == 20
+    assert "'on' as a boolean" in problem.message
+    assert "quote it ('on': ...)" in problem.message
+    assert "Keys should be strings" not in str([p.message for p in problems])
+
+
+def test_on_instead_of_match_in_a_join_says_so() -> None:
+    text = VALID + "joins:\n  ads:\n    module: ads\n    on: {action: action}\n"
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    problem = problem_at(problems, "joins.ads.on")
+    assert problem.line == 20
+    assert "as a boolean" in problem.message
+    assert "match:" in problem.message
+
+
+def test_a_comma_in_an_unquoted_flow_mapping_value_points_at_the_comma() -> None:
+    text = VALID.replace("  action: {}\n", "  action: {label: A, description: clicks, views}\n")
+    config, problems = parse_module(text, "shop.yaml")
+    assert config is None
+    [problem] = problems
+    assert (problem.line, problem.path) == (11, "dimensions.action.views")
+    assert "unknown key" not in problem.message
+    assert "comma at line 11, column 41" in problem.message
+    assert "`description`" in problem.message
+    assert "quote" in problem.message
+    assert 'description: "..., views"' in problem.message

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from strix_config.errors import ConfigError, ConfigProblem
-from strix_config.loader import read_module
+from strix_config.loader import ModuleFile, read_module_file
 from strix_config.model import ModuleConfig
 from strix_config.references import check_joins
 
@@ -43,14 +43,21 @@ def load_catalog(directory: Path) -> Catalog:
         raise ConfigError([ConfigProblem(str(directory), None, "", "config directory does not exist")])
     modules: dict[str, ModuleConfig] = {}
     sources: dict[str, str] = {}
+    read: dict[str, ModuleFile] = {}
     problems: list[ConfigProblem] = []
     files = config_files(directory)
     if not files:
         problems.append(ConfigProblem(str(directory), None, "", "no module configs (*.yaml) in this directory"))
+    # Modules whose files have problems, by the name they declare: their own problems are reported, and
+    # modules joining them are checked against the dimensions they declare instead of being told "unknown".
+    broken: dict[str, frozenset[str] | None] = {}
     for path in files:
-        config, found = read_module(path)
-        problems.extend(found)
+        parsed = read_module_file(path)
+        problems.extend(parsed.problems)
+        config = parsed.config
         if config is None:
+            if parsed.name is not None and parsed.name not in modules:
+                broken[parsed.name] = parsed.dimensions
             continue
         if config.module in modules:
             problems.append(
@@ -59,10 +66,13 @@ def load_catalog(directory: Path) -> Catalog:
                 )
             )
             continue
+        broken.pop(config.module, None)
         modules[config.module] = config
         sources[config.module] = str(path)
-    for module, yaml_path, message in check_joins(modules):
-        problems.append(ConfigProblem(sources[module], None, ".".join(str(p) for p in yaml_path), message))
+        read[config.module] = parsed
+    for module, yaml_path, message in check_joins(modules, broken):
+        line = read[module].line_for(yaml_path)
+        problems.append(ConfigProblem(sources[module], line, ".".join(str(p) for p in yaml_path), message))
     if problems:
         raise ConfigError(problems)
     return Catalog(modules=modules, sources=sources)

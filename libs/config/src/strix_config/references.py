@@ -5,6 +5,7 @@ Returns (yaml_path, message) pairs so the loader can locate each one; never rais
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -81,16 +82,41 @@ def condition_problems(name: str, field: EventField, op: str, value: Scalar | li
     return problems
 
 
-def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
+@dataclass(frozen=True)
+class Declared:
+    """Names a file declares, whether or not their definitions parsed (None: that part could not be read, so
+    any name goes). A reference to a declared name whose definition is broken is not reported again: the
+    definition's own problem is."""
+
+    fields: frozenset[str] | None = frozenset()
+    dimensions: frozenset[str] | None = frozenset()
+    metrics: frozenset[str] | None = frozenset()
+
+    @staticmethod
+    def has(names: frozenset[str] | None, name: str) -> bool:
+        return names is None or name in names
+
+
+def check_module(config: ModuleConfig, declared: Declared | None = None) -> list[tuple[Path, str]]:
+    """Every reference problem of a module; `declared` names the parts of the file that were set aside as
+    structurally broken, so references to them are not reported as unknown."""
     problems: list[tuple[Path, str]] = []
     fields = config.event.fields
     known = ", ".join(sorted(fields))
+    broken = declared or Declared()
 
     def need_field(path: Path, name: str) -> EventField | None:
         if name not in fields:
-            problems.append((path, f"unknown event field {name!r}; the event has: {known}"))
+            if not broken.has(broken.fields, name):
+                problems.append((path, f"unknown event field {name!r}; the event has: {known}"))
             return None
         return fields[name]
+
+    def is_dimension(name: str) -> bool:
+        return name in config.dimensions or broken.has(broken.dimensions, name)
+
+    def is_metric(name: str) -> bool:
+        return name in config.metrics or broken.has(broken.metrics, name)
 
     time_field = need_field(("event", "time_field"), config.event.time_field)
     if time_field is not None and time_field.type != "datetime":
@@ -148,7 +174,7 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
         if isinstance(metric, RatioMetric):
             for side in ("numerator", "denominator"):
                 ref = getattr(metric, side)
-                if ref not in config.metrics:
+                if not is_metric(ref):
                     problems.append(
                         ((*mpath, side), f"unknown metric {ref!r}; known: {', '.join(sorted(config.metrics))}")
                     )
@@ -175,7 +201,7 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
     for name, rollup in config.rollups.items():
         rpath: Path = ("rollups", name)
         for i, dim in enumerate(rollup.dimensions):
-            if dim not in config.dimensions:
+            if not is_dimension(dim):
                 problems.append(
                     (
                         (*rpath, "dimensions", i),
@@ -185,20 +211,20 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
         if len(set(rollup.dimensions)) != len(rollup.dimensions):
             problems.append(((*rpath, "dimensions"), "a dimension is listed twice"))
         for i, metric_name in enumerate(rollup.metrics or []):
-            if metric_name not in stored:
+            if metric_name not in stored and (metric_name in config.metrics or not is_metric(metric_name)):
                 problems.append(((*rpath, "metrics", i), f"{metric_name!r} is not a stored metric of this module"))
     for qname, query in config.queries.items():
         qpath: Path = ("queries", qname)
         for i, metric_name in enumerate(query.metrics):
-            if metric_name not in config.metrics:
+            if not is_metric(metric_name):
                 problems.append(((*qpath, "metrics", i), f"unknown metric {metric_name!r}"))
         for i, dim in enumerate(query.group_by):
-            if dim not in config.dimensions:
+            if not is_dimension(dim):
                 problems.append(((*qpath, "group_by", i), f"unknown dimension {dim!r}"))
         for i, test in enumerate(query.filters):
-            if test.dimension not in config.dimensions:
+            if not is_dimension(test.dimension):
                 problems.append(((*qpath, "filters", i, "dimension"), f"unknown dimension {test.dimension!r}"))
-        if query.top is not None and query.top.by not in config.metrics:
+        if query.top is not None and not is_metric(query.top.by):
             problems.append(((*qpath, "top", "by"), f"unknown metric {query.top.by!r}"))
         window = query.window
         if (window.last is None) != (window.unit is None):
@@ -207,24 +233,35 @@ def check_module(config: ModuleConfig) -> list[tuple[Path, str]]:
             problems.append(((*qpath, "window"), "give either `last` and `unit`, or `preset`"))
     for jname, join in config.joins.items():
         for dim in join.match:
-            if dim not in config.dimensions:
+            if not is_dimension(dim):
                 problems.append((("joins", jname, "match", dim), f"unknown dimension {dim!r} of this module"))
     if not config.rollups and not config.raw.keep:
         problems.append((("rollups",), "a module that keeps no raw events needs at least one rollup"))
     return problems
 
 
-def check_joins(modules: dict[str, ModuleConfig]) -> list[tuple[str, Path, str]]:
-    """Joins point across modules, so they are checked once every module has loaded: (module, path, message)."""
+def check_joins(
+    modules: dict[str, ModuleConfig], broken: dict[str, frozenset[str] | None] | None = None
+) -> list[tuple[str, Path, str]]:
+    """Joins point across modules, so they are checked once every module has loaded: (module, path, message).
+
+    `broken` holds modules whose files have problems of their own, by declared name, with the dimensions they
+    declare (None when unreadable): a join to one is checked against those, never reported as unknown."""
     problems: list[tuple[str, Path, str]] = []
+    others = broken or {}
     for name, config in modules.items():
         for jname, join in config.joins.items():
             other = modules.get(join.module)
-            if other is None:
-                problems.append((name, ("joins", jname, "module"), f"unknown module {join.module!r}"))
+            if other is not None:
+                dimensions: frozenset[str] | None = frozenset(other.dimensions)
+            elif join.module in others:
+                dimensions = others[join.module]
+            else:
+                known = ", ".join(sorted({*modules, *others})) or "none"
+                problems.append((name, ("joins", jname, "module"), f"unknown module {join.module!r}; known: {known}"))
                 continue
             for mine, theirs in join.match.items():
-                if theirs not in other.dimensions:
+                if dimensions is not None and theirs not in dimensions:
                     problems.append(
                         (name, ("joins", jname, "match", mine), f"{join.module} has no dimension {theirs!r}")
                     )
