@@ -162,7 +162,7 @@ async def test_a_where_nested_past_the_limit_is_refused_naming_where_and_the_lim
         assert result.errors is not None
         assert result.errors[0].message.startswith(f"w: where nests more than {MAX_WHERE_DEPTH} levels of and/or")
     # Written in the document rather than sent as a variable: the same limit, named by the argument.
-    literal = '{device: {eq: "mobile"}}'
+    literal = "{device: {eq: mobile}}"
     for _ in range(MAX_WHERE_DEPTH + 1):
         literal = f"{{or: [{literal}]}}"
     result = await schema.execute(

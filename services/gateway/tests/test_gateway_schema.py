@@ -159,6 +159,8 @@ def test_where_input_has_a_typed_filter_per_dimension(catalog: Catalog, sdl: gra
         for dim, spec in config.dimensions.items():
             kind = config.field_type(config.dimension_field(dim))
             wanted = {"int": "IntFilter", "bool": "BoolFilter"}.get(kind, "StringFilter")
+            if config.event.fields[config.dimension_field(dim)].allowed:
+                wanted = f"{pascal(name)}{pascal(dim)}Filter"
             assert graphql.get_named_type(where.fields[camel(dim)].type).name == wanted
             assert where.fields[camel(dim)].description and spec.description in where.fields[camel(dim)].description
         for combinator in ("and", "or"):
@@ -213,7 +215,7 @@ async def test_relative_query_translates_every_argument(catalog: Catalog) -> Non
         catalog,
         """{ clickstream(
               window: {last: 24, unit: HOUR}, granularity: DAY, timeZone: "Europe/Paris",
-              where: {action: {eq: "purchase"}, country: {in: ["FR", "DE"]}},
+              where: {action: {eq: purchase}, country: {in: ["FR", "DE"]}},
               groupBy: [PRODUCT_GROUP, COUNTRY], metrics: [REVENUE, CONVERSION_RATE],
               orderBy: [{field: REVENUE}, {field: COUNTRY, descending: false}], limit: 10
             ) { source } }""",
@@ -263,9 +265,9 @@ async def test_where_and_or_become_a_filter_tree(catalog: Catalog) -> None:
     request = await ask(
         catalog,
         """{ clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS], where: {
-              device: {neq: "tablet"},
+              device: {neq: tablet},
               or: [{country: {eq: "FR"}}, {productGroup: {prefix: "sh", neq: "shirts"}}],
-              and: [{action: {notIn: ["view"]}}, {or: [{country: {contains: "E"}}, {device: {eq: "mobile"}}]}]
+              and: [{action: {notIn: [view]}}, {or: [{country: {contains: "E"}}, {device: {eq: mobile}}]}]
             }) { source } }""",
     )
     conditions = [f for f in request.filters if isinstance(f, Condition)]

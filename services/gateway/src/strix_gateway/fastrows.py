@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from graphql import (
     FieldNode,
+    GraphQLEnumType,
     GraphQLList,
     GraphQLObjectType,
     GraphQLOutputType,
@@ -31,6 +32,9 @@ from strix_contracts.query import NESTED_GROUPS, RowField
 
 # Row types and their nested value types: flat objects of leaves (AttrRow mappings by Python field name).
 FLAT_TYPES: set[str] = set()
+# Enums of `allowed:` values where some value is not its own GraphQL name: rows carry the value, the answer the
+# name, so only the generic executor writes them.
+MAPPED_ENUMS: set[str] = set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +105,9 @@ def row_layout(object_type: GraphQLObjectType, selections: list[Any]) -> list[Ro
             return None
         field_type = get_nullable_type(field.type)
         name = python_names[node.name.value]
-        if isinstance(field_type, GraphQLScalarType) and node.selection_set is None:
+        if isinstance(field_type, GraphQLEnumType) and field_type.name in MAPPED_ENUMS:
+            return None
+        if isinstance(field_type, GraphQLScalarType | GraphQLEnumType) and node.selection_set is None:
             layout.append(RowField(key=key, value=name, integer=field_type.name == "Long"))
         elif (
             isinstance(field_type, GraphQLObjectType)

@@ -6,6 +6,7 @@ typed arguments with descriptions without any per-module code.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -121,7 +122,7 @@ def where_to_filters(config: ModuleConfig, where: Any, path: str = "where", leve
             if isinstance(value, list) and len(value) > MAX_FILTER_VALUES:
                 raise too_many_values(f"{path}.{dim}.{op}", len(value))
             if value is not None:
-                filters.append({"dimension": dim, "op": op.rstrip("_"), "value": value})
+                filters.append({"dimension": dim, "op": op.rstrip("_"), "value": _plain(value)})
     for name, group, key in (("and", where.and_, "all"), ("or", where.or_, "any")):
         if not group:
             continue
@@ -130,6 +131,13 @@ def where_to_filters(config: ModuleConfig, where: Any, path: str = "where", leve
         branches = [where_to_filters(config, w, f"{path}.{name}[{i}]", levels + 1) for i, w in enumerate(group)]
         filters.append({key: [{"all": branch} for branch in branches]})
     return filters
+
+
+def _plain(value: Any) -> Any:
+    """A filter value as the query service takes it: an enum of allowed values as the value it stands for."""
+    if isinstance(value, list):
+        return [v.value if isinstance(v, enum.Enum) else v for v in value]
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _window(window: WindowInput) -> dict[str, Any]:

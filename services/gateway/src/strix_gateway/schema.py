@@ -30,6 +30,7 @@ from strix_gateway.errors import request_id, to_graphql_error, unexpected
 from strix_gateway.fastrows import FlatRowsExecutionContext
 from strix_gateway.limits import document_error, variables_error
 from strix_gateway.live import LiveFeed
+from strix_gateway.metadata import ModuleInfo, module_info
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
     QueryRunner,
@@ -121,17 +122,6 @@ class InternalErrors(MaskErrors):
         )
 
 
-@strawberry.type(description="A module: a family of events and what can be asked of it.")
-class ModuleInfo:
-    name: str = strawberry.field(description="Module name; also the name of its query field.")
-    label: str | None = strawberry.field(description="Human name.")
-    description: str | None = strawberry.field(description="What the module holds.")
-    dimensions: list[str] = strawberry.field(description="Dimension names.")
-    metrics: list[str] = strawberry.field(description="Metric names.")
-    queries: list[str] = strawberry.field(description="Names of its predefined queries.")
-    joins: list[str] = strawberry.field(description="Names of the joins it declares.")
-
-
 def build_schema(
     catalog: Catalog,
     run: QueryRunner,
@@ -142,26 +132,20 @@ def build_schema(
     """`read` serves `<module>Records` fields (modules that keep raw events), `feed` the live subscriptions;
     without them those fields are left out."""
     fields: dict[str, Any] = {}
-
-    def modules() -> list[ModuleInfo]:
-        return [
-            ModuleInfo(
-                name=name,
-                label=cfg.label,
-                description=cfg.description,
-                dimensions=list(cfg.dimensions),
-                metrics=list(cfg.metrics),
-                queries=list(cfg.queries),
-                joins=list(cfg.joins),
-            )
-            for name, cfg in sorted(catalog.modules.items())
-        ]
-
-    fields["modules"] = strawberry.field(resolver=modules, description="The modules this deployment serves.")
     types = {
         name: build_module_types(catalog.modules[name], (removed or {}).get(name, Removed()))
         for name in catalog.names()
     }
+    infos = [module_info(catalog, types[name], read is not None) for name in sorted(types)]
+
+    def modules() -> list[ModuleInfo]:
+        return infos
+
+    fields["modules"] = strawberry.field(
+        resolver=modules,
+        description="The modules this deployment serves: their dimensions, metrics, rollups, joins and predefined "
+        "queries, typed and described (what a query builder is generated from).",
+    )
     for name, module_types in types.items():
         config = module_types.config
         fields[name] = strawberry.field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from datetime import datetime
 from typing import Any, NewType
 
@@ -16,7 +17,7 @@ import strawberry
 
 from strix_config import ModuleConfig
 from strix_config.model import Annotated_
-from strix_gateway.fastrows import FLAT_TYPES
+from strix_gateway.fastrows import FLAT_TYPES, MAPPED_ENUMS
 from strix_gateway.names import camel, enum_value, pascal
 
 Long = NewType("Long", int)
@@ -215,7 +216,74 @@ def graphql_object(name: str, fields: dict[str, tuple[Any, Any]], description: s
     return strawberry.input(cls, description=description) if is_input else strawberry.type(cls, description=description)
 
 
+_GRAPHQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+_RESERVED = frozenset({"true", "false", "null"})
+
+
+def value_names(values: list[str]) -> dict[str, str]:
+    """The GraphQL enum value standing for each allowed value: the value itself when it is a GraphQL name (so rows
+    carry it unchanged); otherwise every other character becomes `_`, a leading digit or `__` gets a `v` in
+    front, true/false/null get a trailing `_`, and a name already taken gets `_2`, `_3`, ..."""
+    names: dict[str, str] = {}
+    taken = {v for v in values if _GRAPHQL_NAME.match(v) and v not in _RESERVED and not v.startswith("__")}
+    for value in values:
+        if value in taken:
+            names[value] = value
+            continue
+        name = re.sub(r"[^_0-9A-Za-z]", "_", value)
+        if not name or name[0].isdigit() or name.startswith("__"):
+            name = "v" + name
+        if name in _RESERVED:
+            name += "_"
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        names[value] = name
+    return names
+
+
+def allowed_names(config: ModuleConfig, dim: str) -> dict[str, str] | None:
+    """For a string dimension whose field lists its `allowed:` values: value -> GraphQL enum value name."""
+    field = config.event.fields[config.dimension_field(dim)]
+    if field.type != "string" or not field.allowed:
+        return None
+    return value_names([str(v) for v in field.allowed])
+
+
+def _allowed_enum(config: ModuleConfig, dim: str, prefix: str, names: dict[str, str]) -> tuple[Any, Any]:
+    """The enum of an `allowed:` dimension and its filter input (eq, neq, in, notIn)."""
+    name = f"{prefix}{pascal(dim)}Value"
+    members = enum.Enum(name, {graphql: value for value, graphql in names.items()})  # type: ignore[misc]
+    label = config.dimensions[dim].label or dim
+    wrapped: Any = strawberry.enum(members, description=f"Values of {label} ({config.module}.{dim}).")
+    for definition in wrapped.__strawberry_definition__.values:
+        mapped = "" if definition.name == definition.value else f" (stands for {definition.value!r})"
+        definition.description = f"{label}: {definition.value}{mapped}."
+    if any(graphql != value for value, graphql in names.items()):
+        MAPPED_ENUMS.add(name)
+    ops = {
+        "eq": (wrapped | None, _field("Equal to.", None)),
+        "neq": (wrapped | None, _field("Not equal to.", None)),
+        "in_": (list[wrapped] | None, _field("One of.", None, "in")),
+        "not_in": (list[wrapped] | None, _field("None of.", None)),
+    }
+    filter_type = graphql_object(f"{prefix}{pascal(dim)}Filter", ops, f"Tests on {label}; all given must hold.", True)
+    return wrapped, filter_type
+
+
+def dimension_types(config: ModuleConfig, prefix: str) -> dict[str, tuple[Any, Any]]:
+    """Per dimension: the GraphQL type of its values and its filter input. Built once per module (an enum is one
+    named type)."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for dim in config.dimensions:
+        names = allowed_names(config, dim)
+        out[dim] = _allowed_enum(config, dim, prefix, names) if names else dimension_scalar(config, dim)
+    return out
+
+
 def dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
+    """The scalar and filter of a dimension typed by its field."""
     kind = config.field_type(config.dimension_field(dim))
     if kind == "int":
         return Long, IntFilter
@@ -231,6 +299,7 @@ class ModuleTypes:
     """The generated GraphQL types of one module."""
 
     config: ModuleConfig
+    dimensions: dict[str, tuple[Any, Any]]  # dimension -> (GraphQL type of its values, its filter input)
     dimension_enum: Any
     metric_enum: Any
     where: Any
@@ -247,10 +316,10 @@ def _field(description: str, default: Any = dataclasses.MISSING, name: str | Non
     return strawberry.field(default=default, description=description, name=name)
 
 
-def _where_type(config: ModuleConfig, prefix: str) -> Any:
+def _where_type(config: ModuleConfig, prefix: str, dims: dict[str, tuple[Any, Any]]) -> Any:
     fields: dict[str, tuple[Any, Any]] = {}
     for dim in config.dimensions:
-        _, filter_type = dimension_scalar(config, dim)
+        _, filter_type = dims[dim]
         fields[dim] = (filter_type | None, _field(describe_dimension(config, dim), None, camel(dim)))
     name = f"{prefix}Where"
     cls: Any = type(
@@ -285,6 +354,7 @@ def ratios_type(config: ModuleConfig, prefix: str) -> Any:
 
 def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> ModuleTypes:
     prefix = pascal(config.module)
+    dims = dimension_types(config, prefix)
     label = config.label or config.module
     dim_enum = graphql_enum(
         f"{prefix}Dimension",
@@ -331,7 +401,7 @@ def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> Mo
         "bucket": (datetime | None, _field("Start of the time bucket, in the query's time zone.", None)),
     }
     for dim in config.dimensions:
-        scalar, _ = dimension_scalar(config, dim)
+        scalar, _ = dims[dim]
         row_fields[dim] = (
             scalar | None,
             _field(describe_dimension(config, dim) + " Null unless grouped by.", None, camel(dim)),
@@ -359,7 +429,8 @@ def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> Mo
     row = graphql_object(f"{prefix}Row", row_fields, f"One row of a {config.module} result.")
     FLAT_TYPES.add(f"{prefix}Row")
     result = graphql_object(f"{prefix}Result", result_fields(row), f"Answer to a {config.module} query.")
-    return ModuleTypes(config, dim_enum, metric_enum, _where_type(config, prefix), order, top, values, row, result)
+    where = _where_type(config, prefix, dims)
+    return ModuleTypes(config, dims, dim_enum, metric_enum, where, order, top, values, row, result)
 
 
 def result_fields(row: Any) -> dict[str, tuple[Any, Any]]:
@@ -404,7 +475,7 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
         "bucket": (datetime | None, _field("Start of the time bucket, in the query's time zone.", None)),
     }
     for dim in spec.match:
-        scalar, _ = dimension_scalar(config, dim)
+        scalar, _ = types.dimensions[dim]
         row_fields[dim] = (scalar | None, _field(describe_dimension(config, dim), None, camel(dim)))
     for name, metric in config.metrics.items():
         row_fields[name] = (metric_scalar(config, name) | None, _field(describe(metric, name), None, camel(name)))

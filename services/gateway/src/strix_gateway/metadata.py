@@ -1,0 +1,358 @@
+"""The `modules` query: what each module holds and what may be asked of it, as typed data.
+
+Cube's `/meta` is the model: a client (the web UI's query builder first) generates its forms from this rather
+than from prose. Everything here is read from the module configs and from the generated GraphQL types (so a
+dimension's filter operators are the fields of its filter input, its GraphQL type the type its rows carry): the
+answer cannot disagree with the schema it describes.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from typing import Any
+
+import strawberry
+
+from strix_config import Catalog, ModuleConfig
+from strix_config.model import PredefinedQuery
+from strix_gateway.names import camel, pascal
+from strix_gateway.types import (
+    Comparison,
+    Granularity,
+    Long,
+    ModuleTypes,
+    TimeUnit,
+    WindowPreset,
+    allowed_names,
+    metric_is_integer,
+)
+
+
+def _value(value: str, description: str) -> Any:
+    return strawberry.enum_value(value, description=description)
+
+
+@strawberry.enum(description="The type of an event field, as the config declares it.")
+class FieldKind(enum.Enum):
+    STRING = _value("string", "Text.")
+    INT = _value("int", "A 64-bit integer.")
+    FLOAT = _value("float", "A 64-bit floating-point number.")
+    DECIMAL = _value("decimal", "A fixed-point number (Decimal(18, scale)); a Float in the API.")
+    BOOL = _value("bool", "True or false.")
+    DATETIME = _value("datetime", "An instant, RFC 3339.")
+
+
+@strawberry.enum(description="How a metric aggregates events.")
+class MetricKind(enum.Enum):
+    COUNT = _value("count", "The number of events.")
+    SUM = _value("sum", "The total of a numeric field.")
+    MIN = _value("min", "The smallest value of a numeric field.")
+    MAX = _value("max", "The largest value of a numeric field.")
+    AVG = _value("avg", "The mean of a numeric field, merged exactly (sum and count).")
+    UNIQ = _value("uniq", "Approximate distinct values of a field.")
+    UNIQ_EXACT = _value("uniq_exact", "Exact distinct values of a field.")
+    QUANTILE = _value("quantile", "An approximate quantile of a numeric field.")
+    RATIO = _value("ratio", "One metric divided by another, from merged values.")
+
+
+@strawberry.enum(description="A test a filter can make on a dimension (the fields of its filter input).")
+class FilterOperator(enum.Enum):
+    EQ = _value("eq", "Equal to.")
+    NEQ = _value("neq", "Not equal to.")
+    IN = _value("in", "One of a list.")
+    NOT_IN = _value("not_in", "None of a list.")
+    PREFIX = _value("prefix", "Starts with.")
+    CONTAINS = _value("contains", "Contains.")
+    GT = _value("gt", "Greater than (sorts after, for text).")
+    GTE = _value("gte", "Greater than or equal.")
+    LT = _value("lt", "Less than (sorts before, for text).")
+    LTE = _value("lte", "Less than or equal.")
+
+
+@strawberry.type(description="One value a dimension may take (the field's `allowed:` list).")
+class AllowedValue:
+    value: str = strawberry.field(description="The value as stored (JSON text for a number or a boolean).")
+    graphql_name: str | None = strawberry.field(
+        description="The GraphQL enum value that stands for it in rows and filters (string dimensions only)."
+    )
+
+
+@strawberry.type(description="A dimension: something to filter and group by.")
+class DimensionInfo:
+    name: str = strawberry.field(description="Name in the config (and in predefined queries).")
+    graphql_name: str = strawberry.field(description="Name of its field in rows and in the Where input.")
+    enum_value: str = strawberry.field(description="Its value in the module's Dimension enum (groupBy).")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What it means.")
+    unit: str | None = strawberry.field(description="Unit of its values.")
+    format: str | None = strawberry.field(description="How to display its values.")
+    field: str = strawberry.field(description="The event field behind it.")
+    type: FieldKind = strawberry.field(description="Type of that event field.")
+    graphql_type: str = strawberry.field(description="GraphQL type of its values in rows and filters.")
+    allowed_values: list[AllowedValue] | None = strawberry.field(
+        description="The values it may take, when the config lists them (a string dimension's are then an enum)."
+    )
+    filter_type: str = strawberry.field(description="The GraphQL input type that filters it.")
+    filter_operators: list[FilterOperator] = strawberry.field(description="The tests a filter on it can make.")
+
+
+@strawberry.type(description="A metric: an aggregate over events.")
+class MetricInfo:
+    name: str = strawberry.field(description="Name in the config (and in predefined queries).")
+    graphql_name: str = strawberry.field(description="Name of its field in rows.")
+    enum_value: str = strawberry.field(description="Its value in the module's Metric enum (metrics, top, orderBy).")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What it measures.")
+    unit: str | None = strawberry.field(description="Unit of its values, such as EUR or ms.")
+    format: str | None = strawberry.field(description="How to display its values, such as currency or percent.")
+    kind: MetricKind = strawberry.field(description="How it aggregates.")
+    graphql_type: str = strawberry.field(description="GraphQL type of its values: Long for integers, else Float.")
+    field: str | None = strawberry.field(description="The event field aggregated (none for counts and ratios).")
+    numerator: str | None = strawberry.field(description="For a ratio: the metric divided.")
+    denominator: str | None = strawberry.field(description="For a ratio: the metric divided by.")
+    level: float | None = strawberry.field(description="For a quantile: its level, such as 0.99.")
+
+
+@strawberry.type(description="A rollup: a pre-aggregated table queries are answered from when it suffices.")
+class RollupInfo:
+    name: str = strawberry.field(description="Name in the config.")
+    granularity: Granularity = strawberry.field(description="Width of its (UTC) buckets.")
+    dimensions: list[str] = strawberry.field(description="Dimensions it keeps; queries on others skip it.")
+    metrics: list[str] = strawberry.field(description="Metrics it keeps.")
+    retention: str | None = strawberry.field(description="How long its buckets are kept (such as 52w); null: forever.")
+
+
+@strawberry.type(description="A pair of dimensions a join matches on.")
+class JoinMatch:
+    dimension: str = strawberry.field(description="This module's dimension.")
+    joined_dimension: str = strawberry.field(description="The joined module's dimension it equals.")
+
+
+@strawberry.type(description="A join declared in the config: this module with another, on shared dimensions.")
+class JoinInfo:
+    name: str = strawberry.field(description="Name in the config.")
+    graphql_name: str = strawberry.field(description="The query field that asks it.")
+    module: str = strawberry.field(description="The joined module.")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What the join answers.")
+    match: list[JoinMatch] = strawberry.field(description="The keys rows are matched on (with the time bucket).")
+    joined_metrics: list[str] = strawberry.field(description="Metrics of the joined module one may ask for.")
+
+
+@strawberry.type(description="The default window of a predefined query.")
+class WindowDefault:
+    last: int | None = strawberry.field(description="The last N units, counting the current one.")
+    unit: TimeUnit | None = strawberry.field(description="Unit of `last`.")
+    preset: WindowPreset | None = strawberry.field(description="A calendar window.")
+
+
+@strawberry.type(description="One filter of a predefined query.")
+class FilterInfo:
+    dimension: str = strawberry.field(description="The dimension tested.")
+    operator: FilterOperator = strawberry.field(description="The test.")
+    values: list[str] = strawberry.field(description="The value, or the values of in/notIn, as JSON text.")
+
+
+@strawberry.type(description="One ordering key of a predefined query.")
+class OrderInfo:
+    field: str = strawberry.field(description="bucket, a dimension or a metric.")
+    descending: bool = strawberry.field(description="Largest first.")
+
+
+@strawberry.type(description="The top-N of a predefined query.")
+class TopInfo:
+    n: int = strawberry.field(description="How many groups are kept.")
+    by: str = strawberry.field(description="The metric that ranks them.")
+    others: bool = strawberry.field(description="Whether one row holds every other group.")
+
+
+@strawberry.type(description="A predefined query: a named question with its own query field.")
+class PredefinedQueryInfo:
+    name: str = strawberry.field(description="Name in the config.")
+    graphql_name: str = strawberry.field(description="The query field that asks it.")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What it answers.")
+    window: WindowDefault = strawberry.field(description="Default window (the field takes another).")
+    granularity: Granularity = strawberry.field(description="Bucket width.")
+    time_zone: str = strawberry.field(description="Default IANA time zone (the field takes another).")
+    metrics: list[str] = strawberry.field(description="Metrics returned.")
+    group_by: list[str] = strawberry.field(description="Dimensions grouped by.")
+    filters: list[FilterInfo] = strawberry.field(description="Filters, all of which hold.")
+    order_by: list[OrderInfo] = strawberry.field(description="Ordering.")
+    limit: int | None = strawberry.field(description="At most this many rows.")
+    top: TopInfo | None = strawberry.field(description="Top-N groups with an others row.")
+    compare: Comparison | None = strawberry.field(description="The earlier window compared with.")
+    fill: bool = strawberry.field(description="Whether empty buckets are filled.")
+
+
+@strawberry.type(description="A module: a family of events, what it holds and what can be asked of it.")
+class ModuleInfo:
+    name: str = strawberry.field(description="Module name.")
+    graphql_name: str = strawberry.field(description="Its query field (and subscription).")
+    records_field: str | None = strawberry.field(description="The query field of its raw events; null if none.")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What the module holds.")
+    keeps_raw_events: bool = strawberry.field(description="Whether raw events are kept (any query can be answered).")
+    raw_retention: str | None = strawberry.field(description="How long raw events are kept; null: forever.")
+    dimensions: list[DimensionInfo] = strawberry.field(description="Its dimensions, in config order.")
+    metrics: list[MetricInfo] = strawberry.field(description="Its metrics, in config order.")
+    rollups: list[RollupInfo] = strawberry.field(description="Its rollups.")
+    joins: list[JoinInfo] = strawberry.field(description="The joins it declares.")
+    queries: list[PredefinedQueryInfo] = strawberry.field(description="Its predefined queries.")
+    granularities: list[Granularity] = strawberry.field(
+        description="Granularities its tables can answer: all with raw events, else from its finest rollup up."
+    )
+    time_units: list[TimeUnit] = strawberry.field(description="Units of relative windows, by the same rule.")
+
+
+_SCALAR_NAMES: dict[Any, str] = {str: "String", Long: "Long", float: "Float", bool: "Boolean"}
+_ORDER = ["minute", "hour", "day", "week", "month", "total"]
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _type_name(annotation: Any) -> str:
+    definition = getattr(annotation, "__strawberry_definition__", None) or getattr(annotation, "_enum_definition", None)
+    if definition is not None:
+        return str(definition.name)
+    return _SCALAR_NAMES[annotation]
+
+
+def _operators(filter_type: Any) -> list[FilterOperator]:
+    return [FilterOperator(f.python_name.rstrip("_")) for f in filter_type.__strawberry_definition__.fields]
+
+
+def _dimension(types: ModuleTypes, dim: str) -> DimensionInfo:
+    config = types.config
+    spec = config.dimensions[dim]
+    field = config.dimension_field(dim)
+    event_field = config.event.fields[field]
+    scalar, filter_type = types.dimensions[dim]
+    names = allowed_names(config, dim) or {}
+    allowed = None
+    if event_field.allowed is not None:
+        allowed = [
+            AllowedValue(value=_text(v), graphql_name=names.get(str(v)) if isinstance(v, str) else None)
+            for v in event_field.allowed
+        ]
+    return DimensionInfo(
+        name=dim,
+        graphql_name=camel(dim),
+        enum_value=dim.upper(),
+        label=spec.label,
+        description=spec.description,
+        unit=spec.unit or event_field.unit,
+        format=spec.format or event_field.format,
+        field=field,
+        type=FieldKind(event_field.type),
+        graphql_type=_type_name(scalar),
+        allowed_values=allowed,
+        filter_type=_type_name(filter_type),
+        filter_operators=_operators(filter_type),
+    )
+
+
+def _metric(config: ModuleConfig, name: str) -> MetricInfo:
+    spec = config.metrics[name]
+    return MetricInfo(
+        name=name,
+        graphql_name=camel(name),
+        enum_value=name.upper(),
+        label=spec.label,
+        description=spec.description,
+        unit=spec.unit,
+        format=spec.format,
+        kind=MetricKind(spec.kind),
+        graphql_type="Long" if metric_is_integer(config, name) else "Float",
+        field=getattr(spec, "field", None),
+        numerator=getattr(spec, "numerator", None),
+        denominator=getattr(spec, "denominator", None),
+        level=getattr(spec, "level", None),
+    )
+
+
+def _query(module: str, name: str, query: PredefinedQuery) -> PredefinedQueryInfo:
+    window = query.window
+    return PredefinedQueryInfo(
+        name=name,
+        graphql_name=camel(module) + pascal(name),
+        label=query.label,
+        description=query.description,
+        window=WindowDefault(
+            last=window.last,
+            unit=TimeUnit(window.unit) if window.unit else None,
+            preset=WindowPreset(window.preset) if window.preset else None,
+        ),
+        granularity=Granularity(query.granularity),
+        time_zone=query.time_zone,
+        metrics=list(query.metrics),
+        group_by=list(query.group_by),
+        filters=[
+            FilterInfo(
+                dimension=f.dimension,
+                operator=FilterOperator(f.op),
+                values=[_text(v) for v in f.value] if isinstance(f.value, list) else [_text(f.value)],
+            )
+            for f in query.filters
+        ],
+        order_by=[OrderInfo(field=o.field, descending=o.descending) for o in query.order_by],
+        limit=query.limit,
+        top=TopInfo(n=query.top.n, by=query.top.by, others=query.top.others) if query.top else None,
+        compare=Comparison(query.compare) if query.compare else None,
+        fill=query.fill,
+    )
+
+
+def answerable_granularities(config: ModuleConfig) -> list[str]:
+    """Every granularity with raw events; otherwise those no finer than the finest rollup."""
+    if config.raw.keep or not config.rollups:
+        return list(_ORDER)
+    finest = min(_ORDER.index(r.granularity) for r in config.rollups.values())
+    return _ORDER[finest:]
+
+
+def module_info(catalog: Catalog, types: ModuleTypes, records: bool) -> ModuleInfo:
+    """The metadata of one module; `records` says whether the schema serves its raw events."""
+    config = types.config
+    name = config.module
+    granularities = answerable_granularities(config)
+    stored = config.stored_metrics()
+    return ModuleInfo(
+        name=name,
+        graphql_name=camel(name),
+        records_field=camel(name) + "Records" if records and config.raw.keep else None,
+        label=config.label,
+        description=config.description,
+        keeps_raw_events=config.raw.keep,
+        raw_retention=config.raw.retention,
+        dimensions=[_dimension(types, d) for d in config.dimensions],
+        metrics=[_metric(config, m) for m in config.metrics],
+        rollups=[
+            RollupInfo(
+                name=rollup_name,
+                granularity=Granularity(rollup.granularity),
+                dimensions=list(rollup.dimensions),
+                metrics=list(rollup.metrics) if rollup.metrics is not None else list(stored),
+                retention=rollup.retention,
+            )
+            for rollup_name, rollup in config.rollups.items()
+        ],
+        joins=[
+            JoinInfo(
+                name=join_name,
+                graphql_name=camel(name) + "With" + pascal(join_name),
+                module=spec.module,
+                label=spec.label,
+                description=spec.description,
+                match=[JoinMatch(dimension=mine, joined_dimension=theirs) for mine, theirs in spec.match.items()],
+                joined_metrics=list(catalog.modules[spec.module].metrics) if spec.module in catalog.modules else [],
+            )
+            for join_name, spec in config.joins.items()
+        ],
+        queries=[_query(name, q, query) for q, query in config.queries.items()],
+        granularities=[Granularity(g) for g in granularities],
+        time_units=[TimeUnit(g) for g in granularities if g != "total"],
+    )
