@@ -99,8 +99,37 @@ def bucket_of(moment: datetime, granularity: str, tz: str) -> datetime | None:
     return local.astimezone(UTC)
 
 
+def _as_value_of(value: Any, expected: Any) -> Any:
+    """A condition's literal in the type of the event's value (configs write decimals and times as YAML)."""
+    if isinstance(value, Decimal):
+        return Decimal(str(expected))
+    if isinstance(value, datetime) and isinstance(expected, str):
+        return datetime.fromisoformat(expected).astimezone(UTC)
+    return expected
+
+
 def _matches(value: Any, expected: Any) -> bool:
-    return value in expected if isinstance(expected, list) else value == expected
+    """A metric condition on one field, read independently of the platform: a value, a list (any of), or an
+    operator mapping with the query-filter names (every operator must hold)."""
+    if isinstance(expected, list):
+        return any(_matches(value, e) for e in expected)
+    if hasattr(expected, "model_dump"):  # an operator mapping, as the config model holds it
+        expected = expected.model_dump(by_alias=True, exclude_none=True)
+    if not isinstance(expected, dict):
+        return bool(value == _as_value_of(value, expected))
+    tests = {
+        "eq": lambda v, x: v == _as_value_of(v, x),
+        "neq": lambda v, x: v != _as_value_of(v, x),
+        "in": lambda v, x: any(v == _as_value_of(v, i) for i in x),
+        "not_in": lambda v, x: all(v != _as_value_of(v, i) for i in x),
+        "gt": lambda v, x: v > _as_value_of(v, x),
+        "gte": lambda v, x: v >= _as_value_of(v, x),
+        "lt": lambda v, x: v < _as_value_of(v, x),
+        "lte": lambda v, x: v <= _as_value_of(v, x),
+        "prefix": lambda v, x: str(v).startswith(x),
+        "contains": lambda v, x: x in str(v),
+    }
+    return all(tests[op](value, operand) for op, operand in expected.items())
 
 
 def metric_value(config: ModuleConfig, name: str, events: list[dict[str, Any]]) -> float | None:
