@@ -80,7 +80,7 @@ async def test_clickstream_numbers_match_an_independent_computation(start_platfo
             client,
             "clickstream",
             f'window: {{start: "{_iso(start)}", end: "{_iso(end)}"}}, granularity: HOUR, '
-            f'where: {{action: {{in: ["view", "purchase"]}}, country: {{neq: "JP"}}}}, groupBy: [PRODUCT_GROUP], '
+            f'where: {{action: {{in: [view, purchase]}}, country: {{neq: "JP"}}}}, groupBy: [PRODUCT_GROUP], '
             f"metrics: [{', '.join(m.upper() for m in metrics)}]",
             ["product_group"],
             metrics,
@@ -97,6 +97,10 @@ async def test_clickstream_numbers_match_an_independent_computation(start_platfo
             metrics=metrics,
         )
         assert_same_numbers(config, actual_rows(config, result, ["product_group"], metrics), expected)
+        # Counts and integer sums are Long: JSON numbers without a fraction (37444, not 37444.0).
+        integers = ("events", "customers", "items_sold", "views", "purchases")
+        assert result["rows"] and all(type(r[camel(m)]) is int for r in result["rows"] for m in integers)
+        assert any(type(r["avgPrice"]) is float for r in result["rows"])
 
         # Daily in UTC, an or-filter, grouped by two dimensions: the daily rollup answers.
         start, end = _floor_day(now - timedelta(days=1)), _floor_day(now) + timedelta(days=1)
@@ -213,7 +217,7 @@ async def test_gaming_numbers_match_an_independent_computation(start_platform: P
             client,
             "gaming",
             f'window: {{start: "{_iso(start)}", end: "{_iso(end)}"}}, granularity: HOUR, '
-            f'where: {{currency: {{in: ["EUR", "USD"]}}}}, groupBy: [GAME, REWARD_TYPE], '
+            f"where: {{currency: {{in: [EUR, USD]}}}}, groupBy: [GAME, REWARD_TYPE], "
             f"metrics: [{', '.join(m.upper() for m in metrics)}]",
             ["game", "reward_type"],
             metrics,
@@ -278,7 +282,7 @@ async def test_a_client_config_strix_never_saw_works_without_code_changes(start_
                 client,
                 "fleet",
                 f'window: {{start: "{_iso(start)}", end: "{_iso(end)}"}}, granularity: {granularity.upper()}, '
-                f'where: {{fuelType: {{notIn: ["hybrid"]}}}}, groupBy: [{", ".join(g.upper() for g in group_by)}], '
+                f"where: {{fuelType: {{notIn: [hybrid]}}}}, groupBy: [{', '.join(g.upper() for g in group_by)}], "
                 f"metrics: [{', '.join(m.upper() for m in metrics)}]"
                 if granularity == "hour"
                 else f'window: {{start: "{_iso(start)}", end: "{_iso(end)}"}}, granularity: DAY, '

@@ -99,7 +99,7 @@ async def test_top_n_others_comparison_and_fill(start_platform: PlatformFactory,
         result = await _query(
             client,
             f"clickstream({window}, granularity: DAY, groupBy: [COUNTRY], metrics: [PURCHASES, REVENUE, MAX_PRICE],"
-            ' where: {productGroup: {eq: "toys"}, action: {eq: "purchase"}}, compare: PREVIOUS_PERIOD, fill: true)'
+            ' where: {productGroup: {eq: "toys"}, action: {eq: purchase}}, compare: PREVIOUS_PERIOD, fill: true)'
             " { compareStart compareEnd rows { bucket country purchases revenue maxPrice"
             " previous { purchases revenue maxPrice } change { purchases revenue } changeRatio { purchases revenue } } }",
             "clickstream",
@@ -292,7 +292,7 @@ async def test_record_pages_walk_every_matching_event_once(start_platform: Platf
         while True:
             page = await _query(
                 client,
-                f'clickstreamRecords({window}, where: {{action: {{eq: "purchase"}}, country: {{neq: "JP"}}}}, '
+                f'clickstreamRecords({window}, where: {{action: {{eq: purchase}}, country: {{neq: "JP"}}}}, '
                 f"first: 20, after: {after}) {{ endCursor hasNextPage records {{ eventId ts price quantity device }} }}",
                 "clickstreamRecords",
             )

@@ -36,7 +36,8 @@ LONG_SCALAR = strawberry.scalar(
     serialize=int,
     parse_value=parse_long,
     description="A 64-bit signed integer, written as a JSON number without a fraction (GraphQL Int is 32-bit): "
-    "counts, distinct counts, and sums, minima and maxima of integer fields.",
+    "counts, distinct counts, and sums, minima and maxima of integer fields. Every other number is a Float, "
+    "decimals included (aggregates, dimensions and raw records alike: exact digits up to 15 significant ones).",
 )
 
 # Decimals are Float everywhere (aggregates, dimensions, raw records): a JSON number, exact to 15 significant
