@@ -57,6 +57,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "live.py": {"nats"},  # subscriptions fed by rollup commit notices
         "schema.py": {"graphql"},  # the schema, its extensions, errors rendered once
         "types.py": {"graphql"},  # GraphQL types built from the module configs
+        "metadata.py": {"graphql"},  # the modules query: typed metadata from the module configs
         "resolvers.py": {"graphql"},
         "fastrows.py": {"graphql"},  # rows put into the GraphQL answer as they are
         "errors.py": {"graphql"},  # StrixError -> GraphQLError

@@ -628,3 +628,8 @@ async def test_metrics_selected_in_rows_are_computed_without_being_listed(catalo
     )
     assert request.metrics == ["events"]
     assert request.join is not None and request.join.metrics == ["spend", "clicks"]
+
+
+async def test_a_predefined_query_computes_a_metric_selected_beyond_its_own(catalog: Catalog) -> None:
+    request = await ask(catalog, "{ clickstreamTopGroupsToday { rows { revenue events } } }")
+    assert request.metrics == ["revenue", "purchases", "customers", "events"]

@@ -347,7 +347,10 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
             "time_zone": kwargs.get("time_zone") or query.time_zone,
             "filters": [f.model_dump() for f in query.filters],
             "group_by": query.group_by,
-            "metrics": query.metrics,
+            "metrics": [
+                *query.metrics,
+                *(m for m in requested_metrics(types.config, kwargs) if m not in query.metrics),
+            ],
             "order_by": [o.model_dump() for o in query.order_by],
             "limit": query.limit,
             "top": query.top.model_dump() if query.top else None,
