@@ -20,8 +20,10 @@ from nats.aio.client import Client
 
 from strix_config import Catalog, load_catalog
 from strix_contracts.query import Condition, QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, Row
+from strix_gateway.history import recorded, removed_names
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
+from strix_gateway.types import NO_LONGER_ALLOWED, Removed
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGS = {"examples": REPO / "configs", "client": REPO / "tests" / "fixtures" / "client-configs"}
@@ -359,3 +361,35 @@ async def test_grouped_enum_values_come_back_the_same_from_both_executors(parcel
         {"locale": "en_US_2", "size": "M", "parcels": 3},
         {"locale": "v9lives", "size": "S", "parcels": 1},
     ]
+
+
+def test_history_keeps_values_no_longer_allowed() -> None:
+    seen = recorded({}, ["locale", "size"], ["parcels"], {"size": ["S", "M", "L", "XL"]})
+    assert seen == {"dimensions": ["locale", "size"], "metrics": ["parcels"], "values": {"size": ["L", "M", "S", "XL"]}}
+    removed = removed_names(seen, ["locale", "size"], ["parcels"], {"size": ["S", "M", "L"]})
+    assert removed == Removed(values={"size": ("XL",)})
+    assert removed_names(seen, ["locale"], ["parcels"], {}) == Removed(dimensions=("size",))  # the whole dimension
+    assert recorded(seen, ["size"], ["parcels"], {"size": ["S"]})["values"] == {"size": ["L", "M", "S", "XL"]}
+
+
+async def test_a_value_no_longer_allowed_stays_deprecated_and_rows_carrying_it_are_answered(parcels: Catalog) -> None:
+    """Events stored while XL was allowed still say XL: both executors write it, the schema marks it deprecated."""
+    rows = [Row(bucket=None, dimensions={"size": "XL"}, metrics={"parcels": 2})]
+    recorder = Recorder(rows=rows)
+    removed = {"parcels": Removed(values={"size": ("XL",)})}
+    schema = build_schema(parcels, recorder, removed=removed)
+    size = graphql.build_client_schema(schema.introspect()).get_type("ParcelsSizeValue")
+    assert isinstance(size, graphql.GraphQLEnumType)
+    assert list(size.values) == ["S", "M", "L", "XL"]
+    assert size.values["XL"].deprecation_reason == NO_LONGER_ALLOWED
+    assert not size.values["S"].deprecation_reason
+    query = "{ parcels(window: {last: 1, unit: DAY}, granularity: TOTAL, groupBy: [SIZE]) { rows { %s } } }"
+    laid_out = await schema.execute(query % "size parcels")
+    generic = await schema.execute(query % "... on ParcelsRow { size parcels }")
+    assert laid_out.errors is None and generic.errors is None, (laid_out.errors, generic.errors)
+    assert msgspec.json.encode(laid_out.data) == msgspec.json.encode(generic.data)
+    assert msgspec.json.encode(laid_out.data) == b'{"parcels":{"rows":[{"size":"XL","parcels":2}]}}'
+    found = await schema.execute("{ modules { dimensions { name allowedValues { value } } } }")
+    assert found.data is not None
+    (dims,) = [m["dimensions"] for m in found.data["modules"]]
+    assert [v["value"] for v in next(d for d in dims if d["name"] == "size")["allowedValues"]] == ["S", "M", "L"]

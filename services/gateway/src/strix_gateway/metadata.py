@@ -24,7 +24,6 @@ from strix_gateway.types import (
     ModuleTypes,
     TimeUnit,
     WindowPreset,
-    allowed_names,
     metric_is_integer,
 )
 
@@ -231,7 +230,7 @@ def _dimension(types: ModuleTypes, dim: str) -> DimensionInfo:
     field = config.dimension_field(dim)
     event_field = config.event.fields[field]
     scalar, filter_type = types.dimensions[dim]
-    names = allowed_names(config, dim) or {}
+    names = types.value_names.get(dim, {})
     allowed = None
     if event_field.allowed is not None:
         allowed = [

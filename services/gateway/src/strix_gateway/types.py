@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NewType
 
@@ -203,10 +204,12 @@ def graphql_enum(name: str, values: dict[str, str], description: str, removed: t
 
 @dataclasses.dataclass(frozen=True)
 class Removed:
-    """Dimensions and metrics an earlier config of the module served and the current one does not."""
+    """Dimensions and metrics an earlier config of the module served and the current one does not, and values an
+    earlier config allowed for a dimension that is still an enum."""
 
     dimensions: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
+    values: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 def graphql_object(name: str, fields: dict[str, tuple[Any, Any]], description: str, is_input: bool = False) -> Any:
@@ -244,16 +247,22 @@ def value_names(values: list[str]) -> dict[str, str]:
     return names
 
 
-def allowed_names(config: ModuleConfig, dim: str) -> dict[str, str] | None:
-    """For a string dimension whose field lists its `allowed:` values: value -> GraphQL enum value name."""
+def allowed_values(config: ModuleConfig, dim: str) -> list[str]:
+    """The `allowed:` values of a string dimension's field: such a dimension is an enum (empty: it is not)."""
     field = config.event.fields[config.dimension_field(dim)]
     if field.type != "string" or not field.allowed:
-        return None
-    return value_names([str(v) for v in field.allowed])
+        return []
+    return [str(v) for v in field.allowed]
 
 
-def _allowed_enum(config: ModuleConfig, dim: str, prefix: str, names: dict[str, str]) -> tuple[Any, Any]:
-    """The enum of an `allowed:` dimension and its filter input (eq, neq, in, notIn)."""
+NO_LONGER_ALLOWED = "No longer allowed by the module config; events stored before may still carry it."
+
+
+def _allowed_enum(
+    config: ModuleConfig, dim: str, prefix: str, names: dict[str, str], removed: tuple[str, ...]
+) -> tuple[Any, Any]:
+    """The enum of an `allowed:` dimension and its filter input (eq, neq, in, notIn); values an earlier config
+    allowed stay, deprecated."""
     name = f"{prefix}{pascal(dim)}Value"
     members = enum.Enum(name, {graphql: value for value, graphql in names.items()})  # type: ignore[misc]
     label = config.dimensions[dim].label or dim
@@ -261,6 +270,8 @@ def _allowed_enum(config: ModuleConfig, dim: str, prefix: str, names: dict[str, 
     for definition in wrapped.__strawberry_definition__.values:
         mapped = "" if definition.name == definition.value else f" (stands for {definition.value!r})"
         definition.description = f"{label}: {definition.value}{mapped}."
+        if definition.value in removed:
+            definition.deprecation_reason = NO_LONGER_ALLOWED
     if any(graphql != value for value, graphql in names.items()):
         MAPPED_ENUMS.add(name)
     ops = {
@@ -273,14 +284,22 @@ def _allowed_enum(config: ModuleConfig, dim: str, prefix: str, names: dict[str, 
     return wrapped, filter_type
 
 
-def dimension_types(config: ModuleConfig, prefix: str) -> dict[str, tuple[Any, Any]]:
-    """Per dimension: the GraphQL type of its values and its filter input. Built once per module (an enum is one
-    named type)."""
+def dimension_types(
+    config: ModuleConfig, prefix: str, removed: Removed
+) -> tuple[dict[str, tuple[Any, Any]], dict[str, dict[str, str]]]:
+    """Per dimension: the GraphQL type of its values and its filter input; per enum dimension, value -> enum value
+    name. Built once per module (an enum is one named type)."""
     out: dict[str, tuple[Any, Any]] = {}
+    enums: dict[str, dict[str, str]] = {}
     for dim in config.dimensions:
-        names = allowed_names(config, dim)
-        out[dim] = _allowed_enum(config, dim, prefix, names) if names else dimension_scalar(config, dim)
-    return out
+        allowed = allowed_values(config, dim)
+        if not allowed:
+            out[dim] = dimension_scalar(config, dim)
+            continue
+        gone = tuple(v for v in removed.values.get(dim, ()) if v not in allowed)
+        enums[dim] = value_names([*allowed, *gone])
+        out[dim] = _allowed_enum(config, dim, prefix, enums[dim], gone)
+    return out, enums
 
 
 def dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
@@ -301,6 +320,7 @@ class ModuleTypes:
 
     config: ModuleConfig
     dimensions: dict[str, tuple[Any, Any]]  # dimension -> (GraphQL type of its values, its filter input)
+    value_names: dict[str, dict[str, str]]  # enum dimension -> {value: GraphQL enum value name}
     dimension_enum: Any
     metric_enum: Any
     where: Any
@@ -355,7 +375,7 @@ def ratios_type(config: ModuleConfig, prefix: str) -> Any:
 
 def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> ModuleTypes:
     prefix = pascal(config.module)
-    dims = dimension_types(config, prefix)
+    dims, names = dimension_types(config, prefix, removed)
     label = config.label or config.module
     dim_enum = graphql_enum(
         f"{prefix}Dimension",
@@ -431,7 +451,7 @@ def build_module_types(config: ModuleConfig, removed: Removed = Removed()) -> Mo
     FLAT_TYPES.add(f"{prefix}Row")
     result = graphql_object(f"{prefix}Result", result_fields(row), f"Answer to a {config.module} query.")
     where = _where_type(config, prefix, dims)
-    return ModuleTypes(config, dims, dim_enum, metric_enum, where, order, top, values, row, result)
+    return ModuleTypes(config, dims, names, dim_enum, metric_enum, where, order, top, values, row, result)
 
 
 def result_fields(row: Any) -> dict[str, tuple[Any, Any]]:
