@@ -7,8 +7,9 @@ buckets, the bucket-cache shapes and the top-N statement. A part's SQL is compil
 span actually read, so buckets the cache answers cost no SQL at all.
 
 Invariants: nothing here reads the clock, the environment or a connection (`now`, rollup sizes and the database
-name are arguments); every error a request can cause — names, filter values, ordering, window, bucket count,
-source, join — is raised here, before the first statement runs.
+name are arguments); every refusal that does not depend on the data — names, filter values, ordering, window,
+bucket count, source, join — is raised here, before the first statement runs (only an answer found too large
+is refused later, by `execution`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from strix_config import GRANULARITY_SECONDS, ModuleConfig
@@ -39,15 +40,23 @@ def _aligned(moment: datetime, seconds: int) -> bool:
 
 def _offsets_aligned(tz: ZoneInfo, start: datetime, end: datetime, seconds: int) -> bool:
     """Whether local bucket boundaries fall on UTC multiples of `seconds` across the window."""
+    return all(offset % seconds == 0 for offset in _window_offsets(tz, start, end))
+
+
+@lru_cache(maxsize=64)
+def _window_offsets(tz: ZoneInfo, start: datetime, end: datetime) -> frozenset[int]:
+    """The zone's UTC offsets (seconds) across the window, sampled every 6 hours and at its end; a missing
+    offset counts as misaligned (-1). Kept for the few windows being planned: every rollup asks the same."""
     step = timedelta(hours=6)
+    found: set[int] = set()
     moment = start
     while moment <= end:
         offset = moment.astimezone(tz).utcoffset()
-        if offset is None or int(offset.total_seconds()) % seconds:
-            return False
+        found.add(-1 if offset is None else int(offset.total_seconds()))
         moment += step
     offset = end.astimezone(tz).utcoffset()
-    return offset is not None and int(offset.total_seconds()) % seconds == 0
+    found.add(-1 if offset is None else int(offset.total_seconds()))
+    return frozenset(found)
 
 
 def rollup_fits(

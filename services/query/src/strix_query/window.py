@@ -137,6 +137,13 @@ def buckets(start: datetime, end: datetime, granularity: str, tz: ZoneInfo) -> l
     if granularity == "total":
         return [None]
     found: list[datetime | None] = []
+    if granularity in ("minute", "hour"):  # fixed widths in UTC: additions, not a zone conversion per bucket
+        step = timedelta(seconds=UNIT_SECONDS[granularity])
+        moment = start.astimezone(UTC)
+        while moment < end:
+            found.append(moment)
+            moment += step
+        return found
     moment = start
     while moment < end:
         found.append(moment)

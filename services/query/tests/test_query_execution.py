@@ -1,0 +1,78 @@
+"""Execution against real chDB: buckets the bucket cache holds are neither read nor compiled again, and the
+numbers are the events counted in plain Python.
+
+Events sit every 10 minutes from an origin taken once from the current hour (the tables' retention is relative
+to the real clock), so each hour holds 6 of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from strix_clickhouse import ClickHouse, plan_module
+from strix_config import load_catalog
+from strix_contracts.query import QueryRequest, Row
+from strix_query.buckets_cache import BucketCache
+from strix_query.execution import Reuse, execute
+from strix_query.plan import plan_query
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+EVENTS = 144  # one day, every 10 minutes
+
+
+def _insert_sql(database: str, origin: datetime) -> str:
+    t0 = int(origin.timestamp())
+    return f"""
+    INSERT INTO `{database}`.`clickstream_events`
+    SELECT
+        generateUUIDv4() AS event_id,
+        toDateTime64({t0} + number * 600, 3, 'UTC') AS ts,
+        concat('c', toString(number % 7)) AS customer_id,
+        concat('s', toString(number % 11)) AS session_id,
+        'view' AS action,
+        'group-01' AS product_group,
+        'p-1' AS product_id,
+        'FI' AS country,
+        'mobile' AS device,
+        toDecimal64(1, 2) AS price,
+        toInt64(1) AS quantity,
+        toUInt64(number) AS _seq,
+        toUInt32(0) AS _pos
+    FROM numbers({EVENTS})
+    """
+
+
+async def test_buckets_the_cache_holds_are_neither_read_nor_compiled(clickhouse: ClickHouse) -> None:
+    catalog = load_catalog(CONFIGS)
+    await clickhouse.apply(plan_module(catalog.modules["clickstream"], clickhouse.database))
+    now = datetime.now(UTC).replace(minute=17, second=0, microsecond=0)
+    origin = now.replace(minute=0) - timedelta(hours=23)
+    await clickhouse.command(_insert_sql(clickhouse.database, origin))
+    times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
+
+    request = QueryRequest.model_validate(
+        {"module": "clickstream", "window": {"last": 24, "unit": "hour"}, "granularity": "hour", "metrics": ["events"]}
+    )
+    plan = plan_query(catalog, request, now, clickhouse.database)
+    expected = Counter(t.replace(minute=0) for t in times if plan.main.start <= t < plan.main.end)
+    assert sum(expected.values()) == EVENTS  # the last 24 hours, this one included, hold every event
+
+    cache: BucketCache[Row] = BucketCache()
+    first = await execute(clickhouse, plan, Reuse(cache))
+    assert {r.bucket: r.metrics["events"] for r in first.rows} == expected
+    assert first.sql is not None and first.reused_buckets == 0
+
+    again = await execute(clickhouse, plan, Reuse(cache))
+    assert again.sql is None  # every bucket from the cache: no statement, no SQL
+    assert again.reused_buckets == 24
+    assert again.rows == first.rows
+
+    # An hour later, one new bucket is read; the 23 others come from the cache (the origin's hour has left).
+    later = plan_query(catalog, request, now + timedelta(hours=1), clickhouse.database)
+    slid = await execute(clickhouse, later, Reuse(cache))
+    assert slid.sql is not None and slid.reused_buckets == 23
+    assert {r.bucket: r.metrics["events"] for r in slid.rows} == Counter(
+        t.replace(minute=0) for t in times if later.main.start <= t < later.main.end
+    )
