@@ -39,7 +39,7 @@ class StrixError(Exception):
         parts = [f"{self.argument}: {self.message}" if self.argument else self.message]
         if self.hint:
             parts.append(self.hint)
-        return " ".join(parts)
+        return "; ".join(parts)
 
 
 class QueryError(StrixError):
