@@ -64,6 +64,20 @@ class Unavailable(StrixError):
     code = "unavailable"
 
 
+class Unauthorized(StrixError):
+    """No identity, or one that does not hold: a missing, malformed, expired or forged credential."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(StrixError):
+    """A valid identity without the right to do this."""
+
+    status = 403
+    code = "forbidden"
+
+
 def invalid_request(exc: ValidationError) -> QueryError:
     """A request that does not fit its contract, named by the first part that is wrong (with the hint a contract
     check put in the error's context)."""
@@ -85,7 +99,7 @@ def internal(request_id: str) -> StrixError:
 
 
 _BY_CODE: dict[str, type[StrixError]] = {
-    cls.code: cls for cls in (StrixError, QueryError, NotFound, Conflict, Unavailable)
+    cls.code: cls for cls in (StrixError, QueryError, NotFound, Conflict, Unavailable, Unauthorized, Forbidden)
 }
 
 
