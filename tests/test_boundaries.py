@@ -48,7 +48,10 @@ TRANSPORTS = {
 # Per service, the modules that may reach a transport and which ones; every module not named is logic and may
 # reach none. A new adapter is named here, with what it adapts.
 SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
-    "auth": {"app.py": {"http", "nats"}},
+    "auth": {
+        "app.py": {"http", "nats"},
+        "store.py": {"nats"},  # signing keys, API key records (watched) and refresh sessions in KV buckets
+    },
     "dashboards": {"app.py": {"http", "nats"}},
     "gateway": {
         "app.py": {"http", "nats", "graphql"},  # wiring: the ASGI app, the NATS connection, the schema
@@ -88,6 +91,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
 LIB_ADAPTERS: dict[str, dict[str, set[str]]] = {
     "config": {},
     "contracts": {},
+    "tokens": {},  # pure: tokens, keys, API keys, role mapping
     "clickhouse": {"client.py": {"clickhouse"}, "__init__.py": {"clickhouse"}},  # __init__ re-exports the client
     "runtime": {
         "streams.py": {"nats"},  # JetStream event and dead-letter streams

@@ -1,42 +1,251 @@
-"""Auth wiring: registers the strix-auth NATS micro service (PING/INFO/STATS) and serves health and metrics.
+"""Auth wiring: the strix-auth NATS micro service over its KV buckets, and its health routes.
 
-Nothing else yet: its behaviour comes with its own issue, and no endpoint pretends to offer it.
+Endpoints (queue group `strix-auth`, so replicas share the load): `auth.jwks`, `auth.token.dev` (development
+sign-in, refused unless started with `dev_sign_in=True`), `auth.token.refresh`, `auth.signout`,
+`auth.signing.rotate`, `auth.keys.create|list|revoke|verify`. Each handler parses, calls one function, replies;
+errors are rendered once, in `_respond_error`.
+
+Not enforced yet (issue 11 continues): who may call these subjects (NATS credentials per service), and the
+gateway and ingestion do not yet verify tokens or API keys.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
+from nats.micro.request import Request
+from pydantic import BaseModel, ValidationError
 
+from strix_auth import sessions
+from strix_auth.store import AuthStore, open_store
+from strix_contracts.errors import Forbidden, StrixError, Unauthorized, internal, invalid_request
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
+from strix_runtime.requestid import request_id_from_headers
+from strix_tokens import apikeys, messages
+from strix_tokens.access import issue_access_token
+from strix_tokens.keys import jwks
 
 log = get_logger("auth")
 
-SERVICE_NAME = "strix-auth"
+SERVICE_NAME = messages.AUTH_SERVICE
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AuthOptions:
+    """How this auth service issues tokens."""
+
+    issuer: str = "strix"  # the `iss` of every Strix access token
+    audience: str = "strix"  # the `aud` verifiers expect
+    access_lifetime: timedelta = timedelta(minutes=15)  # also how long a retired signing key stays published
+    refresh_lifetime: timedelta = timedelta(days=14)
+    dev_sign_in: bool = False  # the built-in development sign-in; the platform sets it in embedded mode only
+    clock: Callable[[], datetime] = field(default=_utcnow)  # tests pass a fixed clock
 
 
 @dataclass
 class Auth:
     nc: NATS
+    store: AuthStore
+    options: AuthOptions
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
 
+    # --- tokens -------------------------------------------------------------------------------------------
+
+    async def jwks(self) -> dict[str, Any]:
+        return jwks(await self.store.key_set(self.options.clock(), self.options.access_lifetime))
+
+    async def dev_sign_in(self, request: messages.DevSignIn) -> messages.TokenPair:
+        if not self.options.dev_sign_in:
+            raise Forbidden(
+                "the development sign-in is off",
+                hint="it is on in embedded mode (`strix up`) only; sign in through the configured provider",
+            )
+        now = self.options.clock()
+        scopes = apikeys.validate_scopes(request.scopes)
+        family = sessions.new_family(request.user, tuple(sorted(set(request.roles))), scopes, now)
+        await self.store.put_family(family)
+        log.info("auth.dev_sign_in", user=request.user, roles=family.roles)
+        return await self._pair(family, now)
+
+    async def refresh(self, request: messages.RefreshRequest) -> messages.TokenPair:
+        now = self.options.clock()
+        token_id, secret = sessions.parse_refresh_token(request.refresh_token)
+        found = await self.store.refresh(token_id)
+        family = await self.store.family(found[0].family) if found else None
+        if found is None or family is None:
+            raise Unauthorized("unknown refresh token", argument="refresh_token", hint="sign in again")
+        record, revision = found
+        try:
+            sessions.check_refresh(record, family, secret, now)
+        except sessions.RefreshReused:
+            await self._revoke(family, now, "reused")
+            raise
+        if not await self.store.spend_refresh(sessions.spend(record, now), revision):
+            await self._revoke(family, now, "raced")
+            raise sessions.RefreshReused("refresh token used twice at once: its sign-in is revoked")
+        return await self._pair(family, now)
+
+    async def sign_out(self, request: messages.RefreshRequest) -> messages.SignedOut:
+        now = self.options.clock()
+        token_id, secret = sessions.parse_refresh_token(request.refresh_token)
+        found = await self.store.refresh(token_id)
+        family = await self.store.family(found[0].family) if found else None
+        if found is None or family is None:
+            raise Unauthorized("unknown refresh token", argument="refresh_token")
+        try:
+            sessions.check_refresh(found[0], family, secret, now)
+        except sessions.RefreshReused:
+            pass  # a spent token of the family still signs it out
+        await self._revoke(family, now, "signed_out")
+        return messages.SignedOut()
+
+    async def rotate(self) -> messages.Rotated:
+        keys = await self.store.rotate_signing(self.options.clock(), self.options.access_lifetime)
+        return messages.Rotated(kid=keys.current.kid, kept=[k.kid for k in keys.previous])
+
+    async def _pair(self, family: sessions.Family, now: datetime) -> messages.TokenPair:
+        keys = await self.store.key_set(now, self.options.access_lifetime)
+        access, _ = issue_access_token(
+            keys,
+            issuer=self.options.issuer,
+            audience=self.options.audience,
+            subject=family.subject,
+            roles=family.roles,
+            scopes=family.scopes,
+            now=now,
+            lifetime=self.options.access_lifetime,
+        )
+        refresh, record = sessions.new_refresh_token(family, now, self.options.refresh_lifetime)
+        await self.store.put_refresh(record)
+        return messages.TokenPair(
+            access_token=access,
+            expires_in=int(self.options.access_lifetime.total_seconds()),
+            refresh_token=refresh,
+            refresh_expires_in=int(self.options.refresh_lifetime.total_seconds()),
+        )
+
+    async def _revoke(self, family: sessions.Family, now: datetime, why: str) -> None:
+        await self.store.put_family(sessions.revoke(family, now))
+        log.info("auth.family_revoked", family=family.id, subject=family.subject, reason=why)
+
+    # --- API keys -----------------------------------------------------------------------------------------
+
+    async def create_key(self, request: messages.ApiKeyCreate) -> messages.ApiKeyCreated:
+        key, record = apikeys.create_api_key(request.name, request.scopes, self.options.clock())
+        await self.store.add_api_key(record)
+        log.info("auth.api_key_created", id=record.id, scopes=record.scopes)
+        return messages.ApiKeyCreated(key=key, **_info(record).model_dump())
+
+    async def list_keys(self, _: messages.ApiKeyList | None = None) -> messages.ApiKeyList:
+        return messages.ApiKeyList(keys=[_info(r) for r in await self.store.list_api_keys()])
+
+    async def revoke_key(self, request: messages.ApiKeyRef) -> messages.ApiKeyInfo:
+        record = await self.store.api_key(request.id)
+        if record.revoked_at is None:
+            record = replace(record, revoked_at=self.options.clock())
+            await self.store.save_api_key(record)
+            log.info("auth.api_key_revoked", id=record.id)
+        return _info(record)
+
+    async def verify_key(self, request: messages.ApiKeyVerify) -> messages.ApiKeyVerified:
+        key_id, secret = apikeys.parse_api_key(request.key)
+        try:
+            record = await self.store.api_key(key_id)
+        except StrixError:
+            raise Unauthorized("unknown API key", argument="key") from None
+        scopes = apikeys.verify_secret(record, secret, self.options.clock())
+        return messages.ApiKeyVerified(id=record.id, scopes=list(scopes))
+
+
+def _info(record: apikeys.ApiKeyRecord) -> messages.ApiKeyInfo:
+    return messages.ApiKeyInfo(
+        id=record.id,
+        name=record.name,
+        scopes=list(record.scopes),
+        created_at=record.created_at,
+        revoked_at=record.revoked_at,
+    )
+
+
+class _Empty(BaseModel):
+    pass
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _endpoint(
+    model: type[M], call: Callable[[M], Awaitable[BaseModel | dict[str, Any]]]
+) -> Callable[[Request], Awaitable[None]]:
+    """Parse -> call -> reply, with every error rendered once."""
+
+    async def handle(request: Request) -> None:
+        try:
+            try:
+                parsed = model.model_validate_json(request.data or b"{}")
+            except ValidationError as exc:
+                raise invalid_request(exc) from exc
+            answer = await call(parsed)
+        except StrixError as exc:
+            await _respond_error(request, exc)
+            return
+        except Exception:
+            rid = request_id_from_headers(request.headers)
+            log.exception("auth.failed", subject=request.subject, request_id=rid)
+            await _respond_error(request, internal(rid), "internal error")
+            return
+        body = answer.model_dump_json() if isinstance(answer, BaseModel) else json.dumps(answer)
+        await request.respond(body.encode())
+
+    return handle
+
+
+async def _respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:
+    """The one place a StrixError becomes a NATS micro error: status code, description, JSON body."""
+    await request.respond_error(str(exc.status), description or exc.describe(), exc.body().model_dump_json().encode())
+
 
 @asynccontextmanager
-async def run_auth(nc: NATS) -> AsyncIterator[Auth]:
-    micro = await add_service(nc, name=SERVICE_NAME, version="0.1.0", description="Strix auth (shell)")
-    log.info("auth.started")
+async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterator[Auth]:
+    options = options or AuthOptions()
+    store = await open_store(nc.jetstream(), options.refresh_lifetime + timedelta(days=1))
+    auth = Auth(nc, store, options)
+    await store.key_set(options.clock(), options.access_lifetime)  # the first key, made before serving
+    micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix auth: tokens and API keys")
+    endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
+        ("jwks", messages.AUTH_JWKS, _endpoint(_Empty, lambda _: auth.jwks())),
+        ("token-dev", messages.AUTH_TOKEN_DEV, _endpoint(messages.DevSignIn, auth.dev_sign_in)),
+        ("token-refresh", messages.AUTH_TOKEN_REFRESH, _endpoint(messages.RefreshRequest, auth.refresh)),
+        ("signout", messages.AUTH_SIGNOUT, _endpoint(messages.RefreshRequest, auth.sign_out)),
+        ("signing-rotate", messages.AUTH_SIGNING_ROTATE, _endpoint(_Empty, lambda _: auth.rotate())),
+        ("keys-create", messages.AUTH_KEYS_CREATE, _endpoint(messages.ApiKeyCreate, auth.create_key)),
+        ("keys-list", messages.AUTH_KEYS_LIST, _endpoint(_Empty, lambda _: auth.list_keys())),
+        ("keys-revoke", messages.AUTH_KEYS_REVOKE, _endpoint(messages.ApiKeyRef, auth.revoke_key)),
+        ("keys-verify", messages.AUTH_KEYS_VERIFY, _endpoint(messages.ApiKeyVerify, auth.verify_key)),
+    ]
+    for name, subject, handler in endpoints:
+        await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-auth")
+    log.info("auth.started", dev_sign_in=options.dev_sign_in)
     try:
-        yield Auth(nc)
+        yield auth
     finally:
         await micro.stop()
+        await store.stop()
         log.info("auth.stopped")
 
 
