@@ -581,3 +581,14 @@ def test_a_comma_in_an_unquoted_flow_mapping_value_points_at_the_comma() -> None
     assert "`description`" in problem.message
     assert "quote" in problem.message
     assert 'description: "..., views"' in problem.message
+
+
+def test_granularities_are_one_table_ordered_fine_to_coarse() -> None:
+    from strix_config import GRANULARITIES, GRANULARITY_SECONDS
+
+    names = sorted(GRANULARITIES, key=lambda n: GRANULARITIES[n].order)
+    assert names == ["minute", "hour", "day", "week", "month", "total"]
+    assert GRANULARITY_SECONDS == {"minute": 60, "hour": 3600, "day": 86400}  # what rollups may keep
+    rollup_kinds = {spec.name for spec in GRANULARITIES.values() if spec.rollup}
+    assert rollup_kinds == set(ModuleConfig.model_json_schema()["$defs"]["Rollup"]["properties"]["granularity"]["enum"])
+    assert all(GRANULARITIES[n].bucket_function and GRANULARITIES[n].partition_key for n in rollup_kinds)

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from strix_clickhouse.sql import quote_identifier, quote_literal
 from strix_config import EventField, ModuleConfig
+from strix_config.granularities import GRANULARITIES
 from strix_config.model import (
     AvgMetric,
     CountMetric,
@@ -31,9 +32,6 @@ EVENTS_SUFFIX = "_events"
 SEQUENCE_COLUMN = "_seq"
 POSITION_COLUMN = "_pos"
 BUCKET_COLUMN = "bucket"
-
-_BUCKET_FUNCTION = {"minute": "toStartOfMinute", "hour": "toStartOfHour", "day": "toStartOfDay"}
-_PARTITION_KEY = {"minute": "toYYYYMMDD", "hour": "toYYYYMM", "day": "toYear"}
 
 
 def events_table(module: str) -> str:
@@ -70,11 +68,15 @@ def stored_type(field: EventField) -> str:
 
 
 def bucket_function(granularity: str) -> str:
-    return _BUCKET_FUNCTION[granularity]
+    function = GRANULARITIES[granularity].bucket_function
+    assert function is not None, f"{granularity} is not a rollup granularity"
+    return function
 
 
 def partition_key(granularity: str) -> str:
-    return _PARTITION_KEY[granularity]
+    key = GRANULARITIES[granularity].partition_key
+    assert key is not None, f"{granularity} is not a rollup granularity"
+    return key
 
 
 _COMPARISONS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}

@@ -2,8 +2,8 @@
 
 from strix_config.catalog import Catalog, load_catalog
 from strix_config.errors import ConfigError, ConfigProblem
+from strix_config.granularities import GRANULARITIES, GRANULARITY_SECONDS, GranularitySpec
 from strix_config.model import (
-    GRANULARITY_SECONDS,
     Dimension,
     EventField,
     FieldType,
@@ -14,6 +14,7 @@ from strix_config.model import (
 )
 
 __all__ = [
+    "GRANULARITIES",
     "GRANULARITY_SECONDS",
     "Catalog",
     "ConfigError",
@@ -22,6 +23,7 @@ __all__ = [
     "EventField",
     "FieldType",
     "Granularity",
+    "GranularitySpec",
     "Metric",
     "ModuleConfig",
     "Rollup",

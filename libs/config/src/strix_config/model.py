@@ -24,7 +24,6 @@ FieldType = Literal["string", "int", "float", "decimal", "bool", "datetime"]
 Granularity = Literal["minute", "hour", "day"]
 NUMERIC_TYPES: frozenset[str] = frozenset({"int", "float", "decimal"})
 
-GRANULARITY_SECONDS: dict[str, int] = {"minute": 60, "hour": 3600, "day": 86400}
 Scalar = str | int | float | bool
 
 _DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}

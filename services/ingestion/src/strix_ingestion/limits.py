@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from strix_config import ModuleConfig
-from strix_config.model import GRANULARITY_SECONDS, parse_duration
+from strix_config.granularities import GRANULARITY_SECONDS
+from strix_config.model import parse_duration
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

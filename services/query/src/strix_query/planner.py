@@ -14,12 +14,9 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from strix_config import GRANULARITY_SECONDS, ModuleConfig
+from strix_config.granularities import GRANULARITIES, UNIT_SECONDS
 from strix_config.model import parse_duration
 from strix_contracts.errors import QueryError
-from strix_query.window import UNIT_SECONDS
-
-_QUERY_ORDER = {"minute": 1, "hour": 2, "day": 3, "week": 4, "month": 5, "total": 6}
-_ROLLUP_ORDER = {"minute": 1, "hour": 2, "day": 3}
 
 
 @dataclass(frozen=True)
@@ -81,7 +78,7 @@ def rollup_fits(
     if missing_metrics:
         return f"lacks metric(s) {', '.join(sorted(missing_metrics))}"
     seconds = GRANULARITY_SECONDS[rollup.granularity]
-    if granularity != "total" and _ROLLUP_ORDER[rollup.granularity] > _QUERY_ORDER[granularity]:
+    if granularity != "total" and GRANULARITIES[rollup.granularity].order > GRANULARITIES[granularity].order:
         return f"its {rollup.granularity} buckets are coarser than {granularity}"
     if granularity != "total" and UNIT_SECONDS[granularity] < seconds:
         return f"its {rollup.granularity} buckets are coarser than {granularity}"
@@ -113,7 +110,7 @@ def choose_source(
         why_not = rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now)
         if why_not is None:
             rows = float(sizes[name]) if sizes and name in sizes else float("inf")
-            candidates.append(((rows, -_ROLLUP_ORDER[rollup.granularity], len(rollup.dimensions)), name))
+            candidates.append(((rows, -GRANULARITIES[rollup.granularity].order, len(rollup.dimensions)), name))
         else:
             reasons.append(f"{name}: {why_not}")
     if candidates:

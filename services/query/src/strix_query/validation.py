@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 
 from strix_config import Catalog, ModuleConfig
+from strix_config.granularities import UNIT_SECONDS
 from strix_config.model import JoinSpec
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, QueryRequest, RecordsRequest
@@ -125,7 +126,7 @@ def _renamed(item: Filter, rename: dict[str, str]) -> Filter:
 
 
 def check_bucket_count(granularity: str, seconds: float) -> None:
-    width = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800, "month": 2419200}.get(granularity)
+    width = UNIT_SECONDS.get(granularity)
     if width is not None and seconds / width > MAX_BUCKETS:
         raise QueryError(
             f"the window holds over {MAX_BUCKETS} {granularity} buckets",

@@ -13,11 +13,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from strix_config.granularities import UNIT_SECONDS
 from strix_contracts.errors import QueryError
 from strix_contracts.query import TimeWindow
-
-UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400, "month": 28 * 86400}
-
 
 # The longest IANA name is 32 characters; anything much longer is not a zone.
 MAX_ZONE_NAME = 64
