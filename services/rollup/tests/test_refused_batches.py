@@ -151,11 +151,20 @@ async def waiting(nc: NATS, worker: PartitionWorker) -> int:
     return int(info["num_pending"]) + int(info["num_ack_pending"])
 
 
-async def drain(nc: NATS, worker: PartitionWorker, within: float = 30) -> None:
+async def drain(nc: NATS, worker: PartitionWorker, within: float = 30, idle: float = 0.5) -> None:
+    """Step the worker until nothing has waited for `idle` seconds. The consumer counts a message a moment after
+    the stream acked its publish, so an empty count right after publishing does not mean drained."""
     stopping = asyncio.Event()
     deadline = time.monotonic() + within
-    while await waiting(nc, worker):
+    idle_since: float | None = None
+    while True:
         assert time.monotonic() < deadline, "the partition did not drain: it is stuck"
+        if await waiting(nc, worker):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > idle:
+            return
         await worker.step(stopping)
 
 
