@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from strix_config import GRANULARITY_SECONDS, ModuleConfig
+from strix_config import GRANULARITY_SECONDS, ModuleConfig, Rollup
 from strix_config.granularities import GRANULARITIES, UNIT_SECONDS
 from strix_config.model import parse_duration
 from strix_contracts.errors import QueryError
@@ -66,10 +66,30 @@ def rollup_fits(
     start: datetime,
     end: datetime,
     now: datetime,
-    check_retention: bool = True,
 ) -> str | None:
-    """None when the rollup answers exactly, else why not (`check_retention=False`: whether it would, had it
-    kept everything)."""
+    """None when the rollup answers exactly, else why not."""
+    return _shape_misfit(config, name, dimensions, metrics, granularity, tz, start, end) or _retention_misfit(
+        config.rollups[name], start, now
+    )
+
+
+def _retention_misfit(rollup: Rollup, start: datetime, now: datetime) -> str | None:
+    if rollup.retention is not None and start < now - parse_duration(rollup.retention):
+        return f"it keeps only {rollup.retention}"
+    return None
+
+
+def _shape_misfit(
+    config: ModuleConfig,
+    name: str,
+    dimensions: set[str],
+    metrics: set[str],
+    granularity: str,
+    tz: ZoneInfo,
+    start: datetime,
+    end: datetime,
+) -> str | None:
+    """Why the rollup could not answer even had it kept everything (dimensions, metrics, buckets), or None."""
     rollup = config.rollups[name]
     missing_dims = dimensions - set(rollup.dimensions)
     if missing_dims:
@@ -86,8 +106,6 @@ def rollup_fits(
         return f"the window does not start and end on whole {rollup.granularity}s"
     if granularity != "total" and not _offsets_aligned(tz, start, end, seconds):
         return f"{tz.key} buckets do not start on UTC {rollup.granularity} boundaries"
-    if check_retention and rollup.retention is not None and start < now - parse_duration(rollup.retention):
-        return f"it keeps only {rollup.retention}"
     return None
 
 
@@ -105,9 +123,14 @@ def choose_source(
     """`sizes` (rows per rollup, when known) ranks the candidates: fewest rows to read wins; without sizes,
     the coarsest granularity, then the fewest dimensions."""
     candidates: list[tuple[tuple[float, int, int], str]] = []
+    too_short: list[str] = []  # rollups that would answer but for their retention
     reasons: list[str] = []
     for name, rollup in config.rollups.items():
-        why_not = rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now)
+        why_not = _shape_misfit(config, name, dimensions, metrics, granularity, tz, start, end)
+        if why_not is None:
+            why_not = _retention_misfit(rollup, start, now)
+            if why_not is not None:
+                too_short.append(name)
         if why_not is None:
             rows = float(sizes[name]) if sizes and name in sizes else float("inf")
             candidates.append(((rows, -GRANULARITIES[rollup.granularity].order, len(rollup.dimensions)), name))
@@ -121,7 +144,7 @@ def choose_source(
             f"rollup {best} ({config.rollups[best].granularity}) answers exactly"
             + (f"; the smallest of {others + 1} that do" if others else ""),
         )
-    fallback = _longest_kept(config, dimensions, metrics, granularity, tz, start, end, now)
+    fallback = _longest_kept(config, too_short, start, now)
     if fallback is not None:
         return fallback
     if config.raw.keep:
@@ -137,28 +160,14 @@ def _kept_for(retention: str | None) -> timedelta:
     return timedelta.max if retention is None else parse_duration(retention)
 
 
-def _longest_kept(
-    config: ModuleConfig,
-    dimensions: set[str],
-    metrics: set[str],
-    granularity: str,
-    tz: ZoneInfo,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> Source | None:
-    """When no table keeps the whole window, the one that keeps the most of it: raw and rollups then agree on
-    an old event (kept by any table that could answer, it is counted). None when raw events hold the window,
-    or no rollup keeps more of it than they do."""
+def _longest_kept(config: ModuleConfig, too_short: list[str], start: datetime, now: datetime) -> Source | None:
+    """When no table keeps the whole window, the one that keeps the most of it among `too_short` (rollups that
+    would answer but for their retention): raw and rollups then agree on an old event (kept by any table that
+    could answer, it is counted). None when raw events hold the window, or no rollup keeps more of it."""
     raw_kept = _kept_for(config.raw.retention) if config.raw.keep else timedelta(0)
     if config.raw.keep and (raw_kept == timedelta.max or start >= now - raw_kept):
         return None
-    fitting = [
-        (_kept_for(rollup.retention), name)
-        for name, rollup in config.rollups.items()
-        if rollup_fits(config, name, dimensions, metrics, granularity, tz, start, end, now, check_retention=False)
-        is None
-    ]
+    fitting = [(_kept_for(config.rollups[name].retention), name) for name in too_short]
     if not fitting:
         return None
     kept, name = max(fitting)
