@@ -24,49 +24,46 @@ from strix_gateway.types import (
     ModuleTypes,
     TimeUnit,
     WindowPreset,
+    described,
     metric_is_integer,
 )
 
 
-def _value(value: str, description: str) -> Any:
-    return strawberry.enum_value(value, description=description)
-
-
 @strawberry.enum(description="The type of an event field, as the config declares it.")
 class FieldKind(enum.Enum):
-    STRING = _value("string", "Text.")
-    INT = _value("int", "A 64-bit integer.")
-    FLOAT = _value("float", "A 64-bit floating-point number.")
-    DECIMAL = _value("decimal", "A fixed-point number (Decimal(18, scale)); a Float in the API.")
-    BOOL = _value("bool", "True or false.")
-    DATETIME = _value("datetime", "An instant, RFC 3339.")
+    STRING = described("string", "Text.")
+    INT = described("int", "A 64-bit integer.")
+    FLOAT = described("float", "A 64-bit floating-point number.")
+    DECIMAL = described("decimal", "A fixed-point number (Decimal(18, scale)); a Float in the API.")
+    BOOL = described("bool", "True or false.")
+    DATETIME = described("datetime", "An instant, RFC 3339.")
 
 
 @strawberry.enum(description="How a metric aggregates events.")
 class MetricKind(enum.Enum):
-    COUNT = _value("count", "The number of events.")
-    SUM = _value("sum", "The total of a numeric field.")
-    MIN = _value("min", "The smallest value of a numeric field.")
-    MAX = _value("max", "The largest value of a numeric field.")
-    AVG = _value("avg", "The mean of a numeric field, merged exactly (sum and count).")
-    UNIQ = _value("uniq", "Approximate distinct values of a field.")
-    UNIQ_EXACT = _value("uniq_exact", "Exact distinct values of a field.")
-    QUANTILE = _value("quantile", "An approximate quantile of a numeric field.")
-    RATIO = _value("ratio", "One metric divided by another, from merged values.")
+    COUNT = described("count", "The number of events.")
+    SUM = described("sum", "The total of a numeric field.")
+    MIN = described("min", "The smallest value of a numeric field.")
+    MAX = described("max", "The largest value of a numeric field.")
+    AVG = described("avg", "The mean of a numeric field, merged exactly (sum and count).")
+    UNIQ = described("uniq", "Approximate distinct values of a field.")
+    UNIQ_EXACT = described("uniq_exact", "Exact distinct values of a field.")
+    QUANTILE = described("quantile", "An approximate quantile of a numeric field.")
+    RATIO = described("ratio", "One metric divided by another, from merged values.")
 
 
 @strawberry.enum(description="A test a filter can make on a dimension (the fields of its filter input).")
 class FilterOperator(enum.Enum):
-    EQ = _value("eq", "Equal to.")
-    NEQ = _value("neq", "Not equal to.")
-    IN = _value("in", "One of a list.")
-    NOT_IN = _value("not_in", "None of a list.")
-    PREFIX = _value("prefix", "Starts with.")
-    CONTAINS = _value("contains", "Contains.")
-    GT = _value("gt", "Greater than (sorts after, for text).")
-    GTE = _value("gte", "Greater than or equal.")
-    LT = _value("lt", "Less than (sorts before, for text).")
-    LTE = _value("lte", "Less than or equal.")
+    EQ = described("eq", "Equal to.")
+    NEQ = described("neq", "Not equal to.")
+    IN = described("in", "One of a list.")
+    NOT_IN = described("not_in", "None of a list.")
+    PREFIX = described("prefix", "Starts with.")
+    CONTAINS = described("contains", "Contains.")
+    GT = described("gt", "Greater than (sorts after, for text).")
+    GTE = described("gte", "Greater than or equal.")
+    LT = described("lt", "Less than (sorts before, for text).")
+    LTE = described("lte", "Less than or equal.")
 
 
 @strawberry.type(description="One value a dimension may take (the field's `allowed:` list).")

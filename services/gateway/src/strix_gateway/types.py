@@ -61,53 +61,54 @@ def metric_scalar(config: ModuleConfig, name: str) -> Any:
     return Long if metric_is_integer(config, name) else float
 
 
-def _value(value: str, description: str) -> Any:
+def described(value: str, description: str) -> Any:
+    """An enum member's value with its description (the schema documents every enum value)."""
     return strawberry.enum_value(value, description=description)
 
 
 @strawberry.enum(description="Width of the time buckets of a result; TOTAL gives one row per group.")
 class Granularity(enum.Enum):
-    MINUTE = _value("minute", "One-minute buckets.")
-    HOUR = _value("hour", "One-hour buckets.")
-    DAY = _value("day", "Calendar days in the query's time zone.")
-    WEEK = _value("week", "Calendar weeks in the query's time zone, starting on Monday.")
-    MONTH = _value("month", "Calendar months in the query's time zone.")
-    TOTAL = _value("total", "No time buckets: one row per group over the whole window.")
+    MINUTE = described("minute", "One-minute buckets.")
+    HOUR = described("hour", "One-hour buckets.")
+    DAY = described("day", "Calendar days in the query's time zone.")
+    WEEK = described("week", "Calendar weeks in the query's time zone, starting on Monday.")
+    MONTH = described("month", "Calendar months in the query's time zone.")
+    TOTAL = described("total", "No time buckets: one row per group over the whole window.")
 
 
 @strawberry.enum(description="Unit of a relative window.")
 class TimeUnit(enum.Enum):
-    MINUTE = _value("minute", "Whole minutes.")
-    HOUR = _value("hour", "Whole hours.")
-    DAY = _value("day", "Whole calendar days in the query's time zone.")
-    WEEK = _value("week", "Whole calendar weeks (Monday to Sunday) in the query's time zone.")
-    MONTH = _value("month", "Whole calendar months in the query's time zone.")
+    MINUTE = described("minute", "Whole minutes.")
+    HOUR = described("hour", "Whole hours.")
+    DAY = described("day", "Whole calendar days in the query's time zone.")
+    WEEK = described("week", "Whole calendar weeks (Monday to Sunday) in the query's time zone.")
+    MONTH = described("month", "Whole calendar months in the query's time zone.")
 
 
 @strawberry.enum(description="Calendar windows in the query's time zone; weeks start on Monday.")
 class WindowPreset(enum.Enum):
-    TODAY = _value("today", "From midnight today to midnight tomorrow.")
-    YESTERDAY = _value("yesterday", "The whole of yesterday.")
-    THIS_WEEK = _value("this_week", "From Monday of this week to the next Monday.")
-    LAST_WEEK = _value("last_week", "The whole of last week, Monday to Sunday.")
-    THIS_MONTH = _value("this_month", "The whole of this month, to its last day.")
-    MONTH_TO_DATE = _value("month_to_date", "From the first of this month to the end of today.")
-    LAST_MONTH = _value("last_month", "The whole of last month.")
+    TODAY = described("today", "From midnight today to midnight tomorrow.")
+    YESTERDAY = described("yesterday", "The whole of yesterday.")
+    THIS_WEEK = described("this_week", "From Monday of this week to the next Monday.")
+    LAST_WEEK = described("last_week", "The whole of last week, Monday to Sunday.")
+    THIS_MONTH = described("this_month", "The whole of this month, to its last day.")
+    MONTH_TO_DATE = described("month_to_date", "From the first of this month to the end of today.")
+    LAST_MONTH = described("last_month", "The whole of last month.")
 
 
 @strawberry.enum(description="The earlier window a result is compared with.")
 class Comparison(enum.Enum):
-    PREVIOUS_PERIOD = _value("previous_period", "The window of the same length just before this one.")
-    WEEK_EARLIER = _value("week_earlier", "The same window seven days earlier.")
-    YEAR_EARLIER = _value("year_earlier", "The same window one year earlier.")
+    PREVIOUS_PERIOD = described("previous_period", "The window of the same length just before this one.")
+    WEEK_EARLIER = described("week_earlier", "The same window seven days earlier.")
+    YEAR_EARLIER = described("year_earlier", "The same window one year earlier.")
 
 
 @strawberry.enum(description="Which rows a join keeps: matched only, or also the unmatched of one or both sides.")
 class JoinKind(enum.Enum):
-    INNER = _value("inner", "Only buckets and keys both modules have.")
-    LEFT = _value("left", "Every row of this module; the joined metrics are null where the other has none.")
-    RIGHT = _value("right", "Every row of the joined module; this module's metrics are null where it has none.")
-    FULL = _value("full", "Every row of either module; the side without a match is null.")
+    INNER = described("inner", "Only buckets and keys both modules have.")
+    LEFT = described("left", "Every row of this module; the joined metrics are null where the other has none.")
+    RIGHT = described("right", "Every row of the joined module; this module's metrics are null where it has none.")
+    FULL = described("full", "Every row of either module; the side without a match is null.")
 
 
 @strawberry.input(
