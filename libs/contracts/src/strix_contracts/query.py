@@ -12,6 +12,8 @@ import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from strix_contracts.caller import Caller
+
 QueryGranularity = Literal["minute", "hour", "day", "week", "month", "total"]
 RelativeUnit = Literal["minute", "hour", "day", "week", "month"]
 Preset = Literal["today", "yesterday", "this_week", "last_week", "this_month", "month_to_date", "last_month"]
@@ -194,6 +196,9 @@ class QueryRequest(Model):
     # each row is encoded once and kept with the cached rows, so the gateway puts the rows into its GraphQL
     # answer as they are, with no per-row work on its side.
     row_layout: list[RowField] | None = None
+    # Who asks, as verified by the door (gateway); the query service refuses a request without one and adds the
+    # module's row filters for it before planning, so cache keys include what the caller may see.
+    caller: Caller | None = None
 
     _filter_size = field_validator("filters", mode="before")(check_filter_size)
 
@@ -246,6 +251,7 @@ class RecordsRequest(Model):
     filters: list[Filter] = Field(default_factory=list)
     first: int = Field(default=50, ge=1, le=1000)
     after: str | None = None
+    caller: Caller | None = None  # as in QueryRequest
 
     _filter_size = field_validator("filters", mode="before")(check_filter_size)
 

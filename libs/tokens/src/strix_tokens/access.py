@@ -16,7 +16,7 @@ import binascii
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,8 @@ class AccessClaims:
     jti: str
     roles: tuple[str, ...]
     scopes: tuple[str, ...]
+    # Claims row filters bind to (say brand: ["acme"]), mapped from the provider's claims at sign-in.
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +76,7 @@ class AccessClaims:
             "jti": self.jti,
             "roles": list(self.roles),
             "scopes": list(self.scopes),
+            "attributes": {name: list(values) for name, values in sorted(self.attributes.items())},
         }
 
 
@@ -88,6 +91,7 @@ def issue_access_token(
     now: datetime,
     lifetime: timedelta,
     jti: str | None = None,
+    attributes: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[str, AccessClaims]:
     issued = int(now.timestamp())
     claims = AccessClaims(
@@ -100,6 +104,7 @@ def issue_access_token(
         jti=jti or secrets.token_urlsafe(16),
         roles=tuple(roles),
         scopes=tuple(scopes),
+        attributes={name: tuple(values) for name, values in (attributes or {}).items()},
     )
     header = {"alg": ALGORITHM, "kid": keys.current.kid, "typ": "JWT"}
     token = jwt.encode(header, claims.to_dict(), keys.current.key(), algorithms=[ALGORITHM])
@@ -179,6 +184,9 @@ def _checked_claims(
     roles, scopes = claims.get("roles", []), claims.get("scopes", [])
     if not _strings(roles) or not _strings(scopes):
         raise InvalidToken("token roles and scopes must be lists of strings", "claims")
+    attributes = claims.get("attributes", {})
+    if not isinstance(attributes, dict) or not all(_strings(v) for v in attributes.values()):
+        raise InvalidToken("token attributes must map names to lists of strings", "claims")
     return AccessClaims(
         iss=str(claims["iss"]),
         aud=audience,
@@ -189,6 +197,7 @@ def _checked_claims(
         jti=str(claims["jti"]),
         roles=tuple(roles),
         scopes=tuple(scopes),
+        attributes={str(name): tuple(values) for name, values in attributes.items()},
     )
 
 

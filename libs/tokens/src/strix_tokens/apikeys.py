@@ -17,9 +17,10 @@ import hmac
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from strix_contracts.caller import allows as allows
 from strix_contracts.errors import QueryError, Unauthorized
 
 PREFIX = "strix"
@@ -40,6 +41,9 @@ class ApiKeyRecord:
     salt: str  # hex
     digest: str  # hex HMAC-SHA256(salt, secret)
     revoked_at: datetime | None = None
+    # Which module `access` rules admit the key and which row filters bind it, as for a signed-in user.
+    roles: tuple[str, ...] = ()
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def validate_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
@@ -53,16 +57,6 @@ def validate_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
 
 
 _SCOPES_HINT = "use read, write, admin or read:<module>"
-
-
-def allows(scopes: Sequence[str], action: str, module: str | None = None) -> bool:
-    """Whether `scopes` permit `action` ("read", "write", "admin") on `module`: admin permits all, read all
-    modules or read:<module> permits reading that module."""
-    if "admin" in scopes:
-        return True
-    if action == "read":
-        return "read" in scopes or (module is not None and f"read:{module}" in scopes)
-    return action in scopes
 
 
 def create_api_key(name: str, scopes: Sequence[str], now: datetime) -> tuple[str, ApiKeyRecord]:

@@ -26,6 +26,7 @@ class DevSignIn(_Message):
     user: str = Field(min_length=1, max_length=200, description="Who the development sign-in is for.")
     roles: list[str] = Field(default_factory=list, description="Strix roles the token carries.")
     scopes: list[str] = Field(default_factory=lambda: ["read", "write"], description="Scopes the token carries.")
+    attributes: dict[str, list[str]] = Field(default_factory=dict, description="Claims row filters bind to.")
 
 
 class TokenPair(_Message):
@@ -52,6 +53,8 @@ class Rotated(_Message):
 class ApiKeyCreate(_Message):
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(description="read, write, admin or read:<module>.")
+    roles: list[str] = Field(default_factory=list, description="Roles module access rules see.")
+    attributes: dict[str, list[str]] = Field(default_factory=dict, description="Claims row filters bind to.")
 
 
 class ApiKeyInfo(_Message):
@@ -62,6 +65,8 @@ class ApiKeyInfo(_Message):
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None = None
+    roles: list[str] = Field(default_factory=list)
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
 
 
 class ApiKeyCreated(ApiKeyInfo):
@@ -83,3 +88,5 @@ class ApiKeyVerify(_Message):
 class ApiKeyVerified(_Message):
     id: str
     scopes: list[str]
+    roles: list[str] = Field(default_factory=list)
+    attributes: dict[str, list[str]] = Field(default_factory=dict)
