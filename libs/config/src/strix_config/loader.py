@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from strix_config.access import access_problems
 from strix_config.errors import ConfigProblem
 from strix_config.model import WHERE_TAGS, ModuleConfig
 from strix_config.references import Declared, check_module
@@ -264,7 +265,7 @@ def inspect_module(text: str, file: str) -> ModuleFile:
             dimensions=_names(data, "dimensions"),
             metrics=_names(data, "metrics"),
         )
-        for path, message in check_module(config, declared):
+        for path, message in [*check_module(config, declared), *access_problems(config, declared.dimensions)]:
             if not any(path[: len(r)] == r for r in reported):
                 problems.append(ConfigProblem(file, _line_for(path, lines), _render_path(path), message))
     name = data.get("module")

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from strix_config.access import Access
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DURATION_PATTERN = r"^[1-9][0-9]*(m|h|d|w)$"
 
@@ -392,6 +394,10 @@ class ModuleConfig(Annotated_):
     )
     joins: dict[Annotated[str, Field(pattern=NAME_PATTERN)], JoinSpec] = Field(
         default_factory=dict, description="Other modules this one can be joined with, by join name."
+    )
+    access: Access = Field(
+        default_factory=Access,
+        description="Who may read the module and post its events, and the rows each caller sees (admins: all).",
     )
 
     def dimension_field(self, name: str) -> str:
