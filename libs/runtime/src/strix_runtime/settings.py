@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,4 +33,44 @@ class StrixSettings(BaseSettings):
         description="OpenTelemetry collector, OTLP over HTTP (e.g. http://localhost:4318); spans are sent to "
         "<endpoint>/v1/traces. Read from STRIX_OTLP_ENDPOINT, else the standard OTEL_EXPORTER_OTLP_ENDPOINT; "
         "unset: no span leaves the process.",
+    )
+    # --- sign-in (the auth service; README "Sign-in") -----------------------------------------------------
+    dev_sign_in: bool | None = Field(
+        default=None,
+        description="The built-in development sign-in (anyone may sign in as anyone). Unset: on in embedded mode "
+        "(`strix up` with its own NATS server), off otherwise; true turns it on anywhere (never in production).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The site's external base URL (https://strix.example.com); the OpenID callback is "
+        "<public_url>/auth/callback. Unset: taken from each request's own URL.",
+    )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="OpenID Connect provider's issuer, exactly as its discovery document says; unset: no SSO.",
+    )
+    oidc_client_id: str | None = Field(default=None, description="The client id Strix is registered under.")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="The client secret (unset: a public client, PKCE alone)."
+    )
+    oidc_name: str = Field(default="OpenID Connect", description="The provider's name on the sign-in page.")
+    oidc_scopes: list[str] = Field(
+        default=["openid", "profile", "email"], description="Scopes requested from the provider (JSON list)."
+    )
+    oidc_roles: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description='Provider claims -> Strix roles, {claim: {value: [roles]}}, e.g. {"groups": {"strix-admins": '
+        '["admin"]}}; a claim may be a dotted path (realm_access.roles).',
+    )
+    oidc_default_roles: list[str] = Field(default_factory=list, description="Roles every signed-in user holds.")
+    oidc_attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description='Provider claims -> caller attributes row filters bind to, {claim: attribute}, e.g. {"brand": '
+        '"brand"}.',
+    )
+    auth_default_scopes: list[str] = Field(
+        default=["read"], description="Scopes every signed-in user holds (read, write, admin, read:<module>)."
+    )
+    auth_role_scopes: dict[str, list[str]] = Field(
+        default={"admin": ["admin"]}, description="Further scopes by role, {role: [scopes]}."
     )
