@@ -26,6 +26,7 @@ from strix_contracts.query import (
     Row,
     encode_answer,
 )
+from strix_query.access import authorize, restricted_records
 from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
 from strix_query.compiler import with_time_limit
@@ -238,7 +239,9 @@ async def execute_cached(
 async def read_records(
     clickhouse: ClickHouse, catalog: Catalog, request: RecordsRequest, now: datetime
 ) -> RecordsResponse:
+    grant = authorize(catalog, request)
     config = module_of(catalog, request)
+    request = restricted_records(request, grant.rows)
     validate_filters(config, request.filters)
     tz = zone(request.time_zone)
     start, end = resolve_window(request.window, "total", tz, now)

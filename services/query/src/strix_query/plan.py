@@ -1,27 +1,30 @@
 """The plan of one query: every decision taken before any I/O, a pure function of (catalog, request, now).
 
-`answer_scope` resolves the window once and derives what the answer cache needs (its key, and every module and
-window a rollup commit may make stale); on a miss, `plan_query` extends that scope without resolving it again:
-the table each part reads (the main window, the comparison window, the joined module), how a comparison pairs
-buckets, the bucket-cache shapes and the top-N statement. A part's SQL is compiled by `Part.statement` for the
+`answer_scope` authorizes the caller (`access.authorize`: the modules it may read, the row filters that bind it),
+resolves the window once and derives what the answer cache needs (its key — the request with the caller's row
+filters added, not the caller's identity — and every module and window a rollup commit may make stale); on a
+miss, `plan_query` extends that scope without resolving it again: the table each part reads (the main window,
+the comparison window, the joined module), how a comparison pairs buckets, the bucket-cache shapes and the top-N
+statement. A part's SQL is compiled by `Part.statement` for the
 span actually read, so buckets the cache answers cost no SQL at all.
 
 Invariants: nothing here reads the clock, the environment or a connection (`now`, rollup sizes and the database
 name are arguments); every refusal that does not depend on the data — names, filter values, ordering, window,
-bucket count, source, join — is raised here, before the first statement runs (only an answer found too large
+bucket count, source, join, access — is raised here, before the first statement runs (only an answer found too large
 is refused later, by `execution`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from strix_config import Catalog, ModuleConfig
-from strix_contracts.query import QueryRequest
+from strix_contracts.query import Condition, QueryRequest
+from strix_query.access import authorize, restricted
 from strix_query.cache import Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
 from strix_query.planner import Source, choose_source
@@ -72,6 +75,8 @@ class Part:
 class Scope:
     """What the answer cache needs of a request: its window, resolved once, and the key and windows it reads."""
 
+    request: QueryRequest  # as planned: the caller's row filters added to its own, no caller
+    joined_rows: list[Condition]  # the joined module's row filters for the caller
     config: ModuleConfig
     tz: ZoneInfo
     start: datetime
@@ -82,6 +87,7 @@ class Scope:
 
 
 def answer_scope(catalog: Catalog, request: QueryRequest, now: datetime) -> Scope:
+    grant = authorize(catalog, request)  # before anything is read, the cache included
     config = module_of(catalog, request)
     tz = zone(request.time_zone)
     start, end = resolve_window(request.window, request.granularity, tz, now)
@@ -92,8 +98,10 @@ def answer_scope(catalog: Catalog, request: QueryRequest, now: datetime) -> Scop
         windows.append((config.module, *compare))
     if request.join is not None and request.join.name in config.joins:
         windows.append((config.joins[request.join.name].module, start, end))
-    key = f"{request.model_dump_json(exclude={'fresh'})}|{start.isoformat()}|{end.isoformat()}"
-    return Scope(config, tz, start, end, compare, key, windows)
+    planned = restricted(request, grant.rows)
+    joined_rows = "" if not grant.joined_rows else "|joined:" + "|".join(c.model_dump_json() for c in grant.joined_rows)
+    key = f"{planned.model_dump_json(exclude={'fresh'})}{joined_rows}|{start.isoformat()}|{end.isoformat()}"
+    return Scope(planned, grant.joined_rows, config, tz, start, end, compare, key, windows)
 
 
 @dataclass(frozen=True)
@@ -177,6 +185,9 @@ def plan_query(
     already resolved for this request and `now`)."""
     scope = scope or answer_scope(catalog, request, now)
     config, tz = scope.config, scope.tz
+    # From here on the request as planned: the caller's row filters are among its filters (the joined side
+    # takes the caller's own filters, renamed, and the joined module's row filters).
+    asked, request = request, scope.request
     validate_request(config, request)
     main = plan_part(config, request, tz, (scope.start, scope.end), now, sizes)
     top = None
@@ -190,15 +201,19 @@ def plan_query(
         comparison = Comparison(earlier, current, before, lag)
     join = None
     if request.join is not None:
-        other_request, back = joined_request(catalog, request)
+        other_request, back = joined_request(catalog, asked, scope.joined_rows)
         other_config = catalog.modules[other_request.module]
         validate_request(other_config, other_request)
         join = Joined(plan_part(other_config, other_request, tz, (main.start, main.end), now, sizes), back)
     return QueryPlan(scope, main, top, comparison, join)
 
 
-def joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryRequest, dict[str, str]]:
-    """The request for the joined module: shared dimensions renamed, every filter applied on its side too."""
+def joined_request(
+    catalog: Catalog, request: QueryRequest, joined_rows: Sequence[Condition] = ()
+) -> tuple[QueryRequest, dict[str, str]]:
+    """The request for the joined module: shared dimensions renamed, every filter of the caller applied on its
+    side too, and the joined module's own row filters for the caller (`joined_rows`; the main module's bind
+    the main side only)."""
     assert request.join is not None
     config = module_of(catalog, request)
     spec = validate_join(catalog, config, request)
@@ -208,7 +223,7 @@ def joined_request(catalog: Catalog, request: QueryRequest) -> tuple[QueryReques
         window=request.window,
         granularity=request.granularity,
         time_zone=request.time_zone,
-        filters=joined_filters(config, catalog.modules[spec.module], spec, request.filters),
+        filters=[*joined_filters(config, catalog.modules[spec.module], spec, request.filters), *joined_rows],
         group_by=[rename[d] for d in request.group_by],
         metrics=request.join.metrics,
         fill=request.fill,
