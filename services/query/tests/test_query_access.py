@@ -28,8 +28,10 @@ from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_ta
 from strix_config import Catalog, load_catalog
 from strix_contracts.caller import Caller
 from strix_contracts.errors import error_from_json
+from strix_contracts.query import Condition, QueryRequest
 from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
 from strix_query.app import run_query_service
+from strix_query.plan import answer_scope, plan_query
 from strix_runtime.natsserver import NatsServer
 
 CONFIGS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "access-configs"
@@ -316,3 +318,32 @@ async def test_an_answer_cached_for_a_wider_caller_never_reaches_a_narrower_one(
     # A fresh request skips the answer cache: buckets come from the bucket cache, still keyed by the grant.
     rows, cached = await service.ask(ACME, **hourly, fresh=True)
     assert counts(rows) == acme and not cached
+
+
+# --- the plan, pure ----------------------------------------------------------------------------------------------
+
+
+def _request(caller: Caller | None, **fields: Any) -> QueryRequest:
+    return QueryRequest.model_validate({"module": "rounds", "window": WINDOW, **BY_GAME, **fields, "caller": caller})
+
+
+def test_cache_keys_hold_what_a_caller_may_see_not_who_it_is() -> None:
+    catalog = load_catalog(CONFIGS)
+    key = {c.subject: answer_scope(catalog, _request(c), ORIGIN).key for c in (ADMIN, ANALYST, ACME, ACME_TOO)}
+    assert key[ACME.subject] == key[ACME_TOO.subject]
+    assert key[ADMIN.subject] == key[ANALYST.subject]
+    assert key[ACME.subject] != key[ADMIN.subject]
+    assert ACME.subject not in key[ACME.subject] and '"acme"' in key[ACME.subject]
+
+
+def test_the_plan_reads_with_the_row_filters_and_the_joined_side_with_its_own() -> None:
+    catalog = load_catalog(CONFIGS)
+    lead = user("operator", "studio-lead", brand=("acme",), studio=("3",))
+    join = {"name": "payouts", "metrics": ["paid"]}
+    plan = plan_query(catalog, _request(lead, join=join), ORIGIN, "db")
+    brand = Condition(dimension="brand", op="in", value=["acme"])
+    assert plan.main.request.filters == [brand, Condition(dimension="studio", op="in", value=[3])]
+    assert plan.main.request.caller is None
+    assert plan.main.source.rollup is None  # no rollup keeps brand, studio and game together: the raw events
+    assert plan.join is not None and plan.join.part.request.filters == [brand]  # payouts has no studio rule
+    assert '"studio"' in plan.main.shape("db", None)  # the bucket cache's shape holds the filters too
