@@ -2,10 +2,16 @@
 
 Used by `strix up` and by the test kit. The server binds 127.0.0.1; port -1 lets it pick a free port, which we
 read from its "Listening for client connections" line. A missing binary is an error, never a silent fallback.
+
+Given an `authorization` block (natsauth.render_authorization), the server admits only those users; the config
+file then holds their passwords and is written readable by its owner only, like the password file of
+`embedded_passwords`.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -14,6 +20,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from strix_runtime.natsauth import new_password
 
 _LISTENING = re.compile(r"Listening for client connections on ([0-9.]+):(\d+)")
 
@@ -26,7 +34,7 @@ jetstream {{
   store_dir: "{store}"
   sync_interval: {sync}
 }}
-"""
+{authorization}"""
 
 
 def nats_server_binary() -> str:
@@ -74,15 +82,45 @@ class NatsServer:
             self.process.stdout.close()
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read or write (0600), also when it existed with wider permissions."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+
+
+def embedded_passwords(path: Path, users: list[str]) -> dict[str, str]:
+    """The password of each user, kept in `path` (JSON, mode 0600) across restarts, so an operator tool
+    (`strix status`) finds them; a user missing from the file gets a new one."""
+    known: dict[str, str] = {}
+    if path.exists():
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict):
+            known = {k: v for k, v in loaded.items() if isinstance(k, str) and isinstance(v, str) and v}
+    passwords = {user: known.get(user) or new_password() for user in users}
+    if passwords != known or path.stat().st_mode & 0o077:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(passwords, indent=2) + "\n")
+    return passwords
+
+
 def start_nats_server(
-    data_dir: Path, port: int = -1, host: str = "127.0.0.1", sync_always: bool = True, timeout: float = 20.0
+    data_dir: Path,
+    port: int = -1,
+    host: str = "127.0.0.1",
+    sync_always: bool = True,
+    timeout: float = 20.0,
+    authorization: str = "",
 ) -> NatsServer:
-    """Start nats-server with JetStream storing under `data_dir`; return once it accepts connections."""
+    """Start nats-server with JetStream storing under `data_dir`; return once it accepts connections.
+    `authorization`: an authorization block (natsauth.render_authorization); empty: anyone may connect."""
     data_dir.mkdir(parents=True, exist_ok=True)
     store = data_dir / "jetstream-store"
     config_path = data_dir / "nats-server.conf"
-    config_path.write_text(
-        _CONFIG.format(host=host, port=port, store=store, sync="always" if sync_always else '"2m"'), encoding="utf-8"
+    sync = "always" if sync_always else '"2m"'
+    write_private(
+        config_path, _CONFIG.format(host=host, port=port, store=store, sync=sync, authorization=authorization)
     )
     process = subprocess.Popen(
         [nats_server_binary(), "-c", str(config_path)],
