@@ -25,7 +25,16 @@ from strix_config import Catalog
 from strix_runtime.asgi import RequestContextMiddleware
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.natsserver import NatsServer, start_nats_server
+from strix_runtime.natsauth import (
+    OPERATOR,
+    NatsCredentials,
+    inbox_prefix,
+    render_authorization,
+    service_users,
+    user_name,
+    user_names,
+)
+from strix_runtime.natsserver import NatsServer, embedded_passwords, start_nats_server
 from strix_runtime.tracing import configure_tracing
 
 log = get_logger("platform")
@@ -48,6 +57,9 @@ class PlatformOptions:
     access_log: bool = True
     # OTLP/HTTP collector for spans; None: nothing is exported (trace context still flows through).
     otlp_endpoint: str | None = None
+    # Distributed mode: the NATS user every service of this process connects as (None: no credentials). Embedded
+    # mode ignores it: each service connects as its own user of the server the platform starts.
+    nats_credentials: NatsCredentials | None = None
 
 
 @dataclass
@@ -55,9 +67,10 @@ class Platform:
     options: PlatformOptions
     nats_url: str
     http_url: str
-    nc: NATS
+    nc: NATS  # the platform's own connection (health, tools); embedded: the operator user
     clickhouse: ClickHouse | None
     services: dict[str, Any] = field(default_factory=dict)
+    connections: dict[str, NATS] = field(default_factory=dict)  # each service's own connection
     nats_server: NatsServer | None = None
     app: FastAPI | None = None
 
@@ -174,6 +187,30 @@ def tracing_service_name(services: Sequence[str]) -> str:
     return "strix-" + "-".join(services)
 
 
+async def _start_embedded_nats(options: PlatformOptions) -> tuple[NatsServer, dict[str, NatsCredentials | None]]:
+    """The embedded NATS server, admitting only a user per service and the operator; their passwords are kept in
+    <data_dir>/nats/users.json (mode 0600) for operator tools such as `strix status`."""
+    passwords = embedded_passwords(options.data_dir / "nats" / "users.json", user_names())
+    authorization = render_authorization(service_users(passwords, options.catalog.names()))
+    server = await asyncio.to_thread(
+        start_nats_server, options.data_dir / "nats", options.nats_port, authorization=authorization
+    )
+    credentials: dict[str, NatsCredentials | None] = {
+        name: NatsCredentials(user_name(name), passwords[user_name(name)]) for name in SERVICES
+    }
+    credentials[OPERATOR] = NatsCredentials(OPERATOR, passwords[OPERATOR])
+    return server, credentials
+
+
+async def _connect(url: str, name: str, credentials: NatsCredentials | None, inbox: str) -> NATS:
+    """A connection that reconnects forever, with replies under `inbox` (the prefix its user may read); with
+    credentials, as that user."""
+    login = {} if credentials is None else {"user": credentials.user, "password": credentials.password}
+    return await nats.connect(
+        url, name=name, inbox_prefix=inbox, max_reconnect_attempts=-1, reconnect_time_wait=0.5, **login
+    )
+
+
 @asynccontextmanager
 async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
     async with AsyncExitStack() as stack:
@@ -186,12 +223,17 @@ async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
             log.info("platform.tracing", otlp_endpoint=options.otlp_endpoint)
         nats_server = None
         nats_url = options.nats_url
+        credentials = {name: options.nats_credentials for name in SERVICES}
+        own = options.nats_credentials
         if nats_url is None:
-            nats_server = await asyncio.to_thread(start_nats_server, options.data_dir / "nats", options.nats_port)
+            nats_server, credentials = await _start_embedded_nats(options)
             stack.callback(nats_server.stop)
             nats_url = nats_server.url
+            own = credentials[OPERATOR]
             log.info("platform.nats_started", url=nats_url, store=str(nats_server.store_dir))
-        nc = await nats.connect(nats_url, name="strix", max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        # Distributed mode: a service's user reads only its own inbox, so the platform's connection takes the first's.
+        own_inbox = inbox_prefix(options.services[0]) if nats_server is None and own is not None else "_INBOX"
+        nc = await _connect(nats_url, "strix", own, own_inbox)
         stack.push_async_callback(nc.close)  # services have stopped and awaited their publishes
         clickhouse = None
         if NEEDS_CLICKHOUSE & set(options.services):
@@ -202,7 +244,11 @@ async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
         platform = Platform(options, nats_url, "", nc, clickhouse, nats_server=nats_server)
         # Rollup first: it creates the tables the query service reads.
         for name in sorted(options.services, key=lambda s: SERVICES.index(s) if s != "rollup" else -1):
-            platform.services[name] = await _start_service(name, stack, nc, clickhouse, options.catalog)
+            # Each service on its own connection, as its own NATS user: closed after the service has stopped.
+            connection = await _connect(nats_url, f"strix-{name}", credentials.get(name), inbox_prefix(name))
+            stack.push_async_callback(connection.close)
+            platform.connections[name] = connection
+            platform.services[name] = await _start_service(name, stack, connection, clickhouse, options.catalog)
         platform.app = build_http_app(platform)
         platform.http_url = await _serve_http(platform.app, options, stack)
         log.info("platform.ready", http=platform.http_url, services=list(platform.services))
