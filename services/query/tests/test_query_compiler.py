@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from strix_config import Catalog, ModuleConfig, load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.errors import NotFound, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest, TimeWindow, TopN
 from strix_query.compiler import MAX_ROWS, CompiledQuery, compile_query, compile_top_keys
 from strix_query.plan import plan_query
 from strix_query.planner import Source
 
+# The query service answers only a verified caller; these tests are about planning and reading, so an admin asks.
+ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "configs"
 CLIENT_CONFIGS = REPO / "tests" / "fixtures" / "client-configs"
@@ -53,7 +56,7 @@ def request(module: str = "clickstream", **fields: Any) -> QueryRequest:
         "granularity": "hour",
         "metrics": [first_metric],
     }
-    return QueryRequest(module=module, **{**defaults, **fields})
+    return QueryRequest(module=module, caller=ADMIN, **{**defaults, **fields})
 
 
 def compile_(config: ModuleConfig, source: Source, **fields: Any) -> CompiledQuery:

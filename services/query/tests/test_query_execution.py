@@ -13,11 +13,14 @@ from pathlib import Path
 
 from strix_clickhouse import ClickHouse, plan_module
 from strix_config import load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.query import QueryRequest, Row
 from strix_query.buckets_cache import BucketCache
 from strix_query.execution import Reuse, execute
 from strix_query.plan import plan_query
 
+# The query service answers only a verified caller; these tests are about planning and reading, so an admin asks.
+ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 EVENTS = 144  # one day, every 10 minutes
 
@@ -53,7 +56,13 @@ async def test_buckets_the_cache_holds_are_neither_read_nor_compiled(clickhouse:
     times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
 
     request = QueryRequest.model_validate(
-        {"module": "clickstream", "window": {"last": 24, "unit": "hour"}, "granularity": "hour", "metrics": ["events"]}
+        {
+            "module": "clickstream",
+            "window": {"last": 24, "unit": "hour"},
+            "granularity": "hour",
+            "metrics": ["events"],
+            "caller": ADMIN,
+        }
     )
     plan = plan_query(catalog, request, now, clickhouse.database)
     expected = Counter(t.replace(minute=0) for t in times if plan.main.start <= t < plan.main.end)

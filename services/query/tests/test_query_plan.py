@@ -10,10 +10,13 @@ from typing import Any
 import pytest
 
 from strix_config import Catalog, load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.errors import QueryError
 from strix_contracts.query import QueryRequest
 from strix_query.plan import answer_scope, compared_span, plan_query
 
+# The query service answers only a verified caller; these tests are about planning and reading, so an admin asks.
+ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
 REPO = Path(__file__).resolve().parents[3]
 NOW = datetime(2026, 3, 10, 10, 17, tzinfo=UTC)
 DB = "strix_test"
@@ -41,7 +44,7 @@ def ask(**fields: Any) -> QueryRequest:
         "group_by": ["product_group"],
         "metrics": ["revenue", "events"],
     }
-    return QueryRequest.model_validate({**defaults, **fields})
+    return QueryRequest.model_validate({**defaults, "caller": ADMIN, **fields})
 
 
 def test_the_same_inputs_give_the_same_plan(catalog: Catalog) -> None:
@@ -158,6 +161,7 @@ def test_the_joined_part_is_planned_with_its_names(shop: Catalog) -> None:
             "group_by": ["market"],
             "metrics": ["events"],
             "join": {"name": "ads", "metrics": ["spend"]},
+            "caller": ADMIN,
         }
     )
     plan = plan_query(shop, request, NOW, DB)
@@ -175,6 +179,7 @@ def test_every_refusal_happens_while_planning(shop: Catalog, catalog: Catalog) -
             "window": {"last": 7, "unit": "day"},
             "metrics": ["events"],
             "join": {"name": "ads", "metrics": ["spnd"]},
+            "caller": ADMIN,
         }
     )
     with pytest.raises(QueryError) as caught:

@@ -15,12 +15,15 @@ import pytest
 
 from strix_config import Catalog, ModuleConfig, Rollup, load_catalog
 from strix_config.model import Raw
+from strix_contracts.caller import Caller
 from strix_contracts.errors import QueryError
 from strix_contracts.query import QueryRequest, TimeWindow
 from strix_query.plan import plan_query
 from strix_query.planner import Source, choose_source, rollup_fits
 from strix_query.window import resolve_window, zone
 
+# The query service answers only a verified caller; these tests are about planning and reading, so an admin asks.
+ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "configs"
 CLIENT_CONFIGS = REPO / "tests" / "fixtures" / "client-configs"  # fleet: keeps no raw events
@@ -172,6 +175,7 @@ def test_filter_dimensions_count_like_group_by(catalog: Catalog) -> None:
         group_by=["product_group"],
         filters=[{"dimension": "country", "op": "eq", "value": "FR"}],  # type: ignore[list-item]
         metrics=["events"],
+        caller=ADMIN,
     )
     assert plan_query(catalog, request, NOW, "db").main.source.rollup == "hourly_groups"
 
@@ -190,7 +194,7 @@ def test_plan_expands_ratio_metrics_to_their_inputs(catalog: Catalog, clicks: Mo
     config = clicks.model_copy(update={"rollups": {"slim": slim}})
     narrowed = Catalog(modules={**catalog.modules, "clickstream": config})
     request = QueryRequest(
-        module="clickstream", window=LAST_24H, group_by=["product_group"], metrics=["conversion_rate"]
+        module="clickstream", window=LAST_24H, group_by=["product_group"], metrics=["conversion_rate"], caller=ADMIN
     )
     assert plan_query(narrowed, request, NOW, "db").main.source.rollup is None  # conversion_rate also needs views
 
