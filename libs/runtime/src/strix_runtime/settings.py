@@ -18,6 +18,12 @@ class StrixSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".strix"), description="Embedded mode: where NATS and chDB keep data.")
     nats_url: str | None = Field(default=None, description="NATS server; embedded mode starts its own when unset.")
     nats_port: int = Field(default=4222, description="Embedded mode: port of the NATS server it starts (-1: any).")
+    nats_user: str | None = Field(
+        default=None,
+        description="Distributed mode: the NATS user this process connects as (strix-<service>, see deploy/nats); "
+        "unset: no credentials. Embedded mode ignores it: each service connects as its own generated user.",
+    )
+    nats_password: SecretStr | None = Field(default=None, description="Password of nats_user (keep it in a secret).")
     clickhouse_url: str | None = Field(
         default=None, description="ClickHouse: http(s)://user:pass@host:port, or chdb:///path; embedded when unset."
     )
@@ -73,4 +79,24 @@ class StrixSettings(BaseSettings):
     )
     auth_role_scopes: dict[str, list[str]] = Field(
         default={"admin": ["admin"]}, description="Further scopes by role, {role: [scopes]}."
+    )
+    # --- the doors (README "Every door closed") -----------------------------------------------------------
+    open_schema: bool | None = Field(
+        default=None,
+        description="Signed-out callers may introspect the GraphQL schema and open GraphiQL and the OpenAPI pages "
+        "(/docs). Unset: on in embedded mode (`strix up` with its own NATS server), where GraphiQL opens signed in "
+        "as the local developer; off otherwise.",
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (the web UI's), a JSON list such as "
+        '["https://strix.example.com"]; their preflights are answered. Unset: same-origin only.',
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token a scraper sends to read /metrics (keep it in a secret)."
+    )
+    metrics_networks: list[str] | None = Field(
+        default=None,
+        description='Networks (CIDR, JSON list) whose requests read /metrics without the token, e.g. ["10.0.0.0/8"]. '
+        "Unset: loopback in embedded mode, none otherwise.",
     )
