@@ -14,7 +14,18 @@ from strix_config.schema import module_json_schema_text
 from strix_rollup.lag import STALL_SECONDS
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
+from strix_runtime.natsauth import NatsCredentials
+from strix_runtime.natsserver import operator_credentials
 from strix_runtime.settings import StrixSettings
+
+
+def _nats_credentials(settings: StrixSettings, tool: bool = False) -> NatsCredentials | None:
+    """STRIX_NATS_USER and STRIX_NATS_PASSWORD when set; for an operator tool, else the operator of the embedded
+    server under the data dir (README "NATS credentials")."""
+    if settings.nats_user is not None:
+        password = settings.nats_password.get_secret_value() if settings.nats_password else ""
+        return NatsCredentials(settings.nats_user, password)
+    return operator_credentials(settings.data_dir) if tool else None
 
 
 def _demo_rate(text: str) -> float:
@@ -127,6 +138,7 @@ async def _run(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=args.access_log,
         otlp_endpoint=args.otlp_endpoint,
+        nats_credentials=args.nats_credentials,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -172,7 +184,9 @@ async def _dead_letters(args: argparse.Namespace) -> int:
     if config is None:
         print(f"unknown module {args.module!r}; known: {', '.join(catalog.names())}", file=sys.stderr)
         return 2
-    nc = await nats.connect(args.nats_url)
+    credentials = args.nats_credentials
+    login = {} if credentials is None else {"user": credentials.user, "password": credentials.password}
+    nc = await nats.connect(args.nats_url, **login)
     try:
         if args.dlq_command == "list":
             async for stored in dead_letters(nc, args.module, args.limit):
@@ -208,13 +222,17 @@ async def _dead_letters(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     settings = StrixSettings()
     args = build_parser(settings).parse_args(argv)
+    args.nats_credentials = _nats_credentials(settings, tool=args.command in ("dlq", "status"))
     configure_logging(settings.log_level, settings.log_json)
     if args.command == "dlq":
         return asyncio.run(_dead_letters(args))
     if args.command == "status":
         from strix.status import run_status
 
-        return asyncio.run(run_status(args.nats_url, args.modules or None, args.stall_seconds, args.json))
+        credentials = args.nats_credentials
+        return asyncio.run(
+            run_status(args.nats_url, args.modules or None, args.stall_seconds, args.json, credentials=credentials)
+        )
     if args.command == "config":
         if args.config_command == "schema":
             text = module_json_schema_text()

@@ -34,7 +34,7 @@ from strix_runtime.natsauth import (
     user_name,
     user_names,
 )
-from strix_runtime.natsserver import NatsServer, embedded_passwords, start_nats_server
+from strix_runtime.natsserver import NatsServer, embedded_passwords, passwords_file, start_nats_server
 from strix_runtime.tracing import configure_tracing
 
 log = get_logger("platform")
@@ -190,7 +190,7 @@ def tracing_service_name(services: Sequence[str]) -> str:
 async def _start_embedded_nats(options: PlatformOptions) -> tuple[NatsServer, dict[str, NatsCredentials | None]]:
     """The embedded NATS server, admitting only a user per service and the operator; their passwords are kept in
     <data_dir>/nats/users.json (mode 0600) for operator tools such as `strix status`."""
-    passwords = embedded_passwords(options.data_dir / "nats" / "users.json", user_names())
+    passwords = embedded_passwords(passwords_file(options.data_dir), user_names())
     authorization = render_authorization(service_users(passwords, options.catalog.names()))
     server = await asyncio.to_thread(
         start_nats_server, options.data_dir / "nats", options.nats_port, authorization=authorization

@@ -27,6 +27,7 @@ from strix_rollup.discovery import SERVICE
 from strix_rollup.lag import PartitionLag, lag_from_info, seconds_since, stall_reason
 from strix_runtime.consumers import consumer_info, first_waiting_time, partition_consumer
 from strix_runtime.discovery import ping_service
+from strix_runtime.natsauth import NatsCredentials
 
 _STREAM_PREFIX = event_stream("")
 
@@ -190,12 +191,18 @@ def as_table(status: list[ModuleStatus], now: datetime) -> str:
 
 
 async def run_status(
-    nats_url: str, modules: list[str] | None, stall_seconds: float, json_output: bool, out: TextIO = sys.stdout
+    nats_url: str,
+    modules: list[str] | None,
+    stall_seconds: float,
+    json_output: bool,
+    out: TextIO = sys.stdout,
+    credentials: NatsCredentials | None = None,
 ) -> int:
     """Print the status; 1 when a partition is stalled (for scripts and probes), 0 otherwise."""
     import nats
 
-    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=0)
+    login = {} if credentials is None else {"user": credentials.user, "password": credentials.password}
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=0, **login)
     try:
         now = datetime.now(UTC)
         status = await read_status(nc, modules, stall_seconds, now)

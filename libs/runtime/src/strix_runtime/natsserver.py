@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strix_runtime.natsauth import new_password
+from strix_runtime.natsauth import OPERATOR, NatsCredentials, new_password
 
 _LISTENING = re.compile(r"Listening for client connections on ([0-9.]+):(\d+)")
 
@@ -90,6 +90,11 @@ def write_private(path: Path, text: str) -> None:
         file.write(text)
 
 
+def passwords_file(data_dir: Path) -> Path:
+    """Where the embedded server of `data_dir` keeps its users' passwords."""
+    return data_dir / "nats" / "users.json"
+
+
 def embedded_passwords(path: Path, users: list[str]) -> dict[str, str]:
     """The password of each user, kept in `path` (JSON, mode 0600) across restarts, so an operator tool
     (`strix status`) finds them; a user missing from the file gets a new one."""
@@ -103,6 +108,17 @@ def embedded_passwords(path: Path, users: list[str]) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_private(path, json.dumps(passwords, indent=2) + "\n")
     return passwords
+
+
+def operator_credentials(data_dir: Path) -> NatsCredentials | None:
+    """The operator's credentials for the embedded server of `data_dir` (kept there by `strix up`), so operator
+    tools (`strix status`, `strix dlq`) reach it; None when there is no readable password file."""
+    path = passwords_file(data_dir)
+    try:
+        password = json.loads(path.read_text(encoding="utf-8")).get(OPERATOR)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return NatsCredentials(OPERATOR, password) if isinstance(password, str) and password else None
 
 
 def start_nats_server(
