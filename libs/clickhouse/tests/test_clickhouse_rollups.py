@@ -34,6 +34,7 @@ from strix_clickhouse.columns import (
 from strix_clickhouse.sql import qualified, quote_identifier, quote_literal
 from strix_config import GRANULARITY_SECONDS, ModuleConfig
 from strix_config.loader import parse_module, read_module
+from strix_config.metrics import METRIC_KINDS
 from strix_config.model import FieldMetric
 
 REPO = Path(__file__).resolve().parents[3]
@@ -375,6 +376,43 @@ async def test_metric_conditions_with_query_filter_operators_merge_to_the_raw_ag
         == Decimal("59.90") * 3 + Decimal("12.50") * 2 + Decimal("20.00") * 2
     )
     assert len(selected(config, "later_events", events)) == 4  # minutes 61, 125, 300 and 1200; 1500 is the end
+
+
+def every_kind_metrics() -> dict[str, Any]:
+    """One metric of every stored kind, plain and conditional, over int, decimal and string fields."""
+    return {
+        "all_events": {"kind": "count"},
+        "items": {"kind": "sum", "field": "quantity"},
+        "cheapest": {"kind": "min", "field": "price"},
+        "most_items": {"kind": "max", "field": "quantity", "where": {"action": "purchase"}},
+        "mean_items": {"kind": "avg", "field": "quantity"},
+        "products": {"kind": "uniq", "field": "product_id"},
+        "exact_customers": {"kind": "uniq_exact", "field": "customer_id"},
+        "exact_buyers": {"kind": "uniq_exact", "field": "customer_id", "where": {"action": "purchase"}},
+        "median_price": {"kind": "quantile", "field": "price", "level": 0.5},
+        "items_per_event": {"kind": "ratio", "numerator": "items", "denominator": "all_events"},
+    }
+
+
+async def test_every_metric_kind_merges_to_the_raw_aggregate(clickhouse: ClickHouse) -> None:
+    """Every stored kind the model has, in every rollup: rollup states, the raw aggregate and a plain-Python
+    computation agree (a kind added to the model without a metric here fails the first assertion)."""
+    data = yaml.safe_load((REPO / "configs" / "clickstream.yaml").read_text(encoding="utf-8"))
+    data["metrics"].update(every_kind_metrics())
+    config, problems = parse_module(yaml.safe_dump(data), "clickstream-every-kind.yaml")
+    assert problems == [], [p.render() for p in problems]
+    assert config is not None
+    stored_kinds = {kind for kind, variant in METRIC_KINDS.items() if variant.stored}
+    keeping_all = [rollup for rollup in config.rollups.values() if rollup.metrics is None]
+    assert keeping_all, "no rollup keeps every stored metric"
+    for rollup in keeping_all:
+        assert {config.metrics[m].kind for m in config.rollup_metrics(rollup)} == stored_kinds
+    events = clickstream_events(recent_origin())
+    await clickhouse.apply(plan_module(config, clickhouse.database))
+    table = events_table(config.module)
+    await clickhouse.insert_columns(table, columns(config, events[:5]))
+    await clickhouse.insert_columns(table, columns(config, events[5:], first_position=5))
+    await assert_rollups_match(clickhouse, config, events)
 
 
 async def test_a_resent_batch_is_stored_once_and_a_new_batch_is_added(clickhouse: ClickHouse) -> None:

@@ -1,30 +1,22 @@
 """How module fields, dimensions and metrics become ClickHouse columns and expressions.
 
-One metric has three renderings that must agree: its aggregate state in a rollup (`state_expr`, typed by
-`state_type`), the merge of those states at query time (`merge_expr`), and the same aggregate computed
-directly over raw events (`raw_expr`). Keeping them side by side is what makes rollup and raw answers equal.
+Types come from the field type table (strix_config.fieldtypes) and each metric kind renders its own aggregate
+(strix_config.metrics): here they meet the config's names. A stored metric has three renderings that must agree:
+its aggregate state in a rollup (`state_expr`, typed by `state_type`), the merge of those states at query time
+(`merge_expr`), and the same aggregate computed directly over raw events (`raw_expr`); all three come from one
+`Aggregate`, which is what makes rollup and raw answers equal.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from strix_clickhouse.sql import quote_identifier, quote_literal
 from strix_config import EventField, ModuleConfig
+from strix_config.aggregates import Aggregate
 from strix_config.granularities import GRANULARITIES
-from strix_config.model import (
-    AvgMetric,
-    CountMetric,
-    MaxMetric,
-    MinMetric,
-    QuantileMetric,
-    RatioMetric,
-    Scalar,
-    SumMetric,
-    UniqExactMetric,
-    UniqMetric,
-    condition_tests,
-)
+from strix_config.model import Scalar, condition_tests
 
 EVENTS_SUFFIX = "_events"
 # Where each event sits in its stream: message sequence and position in the message. Unique per event, stable
@@ -32,6 +24,8 @@ EVENTS_SUFFIX = "_events"
 SEQUENCE_COLUMN = "_seq"
 POSITION_COLUMN = "_pos"
 BUCKET_COLUMN = "bucket"
+# Rollup buckets are whole seconds (a minute at the finest): DateTime, not the events' DateTime64.
+BUCKET_TYPE = "DateTime('UTC')"
 
 
 def events_table(module: str) -> str:
@@ -45,26 +39,6 @@ def rollup_table(module: str, rollup: str) -> str:
 
 def rollup_view(module: str, rollup: str) -> str:
     return f"{module}__{rollup}__mv"
-
-
-def column_type(field: EventField, low_cardinality: bool = False) -> str:
-    kind = field.type
-    if kind == "string":
-        return "LowCardinality(String)" if low_cardinality else "String"
-    if kind == "int":
-        return "Int64"
-    if kind == "float":
-        return "Float64"
-    if kind == "decimal":
-        return f"Decimal(18, {field.scale})"
-    if kind == "bool":
-        return "Bool"
-    return "DateTime64(3, 'UTC')"
-
-
-def stored_type(field: EventField) -> str:
-    """The type of a field after LowCardinality is stripped (what aggregate states are typed over)."""
-    return column_type(field, low_cardinality=False)
 
 
 def bucket_function(granularity: str) -> str:
@@ -85,9 +59,9 @@ _COMPARISONS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte"
 def condition_literal(field: EventField, value: Scalar) -> str:
     """A config value as a literal of its field's type: decimals exactly (never a Float64 literal), times
     parsed as DateTime64 in UTC. Values were checked against the field's type when the config loaded."""
-    if field.type == "decimal" and not isinstance(value, bool):
+    if field.type_spec.python is Decimal and not isinstance(value, bool):
         return f"toDecimal64({quote_literal(str(Decimal(str(value))))}, {field.scale})"
-    if field.type == "datetime" and isinstance(value, str):
+    if field.type_spec.python is datetime and isinstance(value, str):
         return f"parseDateTime64BestEffort({quote_literal(value)}, 3, 'UTC')"
     return quote_literal(value)
 
@@ -107,8 +81,8 @@ def test_sql(field: EventField, column: str, op: str, value: Scalar | list[Scala
     return f"{column} {_COMPARISONS[op]} {condition_literal(field, value)}"
 
 
-def _condition(config: ModuleConfig, metric: object, qualifier: str = "") -> str | None:
-    where = getattr(metric, "where", None)
+def _condition(config: ModuleConfig, name: str, qualifier: str = "") -> str | None:
+    where = config.metrics[name].where
     if not where:
         return None
     parts = []
@@ -119,55 +93,31 @@ def _condition(config: ModuleConfig, metric: object, qualifier: str = "") -> str
     return " AND ".join(parts)
 
 
-def _aggregate(config: ModuleConfig, name: str, qualifier: str = "") -> tuple[str, str, list[str], list[str]]:
-    """(function, parameters, argument expressions, argument types) of a stored metric."""
+def aggregate(config: ModuleConfig, name: str, qualifier: str = "") -> Aggregate:
+    """A stored metric's aggregate, as its kind renders it, over its field's column and within its condition.
+
+    `qualifier` (such as "e.") makes every column a table column: in a view's SELECT, the aliases of dimensions
+    and metrics would otherwise shadow event fields of the same name."""
     metric = config.metrics[name]
-    if isinstance(metric, CountMetric):
-        return "count", "", [], []
-    if isinstance(metric, RatioMetric):
-        raise ValueError(f"metric {name!r} is derived and has no stored state")
-    field = config.event.fields[metric.field]
-    column = qualifier + quote_identifier(metric.field)
-    if isinstance(metric, QuantileMetric):
-        return "quantileTDigest", f"({metric.level!r})", [f"toFloat64({column})"], ["Float64"]
-    function = {
-        SumMetric: "sum",
-        MinMetric: "min",
-        MaxMetric: "max",
-        AvgMetric: "avg",
-        UniqMetric: "uniq",
-        UniqExactMetric: "uniqExact",
-    }[type(metric)]
-    return function, "", [column], [stored_type(field)]
-
-
-def _with_condition(config: ModuleConfig, name: str, qualifier: str = "") -> tuple[str, str, list[str], list[str]]:
-    function, params, args, types = _aggregate(config, name, qualifier)
-    condition = _condition(config, config.metrics[name], qualifier)
-    if condition is None:
-        return function, params, args, types
-    return function + "If", params, [*args, condition], [*types, "UInt8"]
+    source = metric.source_field
+    column = qualifier + quote_identifier(source) if source else ""
+    column_type = config.event.fields[source].column_type() if source else ""  # states are typed without LowCardinality
+    return metric.aggregate(column, column_type).where(_condition(config, name, qualifier))
 
 
 def state_expr(config: ModuleConfig, name: str, qualifier: str = "") -> str:
-    """`qualifier` (such as "e.") makes every column a table column: in a view's SELECT, the aliases of
-    dimensions and metrics would otherwise shadow event fields of the same name."""
-    function, params, args, _ = _with_condition(config, name, qualifier)
-    return f"{function}State{params}({', '.join(args)})"
+    return aggregate(config, name, qualifier).state()
 
 
 def state_type(config: ModuleConfig, name: str) -> str:
-    function, params, _, types = _with_condition(config, name)
-    return f"AggregateFunction({', '.join([function + params, *types])})"
+    return aggregate(config, name).state_type()
 
 
 def merge_expr(config: ModuleConfig, name: str) -> str:
     """Merge of a stored metric's states in a rollup table."""
-    function, params, _, _ = _with_condition(config, name)
-    return f"{function}Merge{params}({quote_identifier(name)})"
+    return aggregate(config, name).merge(quote_identifier(name))
 
 
 def raw_expr(config: ModuleConfig, name: str) -> str:
     """The same aggregate computed over raw events."""
-    function, params, args, _ = _with_condition(config, name)
-    return f"{function}{params}({', '.join(args)})"
+    return aggregate(config, name).raw()

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from strix_clickhouse.columns import (
     BUCKET_COLUMN,
+    BUCKET_TYPE,
     POSITION_COLUMN,
     SEQUENCE_COLUMN,
     bucket_function,
-    column_type,
     events_table,
     partition_key,
     rollup_table,
@@ -57,8 +57,8 @@ def plan_events_table(config: ModuleConfig, database: str) -> Statement:
     dimension_fields = {config.dimension_field(d) for d in config.dimensions}
     columns = []
     for name, field in config.event.fields.items():
-        low_cardinality = field.type == "string" and (name in dimension_fields or bool(field.allowed))
-        columns.append(f"    {quote_identifier(name)} {column_type(field, low_cardinality)}")
+        low_cardinality = name in dimension_fields or bool(field.allowed)
+        columns.append(f"    {quote_identifier(name)} {field.column_type(low_cardinality)}")
     columns.append(f"    {quote_identifier(SEQUENCE_COLUMN)} UInt64")
     columns.append(f"    {quote_identifier(POSITION_COLUMN)} UInt32")
     time_column = quote_identifier(config.event.time_field)
@@ -81,10 +81,10 @@ def plan_rollup(config: ModuleConfig, rollup_name: str, database: str) -> list[S
     rollup = config.rollups[rollup_name]
     metrics = config.rollup_metrics(rollup)
     dims = rollup.dimensions
-    columns = [f"    {quote_identifier(BUCKET_COLUMN)} DateTime('UTC')"]
+    columns = [f"    {quote_identifier(BUCKET_COLUMN)} {BUCKET_TYPE}"]
     for dim in dims:
         field = config.event.fields[config.dimension_field(dim)]
-        columns.append(f"    {quote_identifier(dim)} {column_type(field, low_cardinality=field.type == 'string')}")
+        columns.append(f"    {quote_identifier(dim)} {field.column_type(low_cardinality=True)}")
     columns += [f"    {quote_identifier(m)} {state_type(config, m)}" for m in metrics]
     order = ", ".join([quote_identifier(BUCKET_COLUMN), *(quote_identifier(d) for d in dims)])
     bucket = quote_identifier(BUCKET_COLUMN)

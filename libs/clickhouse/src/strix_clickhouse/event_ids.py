@@ -16,7 +16,7 @@ lookup reads them with `IN (SELECT ...)`, which ClickHouse turns into a set prob
 
 from __future__ import annotations
 
-from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, column_type, events_table
+from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
 from strix_clickhouse.sql import qualified, quote_identifier
 from strix_config import ModuleConfig
 
@@ -45,7 +45,7 @@ def plan_event_ids(config: ModuleConfig, database: str, settings: str) -> list[t
     if window is None or id_field is None:
         return []
     table = event_ids_table(config.module)
-    id_type = column_type(config.event.fields[id_field])
+    id_type = config.event.fields[id_field].column_type()
     seen_at = quote_identifier(SEEN_AT_COLUMN)
     event_time = quote_identifier(EVENT_TIME_COLUMN)
     table_sql = (
@@ -77,7 +77,7 @@ def plan_event_ids(config: ModuleConfig, database: str, settings: str) -> list[t
 def create_probe_sql(config: ModuleConfig, database: str, partition: int) -> str:
     id_field = config.event.id_field
     assert id_field is not None
-    id_type = column_type(config.event.fields[id_field])
+    id_type = config.event.fields[id_field].column_type()
     return (
         f"CREATE TABLE IF NOT EXISTS {qualified(database, probe_table(config.module, partition))} "
         f"({quote_identifier(TOKEN_COLUMN)} String, {quote_identifier(ID_COLUMN)} {id_type}) ENGINE = Memory"

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from strix_config.access import access_problems
 from strix_config.errors import ConfigProblem
+from strix_config.metrics import METRIC_KINDS
 from strix_config.model import WHERE_TAGS, ModuleConfig
 from strix_config.references import Declared, check_module
 
@@ -313,7 +314,7 @@ def _prune(data: Any, loc: YamlPath) -> bool:
     return False
 
 
-_KIND_TAGS = {"count", "sum", "min", "max", "avg", "uniq", "uniq_exact", "quantile", "ratio"}
+_KIND_TAGS = frozenset(METRIC_KINDS)
 
 
 def _without_union_tag(loc: YamlPath) -> YamlPath:

@@ -15,18 +15,40 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import Field
 
 from strix_config.access import Access
+
+# The nodes, field types and metric kinds the model is made of, importable from here as before.
+from strix_config.base import LIST_OPS as LIST_OPS
+from strix_config.base import ORDER_OPS as ORDER_OPS
+from strix_config.base import STRING_OPS as STRING_OPS
+from strix_config.base import WHERE_TAGS as WHERE_TAGS
+from strix_config.base import Annotated_ as Annotated_
+from strix_config.base import FieldTest as FieldTest
+from strix_config.base import Scalar as Scalar
+from strix_config.base import Strict as Strict
+from strix_config.base import condition_tests as condition_tests
+from strix_config.fieldtypes import FIELD_TYPES, FieldTypeSpec
+from strix_config.fieldtypes import NUMERIC_TYPES as NUMERIC_TYPES
+from strix_config.fieldtypes import FieldType as FieldType
+from strix_config.metrics import AvgMetric as AvgMetric
+from strix_config.metrics import CountMetric as CountMetric
+from strix_config.metrics import FieldMetric as FieldMetric
+from strix_config.metrics import MaxMetric as MaxMetric
+from strix_config.metrics import Metric as Metric
+from strix_config.metrics import MetricBase as MetricBase
+from strix_config.metrics import MinMetric as MinMetric
+from strix_config.metrics import QuantileMetric as QuantileMetric
+from strix_config.metrics import RatioMetric as RatioMetric
+from strix_config.metrics import SumMetric as SumMetric
+from strix_config.metrics import UniqExactMetric as UniqExactMetric
+from strix_config.metrics import UniqMetric as UniqMetric
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 DURATION_PATTERN = r"^[1-9][0-9]*(m|h|d|w)$"
 
-FieldType = Literal["string", "int", "float", "decimal", "bool", "datetime"]
 Granularity = Literal["minute", "hour", "day"]
-NUMERIC_TYPES: frozenset[str] = frozenset({"int", "float", "decimal"})
-
-Scalar = str | int | float | bool
 
 _DURATION_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 
@@ -41,26 +63,6 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise ValueError(f"{text!r} is not a duration such as 30m, 12h, 90d or 2w")
     return int(text[:-1]) * _DURATION_UNITS[text[-1]]
-
-
-class Strict(BaseModel):
-    """Base of every config node: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=False)
-
-
-class Annotated_(Strict):
-    """Annotations change nothing in the pipeline and everything in the API docs and the UI."""
-
-    label: str | None = Field(default=None, description="Short human name shown in the UI and API docs.")
-    description: str | None = Field(default=None, description="What this element means, for API docs and UI help.")
-    unit: str | None = Field(default=None, description="Unit of the values, such as EUR, ms or events.")
-    format: str | None = Field(
-        default=None, description="Display hint for values, such as 'currency', 'percent', 'integer' or 'duration'."
-    )
-    ui: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="Free-form hints for the web UI (chart preferences, colours, ordering)."
-    )
 
 
 class EventField(Annotated_):
@@ -80,6 +82,19 @@ class EventField(Annotated_):
     max: float | None = Field(default=None, description="Largest accepted value, for numeric fields.")
     scale: int = Field(default=2, ge=0, le=9, description="Digits after the decimal point, for decimal fields.")
     max_length: int | None = Field(default=None, ge=1, description="Longest accepted string, in characters.")
+
+    @property
+    def type_spec(self) -> FieldTypeSpec:
+        """Every fact about this field's type: storage, parameter, Python and GraphQL types (fieldtypes.py)."""
+        return FIELD_TYPES[self.type]
+
+    def column_type(self, low_cardinality: bool = False) -> str:
+        """The ClickHouse column type of the field (LowCardinality only for types that allow it)."""
+        return self.type_spec.column_type(self.scale, low_cardinality)
+
+    def parameter_type(self) -> str:
+        """The ClickHouse type of a query parameter compared with the field."""
+        return self.type_spec.parameter_type(self.scale)
 
 
 class EventSpec(Strict):
@@ -108,154 +123,6 @@ class Dimension(Annotated_):
     """A field one may filter and group by."""
 
     field: str | None = Field(default=None, description="The event field behind this dimension; defaults to its name.")
-
-
-ORDER_OPS: frozenset[str] = frozenset({"gt", "gte", "lt", "lte"})
-STRING_OPS: frozenset[str] = frozenset({"prefix", "contains"})
-LIST_OPS: frozenset[str] = frozenset({"in", "not_in"})
-
-
-class FieldTest(Strict):
-    """Tests on one event field, with the operators of query filters; every test given must hold.
-
-    `in` is a Python keyword, so the attribute is `in_` and the key in the file is `in`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    eq: Scalar | None = Field(default=None, description="The field equals this value.")
-    neq: Scalar | None = Field(default=None, description="The field differs from this value.")
-    in_: list[Scalar] | None = Field(
-        default=None, alias="in", min_length=1, description="The field equals one of these values."
-    )
-    not_in: list[Scalar] | None = Field(
-        default=None, min_length=1, description="The field equals none of these values."
-    )
-    gt: Scalar | None = Field(default=None, description="Greater than (numeric and datetime fields).")
-    gte: Scalar | None = Field(default=None, description="Greater than or equal (numeric and datetime fields).")
-    lt: Scalar | None = Field(default=None, description="Less than (numeric and datetime fields).")
-    lte: Scalar | None = Field(default=None, description="Less than or equal (numeric and datetime fields).")
-    prefix: str | None = Field(default=None, description="The string field starts with this text.")
-    contains: str | None = Field(default=None, description="The string field contains this text.")
-
-    @model_validator(mode="after")
-    def _one_test_at_least(self) -> FieldTest:
-        if not self.tests():
-            raise ValueError("give at least one operator: eq, neq, in, not_in, gt, gte, lt, lte, prefix, contains")
-        return self
-
-    def tests(self) -> list[tuple[str, Scalar | list[Scalar]]]:
-        """(operator, value) of every test given, in a fixed order; `in` named as in the file."""
-        found: list[tuple[str, Scalar | list[Scalar]]] = []
-        for op in ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "contains"):
-            value = getattr(self, "in_" if op == "in" else op)
-            if value is not None:
-                found.append((op, value))
-        return found
-
-
-def _where_tag(value: Any) -> str:
-    if isinstance(value, dict | FieldTest):
-        return "operators"
-    if isinstance(value, list):
-        return "any_of"
-    return "value"
-
-
-WHERE_TAGS: frozenset[str] = frozenset({"operators", "any_of", "value"})
-
-# One condition on one field: a value (equality), a list (any of them) or a mapping of operators. The tag
-# function picks the form from the shape, so a mistake is reported against that form only.
-WhereCondition = Annotated[
-    Annotated[Scalar, Tag("value")] | Annotated[list[Scalar], Tag("any_of")] | Annotated[FieldTest, Tag("operators")],
-    Discriminator(_where_tag),
-]
-
-
-def condition_tests(condition: Scalar | list[Scalar] | FieldTest) -> list[tuple[str, Scalar | list[Scalar]]]:
-    """Every form of a condition as (operator, value) pairs: a value is `eq`, a list is `in`."""
-    if isinstance(condition, FieldTest):
-        return condition.tests()
-    if isinstance(condition, list):
-        return [("in", condition)]
-    return [("eq", condition)]
-
-
-class MetricBase(Annotated_):
-    """What every metric kind shares."""
-
-    where: dict[str, WhereCondition] | None = Field(
-        default=None,
-        description="Count only events whose fields pass these tests (all of them): a conditional metric. Per "
-        "field, a value (equality), a list (any of them) or operators as in query filters, such as "
-        "{neq: x}, {not_in: [a, b]}, {gte: 10, lt: 100}, {prefix: ab} or {contains: ab}.",
-    )
-
-
-class CountMetric(MetricBase):
-    """Number of events."""
-
-    kind: Literal["count"] = Field(description="count: the number of events.")
-
-
-class FieldMetric(MetricBase):
-    """A metric over one numeric or string field."""
-
-    field: str = Field(description="The event field aggregated.")
-
-
-class SumMetric(FieldMetric):
-    kind: Literal["sum"] = Field(description="sum: the total of a numeric field.")
-
-
-class MinMetric(FieldMetric):
-    kind: Literal["min"] = Field(description="min: the smallest value of a numeric field.")
-
-
-class MaxMetric(FieldMetric):
-    kind: Literal["max"] = Field(description="max: the largest value of a numeric field.")
-
-
-class AvgMetric(FieldMetric):
-    kind: Literal["avg"] = Field(description="avg: the mean of a numeric field, merged exactly (sum and count).")
-
-
-class UniqMetric(FieldMetric):
-    kind: Literal["uniq"] = Field(
-        description="uniq: distinct values of a field (ClickHouse uniq: exact up to 65 536 values, then ~1.6% error)."
-    )
-
-
-class UniqExactMetric(FieldMetric):
-    kind: Literal["uniq_exact"] = Field(description="uniq_exact: exact distinct values (costs memory per group).")
-
-
-class QuantileMetric(FieldMetric):
-    kind: Literal["quantile"] = Field(
-        description="quantile: a quantile of a numeric field (ClickHouse quantileTDigest, relative error ~1%)."
-    )
-    level: float = Field(gt=0, lt=1, description="The quantile level, such as 0.5 for the median or 0.99.")
-
-
-class RatioMetric(MetricBase):
-    """A derived metric: computed from two other metrics after they are merged, never from averaged averages."""
-
-    kind: Literal["ratio"] = Field(description="ratio: numerator / denominator, both names of metrics of this module.")
-    numerator: str = Field(description="Name of the metric divided.")
-    denominator: str = Field(description="Name of the metric divided by; a zero denominator gives no value.")
-
-
-Metric = Annotated[
-    CountMetric
-    | SumMetric
-    | MinMetric
-    | MaxMetric
-    | AvgMetric
-    | UniqMetric
-    | UniqExactMetric
-    | QuantileMetric
-    | RatioMetric,
-    Field(discriminator="kind"),
-]
 
 
 class Rollup(Strict):
@@ -407,9 +274,15 @@ class ModuleConfig(Annotated_):
     def field_type(self, field: str) -> FieldType:
         return self.event.fields[field].type
 
+    def metric_value_type(self, name: str) -> FieldTypeSpec:
+        """The type of a metric's values: Long for counts and integer sums, Float for the rest (fieldtypes.py)."""
+        metric = self.metrics[name]
+        field = metric.source_field
+        return FIELD_TYPES[metric.value_type(self.field_type(field) if field in self.event.fields else None)]
+
     def stored_metrics(self) -> list[str]:
         """Metrics that hold an aggregate state (derived ratios are computed from these at query time)."""
-        return [name for name, m in self.metrics.items() if m.kind != "ratio"]
+        return [name for name, m in self.metrics.items() if m.stored]
 
     def rollup_metrics(self, rollup: Rollup) -> list[str]:
         return rollup.metrics if rollup.metrics is not None else self.stored_metrics()
@@ -427,15 +300,15 @@ class ModuleConfig(Annotated_):
     def metric_inputs(self, name: str) -> list[str]:
         """Stored metrics a metric needs: itself, or the two sides of a ratio (recursively)."""
         metric = self.metrics[name]
-        if isinstance(metric, RatioMetric):
-            return sorted({*self.metric_inputs(metric.numerator), *self.metric_inputs(metric.denominator)})
-        return [name]
+        if metric.stored:
+            return [name]
+        return sorted({stored for part in metric.inputs() for stored in self.metric_inputs(part)})
 
 
 def python_default(field: EventField) -> Any:
     """The default of an optional field as the Python value of its type."""
     if field.default is None:
         return None
-    if field.type == "decimal":
+    if field.type_spec.python is Decimal:
         return Decimal(str(field.default))
     return field.default

@@ -9,19 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from strix_config.fieldtypes import NUMERIC_TYPES
 from strix_config.model import (
-    NUMERIC_TYPES,
     ORDER_OPS,
     STRING_OPS,
     EventField,
-    FieldMetric,
     FieldTest,
     ModuleConfig,
-    QuantileMetric,
-    RatioMetric,
     Scalar,
-    UniqExactMetric,
-    UniqMetric,
     condition_tests,
     parse_duration,
 )
@@ -30,16 +25,8 @@ Path = tuple[str | int, ...]
 
 
 def _value_fits(field: EventField, value: Scalar) -> bool:
-    kind = field.type
-    if kind == "string":
-        return isinstance(value, str)
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind in ("float", "decimal"):
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    return isinstance(value, str)  # datetime defaults are RFC 3339 strings
+    """A config value (default, allowed value) of the field's type; times are RFC 3339 strings."""
+    return field.type_spec.accepts(value)
 
 
 def _datetime_fits(value: Scalar) -> bool:
@@ -65,9 +52,9 @@ def _decimal_fits(field: EventField, value: Scalar) -> bool:
 def condition_problems(name: str, field: EventField, op: str, value: Scalar | list[Scalar]) -> list[str]:
     """What is wrong with one test of a metric condition on event field `name`, against the field's type."""
     kind = field.type
-    if op in STRING_OPS and kind != "string":
+    if op in STRING_OPS and not field.type_spec.text:
         return [f"`{op}` applies to string fields; {name!r} is {kind}"]
-    if op in ORDER_OPS and kind not in NUMERIC_TYPES and kind != "datetime":
+    if op in ORDER_OPS and not field.type_spec.ordered:
         return [f"`{op}` applies to numeric and datetime fields; {name!r} is {kind}"]
     problems: list[str] = []
     for item in value if isinstance(value, list) else [value]:
@@ -157,29 +144,21 @@ def check_module(config: ModuleConfig, declared: Declared | None = None) -> list
 
     for name in config.dimensions:
         field = need_field(("dimensions", name, "field"), config.dimension_field(name))
-        if field is not None and field.type in ("float", "datetime"):
+        if field is not None and not field.type_spec.dimension:
             problems.append((("dimensions", name), f"a dimension cannot be a {field.type} field; bucket it first"))
 
     for name, metric in config.metrics.items():
         mpath: Path = ("metrics", name)
-        if isinstance(metric, FieldMetric):
-            field = need_field((*mpath, "field"), metric.field)
-            counts_values = isinstance(metric, UniqMetric | UniqExactMetric)
-            if field is not None and not counts_values and field.type not in NUMERIC_TYPES:
-                problems.append(
-                    ((*mpath, "field"), f"{metric.kind} needs a numeric field, {metric.field!r} is {field.type}")
-                )
-            if isinstance(metric, QuantileMetric) and field is not None and field.type == "decimal":
-                pass  # quantiles of decimals are computed over their Float64 value
-        if isinstance(metric, RatioMetric):
-            for side in ("numerator", "denominator"):
-                ref = getattr(metric, side)
-                if not is_metric(ref):
-                    problems.append(
-                        ((*mpath, side), f"unknown metric {ref!r}; known: {', '.join(sorted(config.metrics))}")
-                    )
-                elif ref == name:
-                    problems.append(((*mpath, side), "a ratio cannot refer to itself"))
+        source = metric.source_field
+        if source is not None:
+            field = need_field((*mpath, "field"), source)
+            if field is not None and metric.numeric_field and field.type not in NUMERIC_TYPES:
+                problems.append(((*mpath, "field"), f"{metric.kind} needs a numeric field, {source!r} is {field.type}"))
+        for side, ref in zip(metric.input_keys, metric.inputs(), strict=True):
+            if not is_metric(ref):
+                problems.append(((*mpath, side), f"unknown metric {ref!r}; known: {', '.join(sorted(config.metrics))}"))
+            elif ref == name:
+                problems.append(((*mpath, side), f"a {metric.kind} cannot refer to itself"))
         for fname, wanted in (metric.where or {}).items():
             field = need_field((*mpath, "where", fname), fname)
             if field is None:

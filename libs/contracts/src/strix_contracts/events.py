@@ -6,28 +6,18 @@ built from the same config — no constraints to re-check, only types to restore
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 
 from strix_config import ModuleConfig
 
-_PYTHON_TYPES: dict[str, Any] = {
-    "string": str,
-    "int": int,
-    "float": float,
-    "decimal": Decimal,
-    "bool": bool,
-    "datetime": datetime,
-}
-
 
 def wire_decoder(config: ModuleConfig) -> msgspec.json.Decoder[Any]:
+    """Events as ingestion wrote them, each value restored to its field type's Python type."""
     struct = msgspec.defstruct(
         f"{config.module}_wire",
-        [(name, _PYTHON_TYPES[f.type]) for name, f in config.event.fields.items()],
+        [(name, f.type_spec.python) for name, f in config.event.fields.items()],
         array_like=False,
     )
     return msgspec.json.Decoder(list[struct])  # type: ignore[valid-type]

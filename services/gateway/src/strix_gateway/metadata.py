@@ -15,41 +15,31 @@ from typing import Any
 import strawberry
 
 from strix_config import Catalog, ModuleConfig
+from strix_config.fieldtypes import FIELD_TYPES
+from strix_config.metrics import METRIC_KINDS, kind_description
 from strix_config.model import PredefinedQuery
 from strix_gateway.names import camel, pascal
 from strix_gateway.types import (
+    SCALARS,
     Comparison,
     Granularity,
-    Long,
     ModuleTypes,
     TimeUnit,
     WindowPreset,
     described,
-    metric_is_integer,
+    graphql_enum,
 )
 
-
-@strawberry.enum(description="The type of an event field, as the config declares it.")
-class FieldKind(enum.Enum):
-    STRING = described("string", "Text.")
-    INT = described("int", "A 64-bit integer.")
-    FLOAT = described("float", "A 64-bit floating-point number.")
-    DECIMAL = described("decimal", "A fixed-point number (Decimal(18, scale)); a Float in the API.")
-    BOOL = described("bool", "True or false.")
-    DATETIME = described("datetime", "An instant, RFC 3339.")
-
-
-@strawberry.enum(description="How a metric aggregates events.")
-class MetricKind(enum.Enum):
-    COUNT = described("count", "The number of events.")
-    SUM = described("sum", "The total of a numeric field.")
-    MIN = described("min", "The smallest value of a numeric field.")
-    MAX = described("max", "The largest value of a numeric field.")
-    AVG = described("avg", "The mean of a numeric field, merged exactly (sum and count).")
-    UNIQ = described("uniq", "Approximate distinct values of a field.")
-    UNIQ_EXACT = described("uniq_exact", "Exact distinct values of a field.")
-    QUANTILE = described("quantile", "An approximate quantile of a numeric field.")
-    RATIO = described("ratio", "One metric divided by another, from merged values.")
+# The kinds of event fields and metrics, generated from the model: a field type or metric kind added there is
+# described here without an edit.
+FieldKind: Any = graphql_enum(
+    "FieldKind",
+    {name: spec.description for name, spec in FIELD_TYPES.items()},
+    "The type of an event field, as the config declares it.",
+)
+MetricKind: Any = graphql_enum(
+    "MetricKind", {kind: kind_description(kind) for kind in METRIC_KINDS}, "How a metric aggregates events."
+)
 
 
 @strawberry.enum(description="A test a filter can make on a dimension (the fields of its filter input).")
@@ -202,7 +192,7 @@ class ModuleInfo:
     time_units: list[TimeUnit] = strawberry.field(description="Units of relative windows, by the same rule.")
 
 
-_SCALAR_NAMES: dict[Any, str] = {str: "String", Long: "Long", float: "Float", bool: "Boolean"}
+_SCALAR_NAMES: dict[Any, str] = {annotation: name for name, annotation in SCALARS.items()}
 _ORDER = ["minute", "hour", "day", "week", "month", "total"]
 
 
@@ -262,8 +252,8 @@ def _metric(config: ModuleConfig, name: str) -> MetricInfo:
         unit=spec.unit,
         format=spec.format,
         kind=MetricKind(spec.kind),
-        graphql_type="Long" if metric_is_integer(config, name) else "Float",
-        field=getattr(spec, "field", None),
+        graphql_type=config.metric_value_type(name).graphql,
+        field=spec.source_field,
         numerator=getattr(spec, "numerator", None),
         denominator=getattr(spec, "denominator", None),
         level=getattr(spec, "level", None),

@@ -41,24 +41,11 @@ LONG_SCALAR = strawberry.scalar(
     "decimals included (aggregates, dimensions and raw records alike: exact digits up to 15 significant ones).",
 )
 
-# Decimals are Float everywhere (aggregates, dimensions, raw records): a JSON number, exact to 15 significant
-# digits (amounts below 10^13 at two decimals); the README's query section says so.
-INTEGER_KINDS = frozenset({"count", "uniq", "uniq_exact"})
-FIELD_KINDS = frozenset({"sum", "min", "max"})
-
-
-def metric_is_integer(config: ModuleConfig, name: str) -> bool:
-    """Whether a metric's values are integers: counts, distinct counts, sum/min/max over an int field."""
-    metric = config.metrics[name]
-    if metric.kind in INTEGER_KINDS:
-        return True
-    field = getattr(metric, "field", None)
-    return metric.kind in FIELD_KINDS and field is not None and config.field_type(field) == "int"
-
 
 def metric_scalar(config: ModuleConfig, name: str) -> Any:
-    """The GraphQL scalar of a metric's values: Long for integers, Float for the rest."""
-    return Long if metric_is_integer(config, name) else float
+    """The GraphQL scalar of a metric's values, as its kind types them: Long for counts and integer sums, Float
+    for the rest."""
+    return SCALARS[config.metric_value_type(name).graphql]
 
 
 def described(value: str, description: str) -> Any:
@@ -166,6 +153,11 @@ class NumberFilter:
 class BoolFilter:
     eq: bool | None = strawberry.field(default=None, description="Equal to.")
 
+
+# The scalar each field type's values are served as (its `graphql` in strix_config.fieldtypes), and the filter
+# input of a dimension of that scalar.
+SCALARS: dict[str, Any] = {"String": str, "Long": Long, "Float": float, "Boolean": bool, "DateTime": datetime}
+FILTERS: dict[str, type] = {"String": StringFilter, "Long": IntFilter, "Float": NumberFilter, "Boolean": BoolFilter}
 
 FILTER_OPS = ("eq", "neq", "in_", "not_in", "prefix", "contains", "gt", "gte", "lt", "lte")
 
@@ -305,14 +297,8 @@ def dimension_types(
 
 def dimension_scalar(config: ModuleConfig, dim: str) -> tuple[Any, type]:
     """The scalar and filter of a dimension typed by its field."""
-    kind = config.field_type(config.dimension_field(dim))
-    if kind == "int":
-        return Long, IntFilter
-    if kind == "bool":
-        return bool, BoolFilter
-    if kind in ("decimal", "float"):
-        return float, NumberFilter
-    return str, StringFilter
+    scalar = config.event.fields[config.dimension_field(dim)].type_spec.graphql
+    return SCALARS[scalar], FILTERS[scalar]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -511,16 +497,6 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
     return JoinTypes(join_name, other, key_enum, row, result)
 
 
-_RECORD_SCALARS: dict[str, Any] = {
-    "string": str,
-    "int": Long,
-    "float": float,
-    "decimal": float,  # decimals are Float everywhere, as in aggregates
-    "bool": bool,
-    "datetime": datetime,
-}
-
-
 @dataclasses.dataclass(frozen=True)
 class RecordTypes:
     record: Any
@@ -530,7 +506,7 @@ class RecordTypes:
 def build_record_types(config: ModuleConfig) -> RecordTypes:
     prefix = pascal(config.module)
     fields = {
-        name: (_RECORD_SCALARS[spec.type] | None, _field(describe(spec, name), None, camel(name)))
+        name: (SCALARS[spec.type_spec.graphql] | None, _field(describe(spec, name), None, camel(name)))
         for name, spec in config.event.fields.items()
     }
     record = graphql_object(f"{prefix}Record", fields, f"One raw {config.module} event, as stored.")

@@ -75,11 +75,12 @@ class Decoded:
 
 def _python_type(field: EventField) -> Any:
     constraints: dict[str, Any] = {}
-    if field.type == "int":  # Int64 column: the config's bounds within Int64's
+    python = field.type_spec.python
+    if python is int:  # Int64 column: the config's bounds within Int64's
         low = INT64_MIN if field.min is None else max(INT64_MIN, math.ceil(field.min))
         high = INT64_MAX if field.max is None else min(INT64_MAX, math.floor(field.max))
         constraints["ge"], constraints["le"] = low, high
-    elif field.type == "float":
+    elif python is float:
         if field.min is not None:
             constraints["ge"] = float(field.min)
         if field.max is not None:
@@ -88,21 +89,12 @@ def _python_type(field: EventField) -> Any:
         constraints["max_length"] = field.max_length
     if field.description:
         constraints["description"] = field.description
-    base: Any
+    base: Any = python
     if field.allowed:
         base = Literal[tuple(field.allowed)]
         constraints.pop("ge", None)
         constraints.pop("le", None)
-    else:
-        base = {
-            "string": str,
-            "int": int,
-            "float": float,
-            "decimal": Decimal,
-            "bool": bool,
-            "datetime": datetime,
-        }[field.type]
-    if field.type == "datetime":
+    if python is datetime:
         constraints["tz"] = True
     return Annotated[base, msgspec.Meta(**constraints)] if constraints else base
 
@@ -121,9 +113,11 @@ def build_codec(config: ModuleConfig) -> EventCodec:
     decimals = tuple(
         (n, f.scale, _bound(f.min), _bound(f.max), decimal_bound(f.scale))
         for n, f in config.event.fields.items()
-        if f.type == "decimal"
+        if f.type_spec.python is Decimal
     )
-    others = tuple(n for n, f in config.event.fields.items() if f.type == "datetime" and n != config.event.time_field)
+    others = tuple(
+        n for n, f in config.event.fields.items() if f.type_spec.python is datetime and n != config.event.time_field
+    )
     return EventCodec(
         config=config,
         struct=struct,

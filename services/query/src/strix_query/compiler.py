@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from strix_clickhouse.columns import BUCKET_COLUMN, events_table, merge_expr, raw_expr, rollup_table
+from strix_clickhouse.columns import BUCKET_COLUMN, BUCKET_TYPE, events_table, merge_expr, raw_expr, rollup_table
 from strix_clickhouse.sql import qualified, quote_identifier
 from strix_config import ModuleConfig
-from strix_config.model import RatioMetric
+from strix_config.fieldtypes import DECIMAL_PRECISION
 from strix_contracts.errors import QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest
 from strix_query.planner import Source
 
 BUCKET_ALIAS = "__bucket"
-_PARAM_TYPES = {"string": "String", "int": "Int64", "bool": "Bool", "decimal": "Float64", "float": "Float64"}
 _LIST_OPS = {"in", "not_in"}
 _ORDER_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _STRING_OPS = {"prefix", "contains"}
@@ -96,35 +96,27 @@ def _bucket_expr(granularity: str, column: str, params: Params, tz: str) -> str:
 
 def condition_type(config: ModuleConfig, cond: Condition, path: str) -> tuple[str, list[Any]]:
     """The parameter type of a condition's value(s) and the values as a list, or a QueryError naming `path`
-    (the planner checks every condition this way before any SQL exists)."""
+    (the planner checks every condition this way before any SQL exists). Decimals are compared exactly, as
+    Decimal parameters: 1.15 stays 1.15, never a float's 1.149999..."""
     field = config.event.fields[config.dimension_field(cond.dimension)]
-    field_type = field.type
-    ptype = _PARAM_TYPES[field_type]
+    kind = field.type_spec
     values = cond.value if isinstance(cond.value, list) else [cond.value]
     if (cond.op in _LIST_OPS) != isinstance(cond.value, list):
         wanted = "a list of values" if cond.op in _LIST_OPS else "a single value"
         raise QueryError(f"`{cond.op}` takes {wanted}", argument=path)
     for value in values:
-        ok = {
-            "String": isinstance(value, str),
-            "Int64": isinstance(value, int) and not isinstance(value, bool),
-            "Bool": isinstance(value, bool),
-            "Float64": isinstance(value, int | float) and not isinstance(value, bool),
-        }[ptype]
-        if not ok:
-            raise QueryError(f"{value!r} is not a {field_type} value of {cond.dimension}", argument=path)
-        if ptype == "Int64" and not -(2**63) <= value < 2**63:  # type: ignore[operator]
+        if not kind.accepts(value):
+            raise QueryError(f"{value!r} is not a {field.type} value of {cond.dimension}", argument=path)
+        if isinstance(value, int) and kind.python is int and not -(2**63) <= value < 2**63:
             raise QueryError(f"{value} is outside the 64-bit range of {cond.dimension}", argument=path)
-    if cond.op in _STRING_OPS and field_type != "string":
-        raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field_type}", argument=path)
-    if field_type == "decimal":  # compare decimals exactly: 1.15 stays 1.15, never a float's 1.149999...
-        ptype = f"Decimal(18, {field.scale})"
-        most = 10 ** (18 - field.scale)
+    if cond.op in _STRING_OPS and not kind.text:
+        raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field.type}", argument=path)
+    ptype = field.parameter_type()
+    if kind.python is Decimal:
+        most = 10 ** (DECIMAL_PRECISION - field.scale)
         for value in values:
             if not -most < value < most:
-                raise QueryError(
-                    f"{value} is outside the range of {cond.dimension} (Decimal(18, {field.scale}))", argument=path
-                )
+                raise QueryError(f"{value} is outside the range of {cond.dimension} ({ptype})", argument=path)
     return ptype, values
 
 
@@ -174,19 +166,18 @@ def filters_sql(
 
 
 def metric_expr(config: ModuleConfig, name: str, source: Source) -> str:
+    """A stored metric's merge (rollup) or raw aggregate; a derived one computed from its inputs' values."""
     metric = config.metrics[name]
-    if isinstance(metric, RatioMetric):
-        numerator = metric_expr(config, metric.numerator, source)
-        denominator = metric_expr(config, metric.denominator, source)
-        return f"(toFloat64({numerator}) / nullIf(toFloat64({denominator}), 0))"
-    return merge_expr(config, name) if source.rollup else raw_expr(config, name)
+    if metric.stored:
+        return merge_expr(config, name) if source.rollup else raw_expr(config, name)
+    return metric.derive_sql([metric_expr(config, part, source) for part in metric.inputs()])
 
 
 def _in_keys(
     config: ModuleConfig, dims: list[str], columns: list[str], keys: list[tuple[Any, ...]], params: Params
 ) -> str:
     """`(d1, d2) IN {keys}` with the keys as one typed array parameter."""
-    types = [_PARAM_TYPES[config.field_type(config.dimension_field(d))] for d in dims]
+    types = [config.event.fields[config.dimension_field(d)].parameter_type() for d in dims]
     if len(dims) == 1:
         return f"{columns[0]} IN {params.add([k[0] for k in keys], f'Array({types[0]})')}"
     tuple_type = f"Array(Tuple({', '.join(types)}))"
@@ -238,11 +229,11 @@ def compile_query(
     if source.rollup:
         table = qualified(database, rollup_table(config.module, source.rollup))
         time_column = quote_identifier(BUCKET_COLUMN)
-        time_type = "DateTime('UTC')"
+        time_type = BUCKET_TYPE
     else:
         table = qualified(database, events_table(config.module))
         time_column = quote_identifier(config.event.time_field)
-        time_type = "DateTime64(3, 'UTC')"
+        time_type = config.event.fields[config.event.time_field].parameter_type()
     selects: list[str] = []
     groups: list[str] = []
     bucketed = request.granularity != "total"

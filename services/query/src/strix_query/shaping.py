@@ -15,16 +15,14 @@ from strix_contracts.query import Row, Value, Values
 
 Key = tuple[datetime | None, tuple[Value | None, ...], bool]
 
-# Metrics whose value over no events is 0 (the others have no value over no events).
-_ZERO_WHEN_EMPTY = {"count", "sum", "uniq", "uniq_exact"}
-
 
 def row_key(row: Row, dimensions: Sequence[str]) -> Key:
     return row.bucket, tuple(row.dimensions.get(d) for d in dimensions), row.others
 
 
 def empty_values(config: ModuleConfig, metrics: Sequence[str]) -> Values:
-    return {m: (0 if config.metrics[m].kind in _ZERO_WHEN_EMPTY else None) for m in metrics}
+    """Each metric's value over no events, as its kind says (0 for counts and sums; none for the rest)."""
+    return {m: config.metrics[m].empty for m in metrics}
 
 
 def fill_series(
