@@ -51,6 +51,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
     "auth": {
         "app.py": {"http", "nats"},
         "store.py": {"nats"},  # signing keys, API key records (watched) and refresh sessions in KV buckets
+        "provider.py": {"http"},  # the OpenID provider: discovery, JWKS, token endpoint
     },
     "dashboards": {"app.py": {"http", "nats"}},
     "gateway": {
@@ -65,6 +66,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "fastrows.py": {"graphql"},  # rows put into the GraphQL answer as they are
         "errors.py": {"graphql"},  # StrixError -> GraphQLError
         "limits.py": {"graphql"},  # depth, alias and token limits over the document AST
+        "signin.py": {"http", "nats"},  # sign-in routes, each one request to the auth service
     },
     "ingestion": {
         "app.py": {"http", "nats"},

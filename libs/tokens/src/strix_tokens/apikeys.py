@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -59,7 +59,13 @@ def validate_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
 _SCOPES_HINT = "use read, write, admin or read:<module>"
 
 
-def create_api_key(name: str, scopes: Sequence[str], now: datetime) -> tuple[str, ApiKeyRecord]:
+def create_api_key(
+    name: str,
+    scopes: Sequence[str],
+    now: datetime,
+    roles: Sequence[str] = (),
+    attributes: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[str, ApiKeyRecord]:
     """A new key: the full key (shown once to its creator) and the record to store."""
     key_id = secrets.token_hex(8)
     secret = secrets.token_urlsafe(32)
@@ -71,6 +77,8 @@ def create_api_key(name: str, scopes: Sequence[str], now: datetime) -> tuple[str
         created_at=now,
         salt=salt.hex(),
         digest=_digest(salt, secret),
+        roles=tuple(sorted(set(roles))),
+        attributes={k: tuple(sorted(set(v))) for k, v in sorted((attributes or {}).items())},
     )
     return f"{PREFIX}_{key_id}_{secret}", record
 

@@ -16,6 +16,9 @@ AUTH_KEYS_CREATE = "auth.keys.create"
 AUTH_KEYS_LIST = "auth.keys.list"
 AUTH_KEYS_REVOKE = "auth.keys.revoke"
 AUTH_KEYS_VERIFY = "auth.keys.verify"
+AUTH_CONFIG = "auth.config"
+AUTH_OIDC_BEGIN = "auth.oidc.begin"
+AUTH_OIDC_COMPLETE = "auth.oidc.complete"
 
 
 class _Message(BaseModel):
@@ -90,3 +93,35 @@ class ApiKeyVerified(_Message):
     scopes: list[str]
     roles: list[str] = Field(default_factory=list)
     attributes: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class SignInConfig(_Message):
+    """What sign-in this installation offers: the UI's sign-in page is drawn from it."""
+
+    provider: str | None = Field(description="Display name of the OpenID Connect provider; None: no SSO.")
+    dev_sign_in: bool = Field(description="Whether the built-in development sign-in is on (embedded mode).")
+
+
+class OidcBegin(_Message):
+    return_to: str = Field(default="/", max_length=2000, description="Path of this site to return to.")
+    redirect_uri: str = Field(max_length=2000, description="This site's callback URL, registered at the provider.")
+
+
+class OidcRedirect(_Message):
+    authorize_url: str = Field(description="Where to send the browser: the provider's authorization endpoint.")
+
+
+class OidcCallback(_Message):
+    """The query parameters the provider sent the browser back with."""
+
+    state: str | None = Field(default=None, max_length=200)
+    code: str | None = Field(default=None, max_length=4000)
+    iss: str | None = Field(default=None, max_length=2000, description="RFC 9207: the provider that answered.")
+    error: str | None = Field(default=None, max_length=200)
+    error_description: str | None = Field(default=None, max_length=2000)
+
+
+class SignedIn(_Message):
+    tokens: TokenPair
+    subject: str
+    return_to: str

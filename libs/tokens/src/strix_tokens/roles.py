@@ -22,6 +22,23 @@ def map_roles(claims: Mapping[str, Any], mapping: RoleMapping, default: Sequence
     return tuple(sorted(roles))
 
 
+def claim_values(claims: Mapping[str, Any], path: str) -> list[str]:
+    """The string values of a claim (a dotted path into nested objects): a string is one value, a list its
+    strings; anything else none."""
+    return _values(_lookup(claims, path))
+
+
+def map_attributes(claims: Mapping[str, Any], mapping: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """Provider claims -> the attributes row filters bind to, by `{claim: attribute}` (`{"brand": "brand"}`);
+    a claim the provider did not send gives no attribute (and so, in a row filter, no rows)."""
+    attributes: dict[str, set[str]] = {}
+    for claim, attribute in mapping.items():
+        values = claim_values(claims, claim)
+        if values:
+            attributes.setdefault(attribute, set()).update(values)
+    return {name: tuple(sorted(values)) for name, values in sorted(attributes.items())}
+
+
 def _lookup(claims: Mapping[str, Any], path: str) -> Any:
     if path in claims:
         return claims[path]

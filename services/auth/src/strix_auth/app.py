@@ -1,19 +1,17 @@
 """Auth wiring: the strix-auth NATS micro service over its KV buckets, and its health routes.
 
-Endpoints (queue group `strix-auth`, so replicas share the load): `auth.jwks`, `auth.token.dev` (development
-sign-in, refused unless started with `dev_sign_in=True`), `auth.token.refresh`, `auth.signout`,
-`auth.signing.rotate`, `auth.keys.create|list|revoke|verify`. Each handler parses, calls one function, replies;
-errors are rendered once, in `_respond_error`.
-
-Not enforced yet (issue 11 continues): who may call these subjects (NATS credentials per service), and the
-gateway and ingestion do not yet verify tokens or API keys.
+Endpoints (queue group `strix-auth`, so replicas share the load): `auth.config`, `auth.jwks`, `auth.oidc.begin`
+and `auth.oidc.complete` (OpenID Connect sign-in, see oidc.py), `auth.token.dev` (development sign-in, refused
+unless started with `dev_sign_in=True`), `auth.token.refresh`, `auth.signout`, `auth.signing.rotate`,
+`auth.keys.create|list|revoke|verify`. Each handler parses, calls one function, replies; errors are rendered once,
+in `_respond_error`. Who may call them is the gateway's check (admin scope for keys) and NATS credentials'.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -24,7 +22,9 @@ from nats.micro import add_service
 from nats.micro.request import Request
 from pydantic import BaseModel, ValidationError
 
-from strix_auth import sessions
+from strix_auth import oidc, sessions
+from strix_auth.oidc import OidcSettings
+from strix_auth.provider import OidcProvider, open_http
 from strix_auth.store import AuthStore, open_store
 from strix_contracts.errors import Forbidden, StrixError, Unauthorized, internal, invalid_request
 from strix_runtime.health import health_router
@@ -33,6 +33,7 @@ from strix_runtime.requestid import request_id_from_headers
 from strix_tokens import apikeys, messages
 from strix_tokens.access import issue_access_token
 from strix_tokens.keys import jwks
+from strix_tokens.redirects import safe_return_to
 
 log = get_logger("auth")
 
@@ -53,6 +54,7 @@ class AuthOptions:
     refresh_lifetime: timedelta = timedelta(days=14)
     dev_sign_in: bool = False  # the built-in development sign-in; the platform sets it in embedded mode only
     clock: Callable[[], datetime] = field(default=_utcnow)  # tests pass a fixed clock
+    oidc: OidcSettings | None = None  # the OpenID Connect provider users sign in with; None: no SSO
 
 
 @dataclass
@@ -60,9 +62,48 @@ class Auth:
     nc: NATS
     store: AuthStore
     options: AuthOptions
+    provider: OidcProvider | None = None
 
     async def healthy(self) -> bool:
         return self.nc.is_connected
+
+    async def config(self) -> messages.SignInConfig:
+        settings = self.options.oidc
+        return messages.SignInConfig(provider=settings.name if settings else None, dev_sign_in=self.options.dev_sign_in)
+
+    # --- OpenID Connect -------------------------------------------------------------------------------------
+
+    def _provider(self) -> OidcProvider:
+        if self.provider is None:
+            raise Forbidden(
+                "no OpenID Connect provider is configured",
+                hint="set STRIX_OIDC_ISSUER, STRIX_OIDC_CLIENT_ID (and STRIX_OIDC_CLIENT_SECRET) for the auth service",
+            )
+        return self.provider
+
+    async def oidc_begin(self, request: messages.OidcBegin) -> messages.OidcRedirect:
+        provider = self._provider()
+        pending = oidc.new_pending(request.redirect_uri, safe_return_to(request.return_to), self.options.clock())
+        url = await provider.authorize_url(pending)
+        await self.store.put_pending(pending)
+        return messages.OidcRedirect(authorize_url=url)
+
+    async def oidc_complete(self, request: messages.OidcCallback) -> messages.SignedIn:
+        provider = self._provider()
+        now = self.options.clock()
+        state = oidc.check_state(request.state)
+        # Taken (deleted) before anything else is checked: a callback is good once, even a refused one.
+        pending = oidc.check_pending(await self.store.take_pending(state), now)
+        code = oidc.check_callback(
+            request.error, request.error_description, request.iss, request.code, provider.settings.issuer
+        )
+        answer = await provider.exchange(code, pending)
+        claims = await provider.verify_id_token(oidc.token_response_id_token(answer), pending, now)
+        who = oidc.identity(claims, provider.settings)
+        family = sessions.new_family(who.subject, who.roles, who.scopes, now, who.attributes)
+        await self.store.put_family(family)
+        log.info("auth.oidc_signed_in", subject=who.subject, roles=who.roles, scopes=who.scopes)
+        return messages.SignedIn(tokens=await self._pair(family, now), subject=who.subject, return_to=pending.return_to)
 
     # --- tokens -------------------------------------------------------------------------------------------
 
@@ -77,7 +118,8 @@ class Auth:
             )
         now = self.options.clock()
         scopes = apikeys.validate_scopes(request.scopes)
-        family = sessions.new_family(request.user, tuple(sorted(set(request.roles))), scopes, now)
+        attributes = {k: tuple(sorted(set(v))) for k, v in sorted(request.attributes.items())}
+        family = sessions.new_family(request.user, tuple(sorted(set(request.roles))), scopes, now, attributes)
         await self.store.put_family(family)
         log.info("auth.dev_sign_in", user=request.user, roles=family.roles)
         return await self._pair(family, now)
@@ -129,6 +171,7 @@ class Auth:
             scopes=family.scopes,
             now=now,
             lifetime=self.options.access_lifetime,
+            attributes=family.attributes,
         )
         refresh, record = sessions.new_refresh_token(family, now, self.options.refresh_lifetime)
         await self.store.put_refresh(record)
@@ -146,7 +189,9 @@ class Auth:
     # --- API keys -----------------------------------------------------------------------------------------
 
     async def create_key(self, request: messages.ApiKeyCreate) -> messages.ApiKeyCreated:
-        key, record = apikeys.create_api_key(request.name, request.scopes, self.options.clock())
+        key, record = apikeys.create_api_key(
+            request.name, request.scopes, self.options.clock(), request.roles, request.attributes
+        )
         await self.store.add_api_key(record)
         log.info("auth.api_key_created", id=record.id, scopes=record.scopes)
         return messages.ApiKeyCreated(key=key, **_info(record).model_dump())
@@ -169,7 +214,12 @@ class Auth:
         except StrixError:
             raise Unauthorized("unknown API key", argument="key") from None
         scopes = apikeys.verify_secret(record, secret, self.options.clock())
-        return messages.ApiKeyVerified(id=record.id, scopes=list(scopes))
+        return messages.ApiKeyVerified(
+            id=record.id,
+            scopes=list(scopes),
+            roles=list(record.roles),
+            attributes={k: list(v) for k, v in record.attributes.items()},
+        )
 
 
 def _info(record: apikeys.ApiKeyRecord) -> messages.ApiKeyInfo:
@@ -179,6 +229,8 @@ def _info(record: apikeys.ApiKeyRecord) -> messages.ApiKeyInfo:
         scopes=list(record.scopes),
         created_at=record.created_at,
         revoked_at=record.revoked_at,
+        roles=list(record.roles),
+        attributes={k: list(v) for k, v in record.attributes.items()},
     )
 
 
@@ -223,12 +275,19 @@ async def _respond_error(request: Request, exc: StrixError, description: str | N
 @asynccontextmanager
 async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterator[Auth]:
     options = options or AuthOptions()
+    stack = AsyncExitStack()
     store = await open_store(nc.jetstream(), options.refresh_lifetime + timedelta(days=1))
-    auth = Auth(nc, store, options)
+    provider = None
+    if options.oidc is not None:
+        provider = OidcProvider(options.oidc, await stack.enter_async_context(open_http()))
+    auth = Auth(nc, store, options, provider)
     await store.key_set(options.clock(), options.access_lifetime)  # the first key, made before serving
     micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix auth: tokens and API keys")
     endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
+        ("config", messages.AUTH_CONFIG, _endpoint(_Empty, lambda _: auth.config())),
         ("jwks", messages.AUTH_JWKS, _endpoint(_Empty, lambda _: auth.jwks())),
+        ("oidc-begin", messages.AUTH_OIDC_BEGIN, _endpoint(messages.OidcBegin, auth.oidc_begin)),
+        ("oidc-complete", messages.AUTH_OIDC_COMPLETE, _endpoint(messages.OidcCallback, auth.oidc_complete)),
         ("token-dev", messages.AUTH_TOKEN_DEV, _endpoint(messages.DevSignIn, auth.dev_sign_in)),
         ("token-refresh", messages.AUTH_TOKEN_REFRESH, _endpoint(messages.RefreshRequest, auth.refresh)),
         ("signout", messages.AUTH_SIGNOUT, _endpoint(messages.RefreshRequest, auth.sign_out)),
@@ -240,12 +299,13 @@ async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterato
     ]
     for name, subject, handler in endpoints:
         await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-auth")
-    log.info("auth.started", dev_sign_in=options.dev_sign_in)
+    log.info("auth.started", dev_sign_in=options.dev_sign_in, oidc=options.oidc.issuer if options.oidc else None)
     try:
         yield auth
     finally:
         await micro.stop()
         await store.stop()
+        await stack.aclose()
         log.info("auth.stopped")
 
 

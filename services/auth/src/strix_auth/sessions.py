@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from strix_contracts.errors import Unauthorized
@@ -32,6 +32,8 @@ class Family:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None = None
+    # The claims row filters bind to, kept for the family's whole life: every refreshed token carries them.
+    attributes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,21 @@ class RefreshReused(Unauthorized):
     """A spent refresh token presented again: the caller revokes its family."""
 
 
-def new_family(subject: str, roles: tuple[str, ...], scopes: tuple[str, ...], now: datetime) -> Family:
-    return Family(id=secrets.token_hex(12), subject=subject, roles=roles, scopes=scopes, created_at=now)
+def new_family(
+    subject: str,
+    roles: tuple[str, ...],
+    scopes: tuple[str, ...],
+    now: datetime,
+    attributes: dict[str, tuple[str, ...]] | None = None,
+) -> Family:
+    return Family(
+        id=secrets.token_hex(12),
+        subject=subject,
+        roles=roles,
+        scopes=scopes,
+        created_at=now,
+        attributes=dict(attributes or {}),
+    )
 
 
 def new_refresh_token(family: Family, now: datetime, lifetime: timedelta) -> tuple[str, RefreshRecord]:

@@ -24,6 +24,7 @@ from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSe
 from nats.js.kv import KeyValue
 from pydantic import TypeAdapter
 
+from strix_auth.oidc import PENDING_LIFETIME, Pending
 from strix_auth.sessions import Family, RefreshRecord
 from strix_contracts.errors import Conflict, NotFound
 from strix_runtime.logs import get_logger
@@ -35,6 +36,7 @@ log = get_logger("auth.store")
 SIGNING_BUCKET = "strix_auth_signing"
 APIKEYS_BUCKET = "strix_auth_apikeys"
 SESSIONS_BUCKET = "strix_auth_sessions"
+OIDC_BUCKET = "strix_auth_oidc"
 _KEYSET = "keyset"
 _CAS_ATTEMPTS = 5
 
@@ -42,6 +44,7 @@ T = TypeVar("T")
 _RECORD = TypeAdapter(ApiKeyRecord)
 _FAMILY = TypeAdapter(Family)
 _REFRESH = TypeAdapter(RefreshRecord)
+_PENDING = TypeAdapter(Pending)
 
 
 async def _bucket(js: JetStreamContext, name: str, description: str, ttl: float | None = None) -> KeyValue:
@@ -57,6 +60,7 @@ class AuthStore:
     signing: KeyValue
     apikeys: KeyValue
     sessions: KeyValue
+    pending: KeyValue
     api_keys: dict[str, ApiKeyRecord] = field(default_factory=dict)  # the watched cache
     _watch_task: asyncio.Task[None] | None = None
 
@@ -166,6 +170,24 @@ class AuthStore:
             return False
         return True
 
+    # --- OpenID Connect sign-ins in progress ----------------------------------------------------------------
+
+    async def put_pending(self, pending: Pending) -> None:
+        await self.pending.create(pending.state, _PENDING.dump_json(pending))
+
+    async def take_pending(self, state: str) -> Pending | None:
+        """The pending sign-in under `state`, deleted as it is read: of two callbacks with one state (a replay,
+        or a race), exactly one gets it."""
+        try:
+            entry = await self.pending.get(state)
+        except KeyNotFoundError:  # KeyDeletedError too: a state already taken
+            return None
+        try:
+            await self.pending.delete(state, last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return None
+        return _PENDING.validate_json(entry.value or b"{}")
+
 
 async def open_store(js: JetStreamContext, sessions_ttl: timedelta) -> AuthStore:
     store = AuthStore(
@@ -173,6 +195,9 @@ async def open_store(js: JetStreamContext, sessions_ttl: timedelta) -> AuthStore
         apikeys=await _bucket(js, APIKEYS_BUCKET, "Strix API key records (hashed secrets)"),
         sessions=await _bucket(
             js, SESSIONS_BUCKET, "Strix refresh tokens (hashed) and families", ttl=sessions_ttl.total_seconds()
+        ),
+        pending=await _bucket(
+            js, OIDC_BUCKET, "Strix OpenID Connect sign-ins in progress", ttl=PENDING_LIFETIME.total_seconds()
         ),
     )
     await store.watch_api_keys()
