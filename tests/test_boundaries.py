@@ -67,6 +67,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "errors.py": {"graphql"},  # StrixError -> GraphQLError
         "limits.py": {"graphql"},  # depth, alias and token limits over the document AST
         "signin.py": {"http", "nats"},  # sign-in routes, each one request to the auth service
+        "webapp.py": {"http"},  # the built web UI and GraphiQL, served as files
     },
     "ingestion": {
         "app.py": {"http", "nats"},

@@ -107,6 +107,12 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
     status.add_argument("--stall-seconds", type=float, default=STALL_SECONDS, help="flag partitions stuck this long")
     status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
 
+    nats_auth = commands.add_parser(
+        "nats-auth", help="print the NATS server's authorization block: a user per service (deploy/nats/README.md)"
+    )
+    nats_auth.add_argument("--config-dir", type=Path, default=settings.config_dir)
+    nats_auth.add_argument("--output", type=Path, help="write to this file instead of stdout")
+
     config = commands.add_parser("config", help="module configs")
     config_commands = config.add_subparsers(dest="config_command", required=True)
     validate = config_commands.add_parser("validate", help="validate every module config of a directory")
@@ -233,6 +239,15 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(
             run_status(args.nats_url, args.modules or None, args.stall_seconds, args.json, credentials=credentials)
         )
+    if args.command == "nats-auth":
+        from strix_runtime.natsauth import deployed_authorization
+
+        block = deployed_authorization(load_catalog(args.config_dir).names())
+        if args.output:
+            args.output.write_text(block, encoding="utf-8")
+        else:
+            sys.stdout.write(block)
+        return 0
     if args.command == "config":
         if args.config_command == "schema":
             text = module_json_schema_text()

@@ -1,0 +1,110 @@
+// One question answered in one box: loading, empty and error states that say what happened, the visualization,
+// and on demand where the answer came from and the GraphQL that asked it.
+
+import { RENDERERS, type Cleanup } from "../charts/render";
+import { optionOf } from "../charts/echarts";
+import { request } from "../api/graphql";
+import { buildQuery, problems, type BuilderState } from "../model/builder";
+import type { ModuleInfo } from "../model/metadata";
+import type { Answer } from "../model/results";
+import { clear, h, notice } from "./dom";
+import { errorNotice } from "./errors";
+import { renderRecords } from "./records";
+
+export interface PanelView {
+  /** The query text the panel runs (null for event pages, which build theirs per page). */
+  query: string | null;
+  refresh(): Promise<void>;
+  /** Draw an answer that arrived another way (a subscription). */
+  show(answer: Answer): void;
+  dispose(): void;
+}
+
+function sourceLine(answer: Answer): HTMLElement {
+  return h(
+    "details",
+    { class: "source" },
+    h("summary", {}, "Source"),
+    h(
+      "p",
+      {},
+      `${answer.source}${answer.cached ? " (cached)" : ""} — ${answer.sourceReason ?? ""}. Window ${answer.start} to ${answer.end} (${answer.timeZone})` +
+        (answer.compareStart ? `, compared with ${answer.compareStart} to ${answer.compareEnd}` : "") +
+        ".",
+    ),
+  );
+}
+
+export function mountPanel(container: HTMLElement, state: BuilderState, module: ModuleInfo): PanelView {
+  const body = h("div", { class: "panel-body" });
+  container.append(body);
+  let cleanup: Cleanup = () => undefined;
+  let generation = 0;
+  const issues = problems(state, module);
+  const query = state.visualization === "records" || issues.length ? null : buildQuery(state, module);
+
+  function show(answer: Answer): void {
+    cleanup();
+    cleanup = () => undefined;
+    clear(body);
+    body.dataset.state = answer.rows.length ? "ready" : "empty";
+    if (!answer.rows.length) {
+      body.append(
+        notice("empty", "No events in this window.", `Nothing matched from ${answer.start} to ${answer.end}; widen the window or loosen the filters.`),
+      );
+      body.append(sourceLine(answer));
+      return;
+    }
+    if (state.visualization === "records") return;
+    const view = h("div", { class: `viz viz-${state.visualization}` });
+    body.append(view);
+    cleanup = RENDERERS[state.visualization](view, state, module, answer);
+    body.append(sourceLine(answer));
+  }
+
+  async function refresh(): Promise<void> {
+    const mine = ++generation;
+    if (issues.length) {
+      clear(body, notice("info", "This question is not complete.", issues.join(" ")));
+      body.dataset.state = "invalid";
+      return;
+    }
+    if (state.visualization === "records") {
+      cleanup();
+      clear(body);
+      cleanup = renderRecords(body, state, module);
+      return;
+    }
+    if (!body.childElementCount) clear(body, notice("loading", "Loading…"));
+    body.dataset.state = "loading";
+    try {
+      const data = await request<Record<string, Answer>>(query ?? "");
+      if (mine !== generation) return;
+      const answer = data[module.graphqlName];
+      if (answer === undefined) throw new Error("the answer has no data for this module");
+      show(answer);
+    } catch (error) {
+      if (mine !== generation) return;
+      cleanup();
+      cleanup = () => undefined;
+      clear(body, errorNotice(error));
+      body.dataset.state = "error";
+    }
+  }
+
+  return {
+    query,
+    refresh,
+    show,
+    dispose: () => {
+      generation += 1;
+      cleanup();
+    },
+  };
+}
+
+/** Test and debugging hook: the ECharts option drawn inside an element (or null). */
+(window as unknown as { strixChartOption: (el: Element) => unknown }).strixChartOption = (el: Element) => {
+  const chart = el.matches(".chart") ? el : el.querySelector(".chart");
+  return chart ? optionOf(chart) : null;
+};
