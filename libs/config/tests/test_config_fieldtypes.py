@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
 from strix_config import EventField, ModuleConfig
 from strix_config.fieldtypes import FIELD_TYPES, NUMERIC_TYPES, FieldType
+from strix_config.loader import read_module
 from strix_config.metrics import METRIC_KINDS, kind_description
 from strix_config.model import python_default
+from strix_config.schema import event_json_schema
+
+REPO = Path(__file__).resolve().parents[3]
 
 # type: (column at scale 3, as a dimension, query parameter at scale 3, Python type, GraphQL scalar, JSON type)
 EXPECTED_TYPES: dict[str, tuple[str, str, str, type, str, Any]] = {
@@ -163,3 +168,55 @@ def test_a_derived_metric_holds_no_state_and_is_computed_from_merged_inputs() ->
         ratio.aggregate("", "")
     with pytest.raises(ValueError, match="not derived"):
         config.metrics["orders"].derive([1, 2])
+
+
+def test_the_json_schema_of_an_event_follows_the_field_types_and_constraints() -> None:
+    config, problems = read_module(REPO / "tests" / "fixtures" / "client-configs" / "fleet.yaml")
+    assert problems == [] and config is not None
+    schema = event_json_schema(config)
+    assert schema["type"] == "object" and schema["additionalProperties"] is False
+    assert schema["title"] == "Delivery fleet event"
+    assert schema["required"] == [
+        "finished_at",
+        "vehicle_id",
+        "depot",
+        "fuel_type",
+        "zone",
+        "distance_km",
+        "load_kg",
+        "on_time",
+    ]
+    properties = schema["properties"]
+    assert properties["finished_at"] == {"type": "string", "format": "date-time", "description": "When the trip ended."}
+    assert properties["depot"] == {
+        "type": "string",
+        "description": "Home depot.",
+        "enum": ["north", "harbour", "airport", "ring"],
+    }
+    assert properties["zone"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 9,
+        "description": "Tariff zone of the destination.",
+    }
+    assert properties["distance_km"] == {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 400,
+        "description": "Distance driven.",
+    }
+    assert properties["on_time"] == {"type": "boolean", "description": "Whether the delivery was on time."}
+    assert properties["toll"] == {
+        "type": ["number", "string"],
+        "format": "decimal",
+        "minimum": 0,
+        "maximum": 80,
+        "default": 0,
+        "description": "Toll paid.",
+    }
+    # A field without bounds keeps its column's: Int64.
+    assert event_json_schema(module({"n": {"kind": "count"}}))["properties"]["qty"] == {
+        "type": "integer",
+        "minimum": -(2**63),
+        "maximum": 2**63 - 1,
+    }

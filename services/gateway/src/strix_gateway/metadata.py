@@ -13,11 +13,13 @@ import json
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from strix_config import Catalog, ModuleConfig
 from strix_config.fieldtypes import FIELD_TYPES
 from strix_config.metrics import METRIC_KINDS, kind_description
 from strix_config.model import PredefinedQuery
+from strix_config.schema import event_json_schema
 from strix_gateway.names import camel, pascal
 from strix_gateway.types import (
     SCALARS,
@@ -190,6 +192,10 @@ class ModuleInfo:
         description="Granularities its tables can answer: all with raw events, else from its finest rollup up."
     )
     time_units: list[TimeUnit] = strawberry.field(description="Units of relative windows, by the same rule.")
+    event_schema: JSON = strawberry.field(
+        description="JSON Schema of one event as ingestion accepts it: each field's type, allowed values, bounds "
+        "and length, which fields are required, and no others."
+    )
 
 
 _SCALAR_NAMES: dict[Any, str] = {annotation: name for name, annotation in SCALARS.items()}
@@ -341,4 +347,5 @@ def module_info(catalog: Catalog, types: ModuleTypes, records: bool) -> ModuleIn
         queries=[_query(name, q, query) for q, query in config.queries.items()],
         granularities=[Granularity(g) for g in granularities],
         time_units=[TimeUnit(g) for g in granularities if g != "total"],
+        event_schema=JSON(event_json_schema(config)),
     )
