@@ -4,88 +4,76 @@ against chDB and checks rollup == raw == a plain computation."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from strix_clickhouse.columns import merge_expr, raw_expr, state_expr, state_type
 from strix_config import ModuleConfig
 from strix_config.metrics import METRIC_KINDS
 
+FLEET = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "client-configs" / "fleet.yaml"
 
-def shop(metric: dict[str, Any]) -> ModuleConfig:
-    return ModuleConfig.model_validate(
-        {
-            "module": "shop",
-            "event": {
-                "time_field": "ts",
-                "fields": {
-                    "ts": {"type": "datetime"},
-                    "customer": {"type": "string"},
-                    "action": {"type": "string", "allowed": ["view", "buy"]},
-                    "qty": {"type": "int"},
-                    "price": {"type": "decimal", "scale": 4},
-                    "weight": {"type": "float"},
-                },
-            },
-            "partition_by": "customer",
-            "dimensions": {"action": {}},
-            "metrics": {"m": metric, "other": {"kind": "count"}},
-        }
-    )
+
+def fleet(metric: dict[str, Any]) -> ModuleConfig:
+    """The fleet client config (string, int, float and decimal fields) with metric `m` and a count."""
+    data = yaml.safe_load(FLEET.read_text(encoding="utf-8"))
+    return ModuleConfig.model_validate({**data, "metrics": {"m": metric, "other": {"kind": "count"}}, "rollups": {}})
 
 
 # kind: (metric config, state, state column type, merge of column `m`, raw aggregate)
 FORMS: dict[str, tuple[dict[str, Any], str, str, str, str]] = {
     "count": ({"kind": "count"}, "countState()", "AggregateFunction(count)", "countMerge(`m`)", "count()"),
     "sum": (
-        {"kind": "sum", "field": "price"},
-        "sumState(`price`)",
-        "AggregateFunction(sum, Decimal(18, 4))",
+        {"kind": "sum", "field": "toll"},
+        "sumState(`toll`)",
+        "AggregateFunction(sum, Decimal(18, 2))",
         "sumMerge(`m`)",
-        "sum(`price`)",
+        "sum(`toll`)",
     ),
     "min": (
-        {"kind": "min", "field": "qty"},
-        "minState(`qty`)",
+        {"kind": "min", "field": "load_kg"},
+        "minState(`load_kg`)",
         "AggregateFunction(min, Int64)",
         "minMerge(`m`)",
-        "min(`qty`)",
+        "min(`load_kg`)",
     ),
     "max": (
-        {"kind": "max", "field": "weight"},
-        "maxState(`weight`)",
+        {"kind": "max", "field": "distance_km"},
+        "maxState(`distance_km`)",
         "AggregateFunction(max, Float64)",
         "maxMerge(`m`)",
-        "max(`weight`)",
+        "max(`distance_km`)",
     ),
     "avg": (
-        {"kind": "avg", "field": "qty"},
-        "avgState(`qty`)",
+        {"kind": "avg", "field": "load_kg"},
+        "avgState(`load_kg`)",
         "AggregateFunction(avg, Int64)",
         "avgMerge(`m`)",
-        "avg(`qty`)",
+        "avg(`load_kg`)",
     ),
     "uniq": (
-        {"kind": "uniq", "field": "action"},
-        "uniqState(`action`)",
+        {"kind": "uniq", "field": "depot"},
+        "uniqState(`depot`)",
         "AggregateFunction(uniq, String)",  # states are typed without LowCardinality
         "uniqMerge(`m`)",
-        "uniq(`action`)",
+        "uniq(`depot`)",
     ),
     "uniq_exact": (
-        {"kind": "uniq_exact", "field": "customer"},
-        "uniqExactState(`customer`)",
+        {"kind": "uniq_exact", "field": "vehicle_id"},
+        "uniqExactState(`vehicle_id`)",
         "AggregateFunction(uniqExact, String)",
         "uniqExactMerge(`m`)",
-        "uniqExact(`customer`)",
+        "uniqExact(`vehicle_id`)",
     ),
     "quantile": (
-        {"kind": "quantile", "field": "price", "level": 0.99},
-        "quantileTDigestState(0.99)(toFloat64(`price`))",
+        {"kind": "quantile", "field": "toll", "level": 0.99},
+        "quantileTDigestState(0.99)(toFloat64(`toll`))",
         "AggregateFunction(quantileTDigest(0.99), Float64)",
         "quantileTDigestMerge(0.99)(`m`)",
-        "quantileTDigest(0.99)(toFloat64(`price`))",
+        "quantileTDigest(0.99)(toFloat64(`toll`))",
     ),
 }
 
@@ -97,7 +85,7 @@ def test_every_stored_kind_has_its_forms_written_out_here() -> None:
 @pytest.mark.parametrize("kind", sorted(FORMS))
 def test_a_metric_kind_renders_its_state_merge_and_raw_forms(kind: str) -> None:
     metric, state, column, merge, raw = FORMS[kind]
-    config = shop(metric)
+    config = fleet(metric)
     assert state_expr(config, "m") == state
     assert state_type(config, "m") == column
     assert merge_expr(config, "m") == merge
@@ -107,18 +95,18 @@ def test_a_metric_kind_renders_its_state_merge_and_raw_forms(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(FORMS))
 def test_a_condition_turns_every_form_of_a_kind_into_its_if_combinator(kind: str) -> None:
     metric, state, column, merge, _ = FORMS[kind]
-    config = shop({**metric, "where": {"action": "buy"}})
+    config = fleet({**metric, "where": {"depot": "north"}})
     function = state.split("State")[0]
     assert state_expr(config, "m", "e.").startswith(f"{function}IfState")
-    assert state_expr(config, "m", "e.").endswith("e.`action` = 'buy')")
+    assert state_expr(config, "m", "e.").endswith("e.`depot` = 'north')")
     assert state_type(config, "m") == column.replace(f"({function}", f"({function}If", 1)[:-1] + ", UInt8)"
     assert merge_expr(config, "m") == merge.replace("Merge", "IfMerge", 1)
     assert raw_expr(config, "m").startswith(f"{function}If")
-    assert raw_expr(config, "m").endswith("`action` = 'buy')")
+    assert raw_expr(config, "m").endswith("`depot` = 'north')")
 
 
 def test_a_derived_kind_has_no_stored_forms() -> None:
-    config = shop({"kind": "ratio", "numerator": "other", "denominator": "other"})
+    config = fleet({"kind": "ratio", "numerator": "other", "denominator": "other"})
     assert config.stored_metrics() == ["other"]
     for form in (state_expr, state_type, merge_expr, raw_expr):
         with pytest.raises(ValueError, match="no stored state"):

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 import pytest
+import yaml
 
 from strix_config import EventField, ModuleConfig
 from strix_config.fieldtypes import FIELD_TYPES, NUMERIC_TYPES, FieldType
@@ -19,6 +20,13 @@ from strix_config.model import python_default
 from strix_config.schema import event_json_schema
 
 REPO = Path(__file__).resolve().parents[3]
+EVENTS_ONLY = {
+    "module": "tally",
+    "event": {"time_field": "at", "fields": {"at": {"type": "datetime"}, "n": {"type": "int"}}},
+    "partition_by": "n",
+    "dimensions": {},
+    "metrics": {"tallies": {"kind": "count"}},
+}
 
 # type: (column at scale 3, as a dimension, query parameter at scale 3, Python type, GraphQL scalar, JSON type)
 EXPECTED_TYPES: dict[str, tuple[str, str, str, type, str, Any]] = {
@@ -88,36 +96,21 @@ def test_an_optional_decimal_defaults_to_an_exact_decimal() -> None:
 
 
 def module(metrics: dict[str, Any]) -> ModuleConfig:
-    return ModuleConfig.model_validate(
-        {
-            "module": "shop",
-            "event": {
-                "time_field": "ts",
-                "fields": {
-                    "ts": {"type": "datetime"},
-                    "customer": {"type": "string"},
-                    "qty": {"type": "int"},
-                    "price": {"type": "decimal"},
-                    "weight": {"type": "float"},
-                },
-            },
-            "partition_by": "customer",
-            "dimensions": {},
-            "metrics": metrics,
-        }
-    )
+    """The fleet client config (a string, an int, a float and a decimal field) with these metrics only."""
+    data = yaml.safe_load((REPO / "tests" / "fixtures" / "client-configs" / "fleet.yaml").read_text(encoding="utf-8"))
+    return ModuleConfig.model_validate({**data, "metrics": metrics, "rollups": {}, "queries": {}})
 
 
 # kind: (config of a metric of that kind, its value over no events, its GraphQL scalar)
 EXPECTED_KINDS: dict[str, tuple[dict[str, Any], int | None, str]] = {
     "count": ({"kind": "count"}, 0, "Long"),
-    "sum": ({"kind": "sum", "field": "qty"}, 0, "Long"),
-    "min": ({"kind": "min", "field": "qty"}, None, "Long"),
-    "max": ({"kind": "max", "field": "weight"}, None, "Float"),
-    "avg": ({"kind": "avg", "field": "qty"}, None, "Float"),
-    "uniq": ({"kind": "uniq", "field": "customer"}, 0, "Long"),
-    "uniq_exact": ({"kind": "uniq_exact", "field": "customer"}, 0, "Long"),
-    "quantile": ({"kind": "quantile", "field": "qty", "level": 0.5}, None, "Float"),
+    "sum": ({"kind": "sum", "field": "load_kg"}, 0, "Long"),
+    "min": ({"kind": "min", "field": "load_kg"}, None, "Long"),
+    "max": ({"kind": "max", "field": "distance_km"}, None, "Float"),
+    "avg": ({"kind": "avg", "field": "load_kg"}, None, "Float"),
+    "uniq": ({"kind": "uniq", "field": "vehicle_id"}, 0, "Long"),
+    "uniq_exact": ({"kind": "uniq_exact", "field": "vehicle_id"}, 0, "Long"),
+    "quantile": ({"kind": "quantile", "field": "load_kg", "level": 0.5}, None, "Float"),
     "ratio": ({"kind": "ratio", "numerator": "sum", "denominator": "count"}, None, "Float"),
 }
 
@@ -139,9 +132,9 @@ def test_a_metric_kind_says_its_empty_value_and_value_type(kind: str) -> None:
 def test_sums_minima_and_maxima_take_the_type_of_their_field() -> None:
     config = module(
         {
-            "paid": {"kind": "sum", "field": "price"},
-            "heaviest": {"kind": "max", "field": "weight"},
-            "fewest": {"kind": "min", "field": "qty"},
+            "paid": {"kind": "sum", "field": "toll"},
+            "heaviest": {"kind": "max", "field": "distance_km"},
+            "fewest": {"kind": "min", "field": "load_kg"},
         }
     )
     assert [config.metric_value_type(m).name for m in config.metrics] == ["float", "float", "int"]
@@ -151,7 +144,7 @@ def test_a_derived_metric_holds_no_state_and_is_computed_from_merged_inputs() ->
     config = module(
         {
             "orders": {"kind": "count"},
-            "items": {"kind": "sum", "field": "qty"},
+            "items": {"kind": "sum", "field": "load_kg"},
             "per_order": {"kind": "ratio", "numerator": "items", "denominator": "orders"},
             "per_item": {"kind": "ratio", "numerator": "orders", "denominator": "per_order"},
         }
@@ -215,7 +208,7 @@ def test_the_json_schema_of_an_event_follows_the_field_types_and_constraints() -
         "description": "Toll paid.",
     }
     # A field without bounds keeps its column's: Int64.
-    assert event_json_schema(module({"n": {"kind": "count"}}))["properties"]["qty"] == {
+    assert event_json_schema(ModuleConfig.model_validate(EVENTS_ONLY))["properties"]["n"] == {
         "type": "integer",
         "minimum": -(2**63),
         "maximum": 2**63 - 1,
