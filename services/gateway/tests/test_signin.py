@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from strix_auth import oidc
 from strix_auth.app import Auth, AuthOptions, run_auth
 from strix_auth.provider import OidcProvider, open_http
-from strix_gateway.signin import REFRESH_COOKIE, signin_router
+from strix_gateway.signin import REFRESH_COOKIE, SignInOptions, signin_router
 from strix_runtime.callers import CallerVerifier
 from strix_runtime.natsserver import NatsServer
 from strix_testkit.oidc import CLIENT_ID, CLIENT_SECRET, USERS, OidcTestProvider, oidc_provider
@@ -163,7 +163,7 @@ async def test_sign_in_through_the_provider_gives_a_strix_session(site: Site, br
     cookie = signed.headers["set-cookie"]
     assert cookie.startswith(f"{REFRESH_COOKIE}=srt_")
     assert all(part in cookie for part in ("HttpOnly", "Path=/auth", "SameSite=strict")), cookie
-    assert "Secure" not in cookie  # served over http here; over https it is Secure (test below)
+    assert "Secure" not in cookie  # served over http here; over https it is Secure (the last test)
 
     answer = await access_token(browser, site)
     assert answer.status_code == 200, answer.text
@@ -379,3 +379,30 @@ async def test_api_keys_need_an_admin_and_are_shown_once(site: Site, browser: ht
     with pytest.raises(Exception, match="revoked"):
         await site.verifier.verify_api_key(key)
     assert (await browser.delete(f"{keys}/{'0' * 16}", headers=admin)).status_code == 404
+
+
+async def test_development_sign_in_over_https_sets_a_secure_cookie(nats_server: NatsServer) -> None:
+    async with AsyncExitStack() as stack:
+        nc = await nats.connect(nats_server.url)
+        stack.push_async_callback(nc.close)
+        await stack.enter_async_context(run_auth(nc, AuthOptions(dev_sign_in=True)))
+        app = FastAPI()
+        app.include_router(
+            signin_router(nc, CallerVerifier(nc), SignInOptions(public_url="https://strix.example.test"))
+        )
+        base = await serve(app, stack)
+        async with httpx.AsyncClient() as client:
+            assert (await client.get(f"{base}/auth/config")).json() == {"provider": None, "dev_sign_in": True}
+            answer = await client.post(f"{base}/auth/dev", json={"user": "me", "roles": ["operator"]})
+            assert answer.status_code == 200, answer.text
+            cookie = answer.headers["set-cookie"]
+            assert "Secure" in cookie and "HttpOnly" in cookie and "Path=/auth" in cookie
+            jwks_document = (await client.get(f"{base}/.well-known/jwks.json")).json()
+            claims = verify_access_token(
+                answer.json()["access_token"], jwks_document, issuer="strix", audience="strix", now=datetime.now(UTC)
+            )
+            assert (claims.sub, claims.roles, claims.scopes) == ("me", ("operator",), ("read", "write"))
+            refused = await client.get(f"{base}/auth/login")
+            assert refused.status_code == 403 and "no OpenID Connect provider" in error_of(refused)["message"]
+            form = await client.post(f"{base}/auth/dev", content="user=admin", headers={"content-type": "text/plain"})
+            assert form.status_code == 400
