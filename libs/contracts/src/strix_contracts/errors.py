@@ -15,6 +15,8 @@ class ErrorBody(BaseModel):
     argument: str | None = None
     hint: str | None = None
     request_id: str | None = None  # internal errors: the id their log line carries, for the caller to quote
+    # Data the caller acts on, such as the current dashboard of a refused edit (a Conflict's `current`).
+    detail: dict[str, Any] | None = None
 
 
 class StrixError(Exception):
@@ -22,17 +24,29 @@ class StrixError(Exception):
     code = "internal"
 
     def __init__(
-        self, message: str, *, argument: str | None = None, hint: str | None = None, request_id: str | None = None
+        self,
+        message: str,
+        *,
+        argument: str | None = None,
+        hint: str | None = None,
+        request_id: str | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.argument = argument
         self.hint = hint
         self.request_id = request_id
+        self.detail = detail
 
     def body(self) -> ErrorBody:
         return ErrorBody(
-            code=self.code, message=self.message, argument=self.argument, hint=self.hint, request_id=self.request_id
+            code=self.code,
+            message=self.message,
+            argument=self.argument,
+            hint=self.hint,
+            request_id=self.request_id,
+            detail=self.detail,
         )
 
     def describe(self) -> str:
@@ -55,6 +69,8 @@ class NotFound(StrixError):
 
 
 class Conflict(StrixError):
+    """The thing changed since the caller read it (a stale revision); `detail` may carry its current state."""
+
     status = 409
     code = "conflict"
 
@@ -105,7 +121,7 @@ _BY_CODE: dict[str, type[StrixError]] = {
 
 def error_from_body(body: ErrorBody) -> StrixError:
     cls = _BY_CODE.get(body.code, StrixError)
-    return cls(body.message, argument=body.argument, hint=body.hint, request_id=body.request_id)
+    return cls(body.message, argument=body.argument, hint=body.hint, request_id=body.request_id, detail=body.detail)
 
 
 def error_from_json(data: bytes | str | dict[str, Any]) -> StrixError:
