@@ -158,6 +158,22 @@ class JoinSpec(Annotated_):
         description="This module's dimension -> the other module's dimension it matches (not `on:`, which YAML reads "
         "as true).",
     )
+    metrics: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RatioMetric] = Field(
+        default_factory=dict,
+        description="Metrics derived after the join from the merged values of both sides, by name, such as "
+        "return_on_spend: {kind: ratio, numerator: revenue, denominator: campaigns.spend}. A name alone is a metric "
+        "of this module; <module>.<metric> is one of the joined module.",
+    )
+
+    def side(self, ref: str) -> tuple[bool, str]:
+        """Whether an input of a derived metric names a metric of the joined module, and that metric's name."""
+        joined = ref.startswith(self.module + ".")
+        return joined, ref.removeprefix(self.module + ".") if joined else ref
+
+    def derived_inputs(self, name: str) -> tuple[list[str], list[str]]:
+        """The metrics of this module and of the joined module that derived metric `name` reads."""
+        sides = [self.side(ref) for ref in self.metrics[name].inputs()]
+        return [m for joined, m in sides if not joined], [m for joined, m in sides if joined]
 
 
 class TopSpec(Strict):

@@ -23,6 +23,9 @@ from strix_config.model import (
 
 Path = tuple[str | int, ...]
 
+# Keys of a result row besides its dimensions and metrics.
+RESERVED = frozenset({"bucket", "others", "previous", "change", "change_ratio", "joined"})
+
 
 def _value_fits(field: EventField, value: Scalar) -> bool:
     """A config value (default, allowed value) of the field's type; times are RFC 3339 strings."""
@@ -169,9 +172,8 @@ def check_module(config: ModuleConfig, declared: Declared | None = None) -> list
                 )
                 problems.extend((at, message) for message in condition_problems(fname, field, op, tested))
 
-    reserved = {"bucket", "others", "previous", "change", "change_ratio", "joined"}
     for name in [*config.dimensions, *config.metrics]:
-        if name in reserved:
+        if name in RESERVED:
             problems.append(((), f"{name!r} is reserved; rename that dimension or metric"))
     for name in set(config.dimensions) & set(config.metrics):
         problems.append((("metrics", name), f"{name!r} is both a dimension and a metric"))
@@ -244,4 +246,34 @@ def check_joins(
                     problems.append(
                         (name, ("joins", jname, "match", mine), f"{join.module} has no dimension {theirs!r}")
                     )
+            joined_metrics = frozenset(other.metrics) if other is not None else None
+            problems.extend(
+                (name, path, message) for path, message in _join_metric_problems(config, jname, joined_metrics)
+            )
+    return problems
+
+
+def _join_metric_problems(
+    config: ModuleConfig, jname: str, joined_metrics: frozenset[str] | None
+) -> list[tuple[Path, str]]:
+    """The derived metrics of a join: named apart from the module's own names, reading metrics of this module
+    (a bare name) or of the joined one (<module>.<metric>; None: that module is broken, any name goes)."""
+    join = config.joins[jname]
+    problems: list[tuple[Path, str]] = []
+    for metric_name, metric in join.metrics.items():
+        path: Path = ("joins", jname, "metrics", metric_name)
+        if metric_name in config.metrics or metric_name in config.dimensions or metric_name in RESERVED:
+            problems.append((path, f"{metric_name!r} is already a name of this module's rows; name it apart"))
+        for key, ref in zip(metric.input_keys, metric.inputs(), strict=True):
+            joined, target = join.side(ref)
+            known = joined_metrics if joined else frozenset(config.metrics)
+            if known is not None and target not in known:
+                owner = join.module if joined else config.module
+                problems.append(
+                    (
+                        (*path, key),
+                        f"{owner} has no metric {target!r}; name this module's metrics alone and "
+                        f"{join.module}'s as {join.module}.<metric>",
+                    )
+                )
     return problems

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from msgspec.structs import replace
 
 from strix_config import ModuleConfig
+from strix_config.model import JoinSpec
 from strix_contracts.query import Row, Value, Values
 
 Key = tuple[datetime | None, tuple[Value | None, ...], bool]
@@ -133,4 +134,20 @@ def join_rows(
                 tuple(str(v) for v in r.dimensions.values()),
             )
         )
+    return out
+
+
+def derive_joined(rows: list[Row], join: JoinSpec, names: Sequence[str]) -> list[Row]:
+    """The join's derived metrics `names` of every joined row, each from the merged values of both sides (this
+    module's metrics and the joined ones), added to the row's metrics. A side without a row gives no value."""
+    if not names:
+        return rows
+    plans = [(name, join.metrics[name], [join.side(ref) for ref in join.metrics[name].inputs()]) for name in names]
+    out = []
+    for row in rows:
+        joined = row.joined or {}
+        values = dict(row.metrics)
+        for name, metric, sides in plans:
+            values[name] = metric.derive([(joined if theirs else row.metrics).get(ref) for theirs, ref in sides])
+        out.append(replace(row, metrics=values, wire=None))
     return out
