@@ -9,10 +9,15 @@ them and answers GraphQL with every service on its own user, without one violati
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import random
 import stat
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
@@ -20,15 +25,20 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 
+from strix.generators import clickstream_events
+from strix.platform import PlatformOptions, run_platform
+from strix.status import run_status
+from strix_auth.app import AuthOptions
 from strix_config import load_catalog
 from strix_contracts.subjects import QUERY_RUN, event_stream, event_subject
 from strix_runtime import natsauth
 from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.natsauth import NatsCredentials, inbox_prefix, user_name
-from strix_runtime.natsserver import embedded_passwords, passwords_file, start_nats_server
+from strix_runtime.natsserver import embedded_passwords, operator_credentials, passwords_file, start_nats_server
 from strix_runtime.streams import ensure_event_stream
 from strix_testkit.plugin import SecuredNats
 from tests.conftest import EXAMPLE_CONFIGS, REPO
+from tests.support import graphql, post_events, wait_for_count
 
 SecuredFactory = Callable[[Sequence[str]], SecuredNats]
 
@@ -250,3 +260,76 @@ async def test_only_the_gateway_calls_the_query_service(secured_nats_server: Sec
     finally:
         for connection in (rollup, ingestion, gateway, query):
             await connection.close()
+
+
+@pytest.mark.e2e
+async def test_the_embedded_platform_runs_with_every_service_on_its_own_user(
+    tmp_path: Path, clickhouse_url: str, clickhouse_database: str
+) -> None:
+    """`strix up`'s path: the platform starts a secured server, each service connects as its own user; events
+    posted over HTTP are counted and GraphQL answers, and the server logged no permission violation."""
+    catalog = load_catalog(EXAMPLE_CONFIGS)
+    options = PlatformOptions(
+        catalog=catalog,
+        data_dir=tmp_path / "data",
+        nats_port=-1,
+        clickhouse_url=clickhouse_url,
+        clickhouse_database=clickhouse_database,
+        port=0,
+        auth=AuthOptions(dev_sign_in=True),  # what `strix up` turns on
+    )
+    now = datetime.now(UTC)
+    sent = clickstream_events(random.Random(11), 700, now - timedelta(hours=3), now - timedelta(seconds=1))
+    async with run_platform(options) as platform:
+        assert platform.nats_server is not None
+        users_file = options.data_dir / "nats" / "users.json"
+        for secret in (users_file, options.data_dir / "nats" / "nats-server.conf"):
+            assert stat.S_IMODE(secret.stat().st_mode) == 0o600, secret
+        passwords = json.loads(users_file.read_text())
+        assert set(passwords) == set(natsauth.user_names())
+        assert {c.connected_url.netloc for c in platform.connections.values() if c.connected_url} == {
+            f"{platform.nats_server.host}:{platform.nats_server.port}"
+        }
+        assert sorted(platform.connections) == sorted(natsauth.SERVICES)
+
+        assert "Authorization Violation" in await _refusal(platform.nats_url, None)
+
+        async with httpx.AsyncClient(base_url=platform.http_url, timeout=60) as client:
+            # Embedded mode's development sign-in (README "Sign-in"): a token that may write and read.
+            signed_in = await client.post("/auth/dev", json={"user": "nats-test", "scopes": ["read", "write"]})
+            assert signed_in.status_code == 200, signed_in.text
+            client.headers["Authorization"] = f"Bearer {signed_in.json()['access_token']}"
+            await post_events(client, "clickstream", sent)
+            await wait_for_count(client, "clickstream", "events", len(sent))
+            body = await graphql(
+                client,
+                "{ clickstream(window: {last: 1, unit: DAY}, granularity: TOTAL, metrics: [EVENTS]) { rows { events } } }",
+            )
+            assert body["data"]["clickstream"]["rows"] == [{"events": len(sent)}], body
+        assert [line for line in platform.nats_server.log if "Violation" in line] == []
+
+        # Operator tools reach the embedded server as its operator user, from the password kept under data_dir.
+        out = io.StringIO()
+        operator = operator_credentials(options.data_dir)
+        assert await run_status(platform.nats_url, ["clickstream"], 3600, True, out, credentials=operator) == 0
+        assert [m["module"] for m in json.loads(out.getvalue())["modules"]] == ["clickstream"]
+
+        # A direct publish as the gateway's user, past validation: refused, not stored, not counted.
+        before = await platform.nc.jetstream().stream_info(event_stream("clickstream"))
+        errors = Violations()
+        gateway = await _connect(
+            platform.nats_url, NatsCredentials(user_name("gateway"), passwords[user_name("gateway")]), "gateway", errors
+        )
+        try:
+            await gateway.publish(event_subject("clickstream", 0), json.dumps(sent[0]).encode())
+            await gateway.flush()
+            await errors.wait_for("permissions violation")
+        finally:
+            await gateway.close()
+        after = await platform.nc.jetstream().stream_info(event_stream("clickstream"))
+        assert after.state.last_seq == before.state.last_seq
+        assert platform.clickhouse is not None
+        await platform.clickhouse.command(f"DROP DATABASE IF EXISTS `{clickhouse_database}` SYNC")
+
+    # The passwords are kept for the next start (and for `strix status`), not made anew.
+    assert embedded_passwords(users_file, natsauth.user_names()) == passwords
