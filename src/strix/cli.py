@@ -132,6 +132,16 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "serve" and args.nats_url is None:
         print("strix serve needs --nats-url (or STRIX_NATS_URL)", file=sys.stderr)
         return 2
+    from strix_auth.options import AuthSettingsError, auth_options, sign_in_help
+
+    settings = StrixSettings()
+    try:
+        auth = auth_options(
+            settings, embedded=args.command == "up" and args.nats_url is None, default_dev_sign_in=args.command == "up"
+        )
+    except AuthSettingsError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
     options = PlatformOptions(
         catalog=catalog,
         data_dir=args.data_dir,
@@ -145,6 +155,8 @@ async def _run(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         otlp_endpoint=args.otlp_endpoint,
         nats_credentials=args.nats_credentials,
+        auth=auth,
+        public_url=settings.public_url,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -168,6 +180,8 @@ async def _run(args: argparse.Namespace) -> int:
             f" (modules: {', '.join(catalog.names())}). Ctrl-C stops.",
             flush=True,
         )
+        if "gateway" in services and "auth" in services:
+            print(sign_in_help(platform.http_url, auth), flush=True)
         if generator is not None:
             print(f"Demo clickstream at {args.demo_rate:g} events/s.", flush=True)
         await stop.wait()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import uvicorn
@@ -37,6 +37,9 @@ from strix_runtime.natsauth import (
 from strix_runtime.natsserver import NatsServer, embedded_passwords, passwords_file, start_nats_server
 from strix_runtime.tracing import configure_tracing
 
+if TYPE_CHECKING:
+    from strix_auth.app import AuthOptions
+
 log = get_logger("platform")
 
 SERVICES = ("ingestion", "rollup", "query", "gateway", "dashboards", "auth")
@@ -60,6 +63,10 @@ class PlatformOptions:
     # Distributed mode: the NATS user every service of this process connects as (None: no credentials). Embedded
     # mode ignores it: each service connects as its own user of the server the platform starts.
     nats_credentials: NatsCredentials | None = None
+    # The auth service's options (sign-in: development sign-in, OpenID provider); None: its defaults (all off).
+    auth: AuthOptions | None = None
+    # The site's external base URL, for the OpenID callback; None: each request's own.
+    public_url: str | None = None
 
 
 @dataclass
@@ -78,7 +85,9 @@ class Platform:
 HealthCheck = Callable[[], Awaitable[bool]]
 
 
-async def _start_service(name: str, stack: AsyncExitStack, nc: NATS, ch: ClickHouse | None, catalog: Catalog) -> Any:
+async def _start_service(
+    name: str, stack: AsyncExitStack, nc: NATS, ch: ClickHouse | None, catalog: Catalog, auth: AuthOptions | None = None
+) -> Any:
     """Import lazily: `strix serve gateway` needs no chDB in memory."""
     if name == "ingestion":
         from strix_ingestion.app import run_ingestion
@@ -107,7 +116,7 @@ async def _start_service(name: str, stack: AsyncExitStack, nc: NATS, ch: ClickHo
     if name == "auth":
         from strix_auth.app import run_auth
 
-        return await stack.enter_async_context(run_auth(nc))
+        return await stack.enter_async_context(run_auth(nc, auth))
     raise ValueError(f"unknown service {name!r}; services: {', '.join(SERVICES)}")
 
 
@@ -132,6 +141,13 @@ def build_http_app(platform: Platform) -> FastAPI:
         from strix_gateway.app import graphql_router
 
         app.include_router(graphql_router(platform.services["gateway"]))
+        from strix_gateway.signin import SignInOptions, signin_router
+        from strix_runtime.callers import CallerVerifier
+
+        gateway = platform.services["gateway"]
+        app.include_router(
+            signin_router(gateway.nc, CallerVerifier(gateway.nc), SignInOptions(platform.options.public_url))
+        )
 
         @app.get("/", include_in_schema=False)
         async def root() -> RedirectResponse:
@@ -248,7 +264,9 @@ async def run_platform(options: PlatformOptions) -> AsyncIterator[Platform]:
             connection = await _connect(nats_url, f"strix-{name}", credentials.get(name), inbox_prefix(name))
             stack.push_async_callback(connection.close)
             platform.connections[name] = connection
-            platform.services[name] = await _start_service(name, stack, connection, clickhouse, options.catalog)
+            platform.services[name] = await _start_service(
+                name, stack, connection, clickhouse, options.catalog, options.auth
+            )
         platform.app = build_http_app(platform)
         platform.http_url = await _serve_http(platform.app, options, stack)
         log.info("platform.ready", http=platform.http_url, services=list(platform.services))
