@@ -207,3 +207,18 @@ async def test_a_token_from_another_issuer_fails_here(nats_server: NatsServer, s
         verify_access_token(pair["access_token"], document, issuer="strix", audience="strix", now=datetime.now(UTC))
     assert caught.value.reason == "issuer"
     assert isinstance(caught.value, StrixError) and caught.value.status == 401
+
+
+async def test_attributes_travel_with_the_sign_in_through_refreshes(
+    nats_server: NatsServer, stack: AsyncExitStack
+) -> None:
+    nc, _ = await _start(stack, nats_server, AuthOptions(dev_sign_in=True))
+    body = {"user": "op", "roles": ["operator"], "attributes": {"brand": ["globex", "acme", "acme"]}}
+    first = await _call(nc, messages.AUTH_TOKEN_DEV, body)
+    second = await _call(nc, messages.AUTH_TOKEN_REFRESH, {"refresh_token": first["refresh_token"]})
+    document = await _call(nc, messages.AUTH_JWKS)
+    for pair in (first, second):
+        claims = verify_access_token(
+            pair["access_token"], document, issuer="strix", audience="strix", now=datetime.now(UTC)
+        )
+        assert claims.attributes == {"brand": ("acme", "globex")} and claims.roles == ("operator",)
