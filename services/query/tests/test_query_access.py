@@ -190,6 +190,17 @@ async def test_an_operator_sees_only_its_brands_rows(service: Service) -> None:
     assert other == []
 
 
+async def test_top_groups_and_others_are_ranked_among_the_callers_rows(service: Service) -> None:
+    top = {**BY_GAME, "top": {"n": 2, "by": "rounds"}}
+    rows, _ = await service.ask(ACME, **top)
+    mine = totals_by_game(ROUNDS, "stake", lambda e: e["brand"] == "acme")
+    ranked = sorted(mine, key=lambda g: (-mine[g][0], g))
+    kept = {row["game"]: row["rounds"] for row in rows if not row["others"]}
+    assert kept == {g: mine[g][0] for g in ranked[:2]}
+    (others,) = [row for row in rows if row["others"]]
+    assert others["rounds"] == sum(mine[g][0] for g in ranked[2:])  # the rest of its own rows, no one else's
+
+
 async def test_an_int_dimension_binds_the_attribute_as_numbers(service: Service) -> None:
     lead = user("studio-lead", studio=("2",))
     rows, _ = await service.ask(lead, **BY_GAME)
