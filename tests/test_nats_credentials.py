@@ -93,11 +93,12 @@ async def _refusal(url: str, credentials: NatsCredentials | None) -> str:
 def test_the_names_the_table_lists_are_the_ones_the_services_use() -> None:
     """natsauth cannot import services (libs import no service): its copies of their names are held equal here."""
     from strix_auth import store as auth_store
+    from strix_dashboards import app as dashboards_app
+    from strix_dashboards import store as dashboards_store
     from strix_gateway import history
     from strix_ingestion import kafka_source, publisher
     from strix_rollup import boundary_store, discovery
     from strix_runtime import callers
-    from strix_tokens import messages
 
     assert natsauth.INGESTION_LEDGER == publisher.LEDGER_BUCKET
     assert natsauth.KAFKA_BATCHES == kafka_source.BUCKET
@@ -106,9 +107,9 @@ def test_the_names_the_table_lists_are_the_ones_the_services_use() -> None:
     buckets = {v for k, v in vars(auth_store).items() if k.endswith("_BUCKET") and isinstance(v, str)}
     assert set(natsauth.AUTH_BUCKETS) == buckets
     assert natsauth.ROLLUP_SERVICE == discovery.SERVICE
-    assert natsauth.AUTH_SERVICE == messages.AUTH_SERVICE
-    assert set(natsauth.AUTH_VERIFY) == {messages.AUTH_JWKS, messages.AUTH_KEYS_VERIFY}
     assert natsauth.LINK_RESOLVE == callers.LINK_RESOLVE
+    assert natsauth.DASHBOARDS_BUCKETS == (dashboards_store.BUCKET,)
+    assert natsauth.DASHBOARDS_SERVICE == dashboards_app.SERVICE_NAME
     from strix.platform import SERVICES
 
     assert natsauth.SERVICES == SERVICES

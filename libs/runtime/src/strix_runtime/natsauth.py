@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from strix_contracts.dashboards import DASHBOARDS_LINK_RESOLVE, DASHBOARDS_SERVICE
 from strix_contracts.subjects import (
     QUERY_RECORDS,
     QUERY_RUN,
@@ -33,6 +34,7 @@ from strix_contracts.subjects import (
     event_stream,
     event_subjects,
 )
+from strix_tokens.messages import AUTH_JWKS, AUTH_KEYS_VERIFY, AUTH_SERVICE
 
 SERVICES = ("ingestion", "rollup", "query", "gateway", "dashboards", "auth")
 # The user of operators and operator tools (`strix status`, `strix dlq`): every subject.
@@ -45,14 +47,11 @@ ROLLUP_BATCHES = "strix_rollup_batches"  # strix_rollup.boundary_store.BUCKET
 SCHEMA_HISTORY = "strix_schema_history"  # strix_gateway.history.BUCKET
 # strix_auth.store
 AUTH_BUCKETS = ("strix_auth_signing", "strix_auth_apikeys", "strix_auth_sessions", "strix_auth_oidc")
-DASHBOARDS_BUCKETS = ("strix_dashboards",)  # strix_dashboards
+DASHBOARDS_BUCKETS = ("strix_dashboards",)  # strix_dashboards.store.BUCKET
 ROLLUP_SERVICE = "strix-rollup"  # strix_rollup.discovery.SERVICE
-AUTH_SERVICE = "strix-auth"  # strix_tokens.messages.AUTH_SERVICE
-DASHBOARDS_SERVICE = "strix-dashboards"  # strix_dashboards.app.SERVICE_NAME
-# Subjects of the auth service a door calls to verify a credential (strix_tokens.messages).
-AUTH_VERIFY = ("auth.jwks", "auth.keys.verify")
-# A dashboard's public link, resolved by a door's verifier (strix_runtime.callers.LINK_RESOLVE).
-LINK_RESOLVE = "dashboards.link.resolve"
+# Subjects a door calls to verify a credential: the auth service's keys, a dashboard's public link.
+AUTH_VERIFY = (AUTH_JWKS, AUTH_KEYS_VERIFY)
+LINK_RESOLVE = DASHBOARDS_LINK_RESOLVE
 
 
 @dataclass(frozen=True)
