@@ -1,25 +1,47 @@
 // The app shell: header, routes, and the module metadata every view is generated from.
 import "./styles.css";
 
+import { signedInAs, signOut } from "./api/auth";
 import { request } from "./api/graphql";
-import { MODULES_QUERY, type ModuleInfo } from "./model/metadata";
 import type { BuilderState } from "./model/builder";
+import { MODULES_QUERY, type ModuleInfo } from "./model/metadata";
 import { viewerTimeZone } from "./model/window";
+import { parseRoute, type Route } from "./router";
 import { mountBuilder } from "./views/builder";
 import { clear, h, notice } from "./views/dom";
 import { errorNotice } from "./views/errors";
+import { mountSignIn } from "./views/signin";
 
 const app = document.getElementById("app") as HTMLElement;
 const main = h("main", { id: "main", tabindex: -1 });
+let disposeView: () => void = () => undefined;
 
-function header(): HTMLElement {
-  const link = (href: string, label: string): HTMLElement =>
-    h("a", { href, "aria-current": location.pathname === href ? "page" : null }, label);
+function navigate(path: string): void {
+  history.pushState(null, "", path);
+  void render();
+}
+
+function header(route: Route, user: string | null): HTMLElement {
+  const link = (href: string, label: string, current: boolean): HTMLElement =>
+    h("a", { href, "aria-current": current ? "page" : null }, label);
+  const here = location.pathname + location.search;
   return h(
     "header",
     { class: "top-bar" },
     h("a", { class: "brand", href: "/" }, "Strix"),
-    h("nav", { "aria-label": "Main" }, link("/", "Explore"), h("a", { href: "/graphql" }, "GraphiQL")),
+    h("nav", { "aria-label": "Main" }, link("/", "Explore", route.name === "explore"), h("a", { href: "/graphql" }, "GraphiQL")),
+    h(
+      "div",
+      { class: "user" },
+      user
+        ? [
+            h("span", { "data-testid": "user" }, user),
+            h("button", { type: "button", onclick: () => void signOut().then(() => navigate("/signin")) }, "Sign out"),
+          ]
+        : route.name === "signin"
+          ? null
+          : h("a", { href: `/signin?return_to=${encodeURIComponent(here)}` }, "Sign in"),
+    ),
   );
 }
 
@@ -42,7 +64,7 @@ async function explore(): Promise<void> {
     clear(main, errorNotice(error));
     return;
   }
-  mountBuilder(main, {
+  const view = mountBuilder(main, {
     modules,
     initial: stateFromUrl(),
     timeZone: viewerTimeZone(),
@@ -52,11 +74,22 @@ async function explore(): Promise<void> {
       history.replaceState(null, "", url);
     },
   });
+  disposeView = () => view.dispose();
 }
 
-async function route(): Promise<void> {
-  clear(app, h("a", { class: "skip", href: "#main" }, "Skip to content"), header(), main);
-  await explore();
+async function render(): Promise<void> {
+  disposeView();
+  disposeView = () => undefined;
+  const route = parseRoute(new URL(location.href));
+  const user = await signedInAs();
+  if (route.name !== "signin" && user === null) {
+    history.replaceState(null, "", `/signin?return_to=${encodeURIComponent(location.pathname + location.search)}`);
+    return render();
+  }
+  clear(app, h("a", { class: "skip", href: "#main" }, "Skip to content"), header(route, user), main);
+  if (route.name === "signin") await mountSignIn(main, route.returnTo, navigate);
+  else await explore();
 }
 
-void route();
+window.addEventListener("popstate", () => void render());
+void render();

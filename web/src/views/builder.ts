@@ -212,6 +212,8 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
     state = normalise({ ...state, ...next }, module);
     drawForm();
     options.onChange?.(state);
+    // The answer on screen no longer matches the form until the next run.
+    result.querySelector(".panel-body")?.setAttribute("data-state", "stale");
     window.clearTimeout(timer);
     timer = window.setTimeout(run, 250);
   }

@@ -1,0 +1,298 @@
+"""The web UI in a real Chromium against the whole platform: pages that work offline, sign-in, a query built in
+the form whose chart and table show exactly what GraphQL answers (and what an independent count of the events
+says), every visualization (screenshotted), and pages of raw events. The module is `tests/e2e/configs/arcade.yaml`,
+written only for these tests: the builder is generated from its metadata with no front-end change."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, expect
+
+from strix.platform import Platform
+from strix_auth.app import AuthOptions
+from strix_runtime.callers import DoorOptions
+from tests.conftest import PlatformFactory
+from tests.e2e.conftest import E2E_CONFIGS, ContextFactory, screenshot_path
+
+pytestmark = pytest.mark.e2e
+
+CABINETS = ["pinball", "racer", "tetra-2"]
+VENUES = ["harbour", "station", "mall"]
+EVENTS = 900
+
+
+@dataclass
+class Site:
+    platform: Platform
+    client: httpx.AsyncClient  # an admin API key on every request
+    url: str
+    events: list[dict[str, Any]]
+
+
+def _events(now: datetime) -> list[dict[str, Any]]:
+    """Plays over the last 47 hours (so a 24-hour window and the one before it both hold some), fixed seed."""
+    rng = random.Random(12)
+    out = []
+    for i in range(EVENTS):
+        at = now - timedelta(seconds=rng.uniform(60, 47 * 3600))
+        out.append(
+            {
+                "play_id": f"p-{i}",
+                "played_at": at.isoformat(),
+                "player": f"u{rng.randint(1, 60)}",
+                "cabinet": rng.choice(CABINETS),
+                "venue": rng.choice(VENUES),
+                "stage": rng.randint(1, 9),
+                "score": rng.randint(0, 5000),
+                "coins": str(Decimal(rng.randint(50, 400)) / 100),
+            }
+        )
+    return out
+
+
+async def _post(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 400):
+        response = await client.post("/v1/modules/arcade/events", json=events[start : start + 400])
+        assert response.status_code == 200, response.text
+
+
+async def _graphql(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def _wait_counted(client: httpx.AsyncClient, expected: int) -> None:
+    deadline = time.monotonic() + 90
+    seen = 0
+    while time.monotonic() < deadline:
+        data = await _graphql(client, "{ arcade(window: {last: 3, unit: DAY}, granularity: TOTAL) { rows { plays } } }")
+        rows = data["arcade"]["rows"]
+        seen = rows[0]["plays"] if rows else 0
+        if seen == expected:
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"only {seen} of {expected} plays became queryable")
+
+
+@pytest.fixture
+async def site(start_platform: PlatformFactory, web_dist: Path) -> AsyncIterator[Site]:
+    """The platform as `strix up` runs it for one developer: development sign-in on, GraphiQL signed in."""
+    options: dict[str, Any] = {
+        "auth": AuthOptions(dev_sign_in=True),
+        "doors": DoorOptions(open_schema=True, developer_graphiql=True),
+    }
+    async with start_platform(E2E_CONFIGS, **options) as (platform, client):
+        events = _events(datetime.now(UTC))
+        await _post(client, events)
+        await _wait_counted(client, len(events))
+        yield Site(platform, client, platform.http_url, events)
+
+
+async def _sign_in(page: Page, url: str, user: str = "ada") -> None:
+    """The sign-in page as a user sees it: asked to sign in, the development form, back where they were."""
+    await page.goto(url + "/")
+    await expect(page).to_have_url(url + "/signin?return_to=%2F")
+    await page.get_by_label("User").fill(user)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_test_id("user")).to_have_text(user)
+
+
+async def _answered(page: Page) -> str:
+    """Wait for the answer panel to show an answer; the GraphQL text it ran."""
+    await expect(page.locator(".result-panel .panel-body")).to_have_attribute("data-state", "ready", timeout=20_000)
+    return await page.get_by_test_id("query-text").text_content() or ""
+
+
+async def test_pages_work_offline_and_sign_in(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await _sign_in(page, site.url)
+    await expect(page.get_by_label("Module")).to_have_value("arcade")
+    await _answered(page)
+
+    # GraphiQL from bundled assets, signed in as the local developer (embedded mode), running a query.
+    await page.goto(site.url + "/graphql")
+    await expect(page.locator(".graphiql-container")).to_be_visible(timeout=20_000)
+    response = page.locator(".graphiql-response")
+    for _ in range(10):  # a click before the editor has mounted its query runs nothing: click until it answers
+        await page.locator(".graphiql-execute-button").click()
+        try:
+            await expect(response).to_contain_text('"arcade"', timeout=2_000)
+            break
+        except AssertionError:
+            continue
+    await expect(response).to_contain_text('"arcade"')
+    await page.screenshot(path=screenshot_path("graphiql"))
+
+    # An app path answers the app (SPA fallback); an API path does not.
+    app_page = await site.client.get("/dashboards/some-id")
+    assert app_page.status_code == 200 and '<div id="app">' in app_page.text
+    assert (await site.client.get("/v1/nowhere")).status_code == 404
+    assert watched.blocked == [] and watched.errors == []
+
+
+def _plays_by_cabinet(events: list[dict[str, Any]], start: str, end: str, venues: set[str]) -> Counter[str]:
+    """The independent count: plays per cabinet in [start, end) at the given venues."""
+    lo, hi = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    return Counter(
+        e["cabinet"] for e in events if lo <= datetime.fromisoformat(e["played_at"]) < hi and e["venue"] in venues
+    )
+
+
+async def test_a_query_built_in_the_form_draws_what_graphql_answers(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context(timezone_id="Europe/Helsinki")
+    page = await watched.page()
+    await _sign_in(page, site.url)
+    await _answered(page)
+
+    # Build: bar chart of plays and takings by cabinet, venue in {harbour, station}, vs the previous period.
+    await page.locator(".segmented label", has_text="Bar").click()
+    await page.locator("input[name=metric][value=takings]").check()
+    await page.locator("input[name=group-by][value=cabinet]").check()
+    await page.get_by_role("button", name="+ Add filter").click()
+    await page.locator("[data-filter] select[name=filter-dimension]").select_option("venue")
+    await page.locator("[data-filter=venue] select[name=filter-operator]").select_option("IN")
+    await page.get_by_label("Values of Venue").select_option(["harbour", "station"])
+    await page.get_by_label("Compare with").select_option("PREVIOUS_PERIOD")
+    query = await _answered(page)
+    assert "where: {venue: {in: [harbour, station]}}" in query and "compare: PREVIOUS_PERIOD" in query
+    assert 'timeZone: "Europe/Helsinki"' in query and "groupBy: [CABINET]" in query
+
+    answer = (await _graphql(site.client, query))["arcade"]
+    rows = answer["rows"]
+    assert {r["cabinet"] for r in rows} == {"pinball", "racer", "tetra_2"}
+    option = await page.evaluate("strixChartOption(document.querySelector('.result-panel'))")
+    assert option["xAxis"][0]["data"] == [{"tetra_2": "tetra-2"}.get(r["cabinet"], r["cabinet"]) for r in rows]
+    assert [s["name"] for s in option["series"]] == ["Plays", "Takings"]
+    assert option["series"][0]["data"] == [r["plays"] for r in rows]
+    assert option["series"][1]["data"] == [r["takings"] for r in rows]
+    # ... and the numbers are the events': counted here from what was sent, over the window the answer reports.
+    expected = _plays_by_cabinet(site.events, answer["start"], answer["end"], {"harbour", "station"})
+    assert sum(expected.values()) > 0
+    assert {r["cabinet"].replace("_", "-"): r["plays"] for r in rows} == dict(expected)
+    previous = _plays_by_cabinet(site.events, answer["compareStart"], answer["compareEnd"], {"harbour", "station"})
+    assert {r["cabinet"].replace("_", "-"): r["previous"]["plays"] for r in rows} == dict(previous)
+    await page.locator(".result-panel").screenshot(path=screenshot_path("bar-compared"))
+
+    # The same question as a table: every cell and change indicator from the same answer.
+    await page.locator(".segmented label", has_text="Table").click()
+    table_query = await _answered(page)
+    assert table_query == query
+    cells = page.locator(".result-panel td[data-metric=plays]")
+    assert await cells.evaluate_all("tds => tds.map(td => Number(td.dataset.value))") == [r["plays"] for r in rows]
+    changes = await page.locator(".result-panel td[data-metric=plays] .change").all_text_contents()
+    for text, row in zip(changes, rows, strict=True):
+        arrow = "▲" if row["change"]["plays"] > 0 else "▼" if row["change"]["plays"] < 0 else "■"
+        assert text.startswith(arrow), (text, row)
+    await page.locator(".result-panel").screenshot(path=screenshot_path("table-compared"))
+    # Reload: the question is in the URL, so the same answer comes back.
+    await page.reload()
+    assert await _answered(page) == query
+
+
+async def test_every_visualization_draws_the_answer(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await _sign_in(page, site.url)
+    await _answered(page)
+    base: dict[str, Any] = {
+        "module": "arcade",
+        "metrics": ["plays"],
+        "groupBy": [],
+        "filters": [],
+        "window": {"kind": "relative", "last": 2, "unit": "DAY"},
+        "timeZone": "UTC",
+        "granularity": "TOTAL",
+        "compare": None,
+        "top": None,
+    }
+    views: list[tuple[str, dict[str, Any]]] = [
+        ("kpi", {"metrics": ["plays", "takings", "avg_score"], "compare": "PREVIOUS_PERIOD"}),
+        ("pie", {"groupBy": ["venue"]}),
+        ("line", {"groupBy": ["cabinet"], "granularity": "HOUR", "metrics": ["plays"]}),
+        ("bar", {"groupBy": ["stage"], "top": {"n": 4, "by": "plays", "others": True}}),
+    ]
+    for visualization, patch in views:
+        state = {**base, **patch, "visualization": visualization}
+        await page.goto(site.url + "/?" + str(httpx.QueryParams({"q": json.dumps(state)})))
+        query = await _answered(page)
+        rows = (await _graphql(site.client, query))["arcade"]["rows"]
+        assert rows, visualization
+        if visualization == "kpi":
+            values = await page.locator(".kpi-value").evaluate_all("els => els.map(e => Number(e.dataset.value))")
+            assert values == [rows[0]["plays"], rows[0]["takings"], rows[0]["avgScore"]]
+            assert await page.locator(".kpi .change").count() == 3
+        else:
+            option = await page.evaluate("strixChartOption(document.querySelector('.result-panel'))")
+            series = option["series"]
+            if visualization == "pie":
+                assert [d["value"] for d in series[0]["data"]] == [r["plays"] for r in rows]
+            elif visualization == "line":
+                by_series: dict[str, int] = {s["name"]: sum(v or 0 for v in s["data"]) for s in series}
+                expected: Counter[str] = Counter()
+                for r in rows:
+                    expected[r["cabinet"].replace("_", "-")] += r["plays"]
+                assert by_series == dict(expected)
+                assert len(option["xAxis"][0]["data"]) > 1
+            else:
+                assert series[0]["data"] == [r["plays"] for r in rows]
+                assert option["xAxis"][0]["data"][-1] == "Others" and rows[-1]["others"] is True
+                assert len(rows) == 5
+        await page.locator(".result-panel").screenshot(path=screenshot_path(visualization))
+
+    # Raw events, a page at a time: the second page holds the next 25, older ones.
+    state = {**base, "visualization": "records"}
+    await page.goto(site.url + "/?" + str(httpx.QueryParams({"q": json.dumps(state)})))
+    table = page.locator(".result-panel table.records tbody tr")
+    await expect(table).to_have_count(25, timeout=20_000)
+    first_page = await table.first.text_content()
+    await page.get_by_role("button", name="Older →").click()
+    await expect(page.get_by_text("Page 2")).to_be_visible()
+    await expect(table.first).not_to_have_text(first_page or "")
+    await page.locator(".result-panel").screenshot(path=screenshot_path("records"))
+    # The whole page, with the builder, for the README's reader.
+    await page.screenshot(path=screenshot_path("explore"), full_page=True)
+
+
+async def test_states_say_what_happened(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await _sign_in(page, site.url)
+    await _answered(page)
+    # Empty: a window with no events says so (grouped: a total without groups is one row of zeros).
+    state = {
+        "module": "arcade",
+        "visualization": "table",
+        "metrics": ["plays"],
+        "groupBy": ["cabinet"],
+        "filters": [],
+        "window": {"kind": "absolute", "start": "2020-01-01T00:00", "end": "2020-01-02T00:00"},
+        "timeZone": "UTC",
+        "granularity": "TOTAL",
+        "compare": None,
+        "top": None,
+    }
+    await page.goto(site.url + "/?" + str(httpx.QueryParams({"q": json.dumps(state)})))
+    await expect(page.locator(".result-panel .notice-empty")).to_contain_text("No events in this window")
+    # Invalid: a pie without a group is explained, and Run is disabled.
+    await page.locator("input[name=group-by][value=cabinet]").uncheck()
+    await page.locator(".segmented label", has_text="Pie").click()
+    await expect(page.locator(".problems")).to_contain_text("A pie needs a dimension to group by.")
+    await expect(page.get_by_role("button", name="Run")).to_be_disabled()
