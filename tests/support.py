@@ -6,14 +6,41 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+from nats.aio.client import Client as NATS
 
 from strix_config import ModuleConfig
+from strix_tokens import messages
+
+
+async def api_key(
+    nc: NATS,
+    scopes: Sequence[str] = ("admin",),
+    *,
+    roles: Sequence[str] = (),
+    attributes: dict[str, list[str]] | None = None,
+    name: str = "test",
+) -> str:
+    """A new API key from the platform's auth service (over NATS, as an operator would make one)."""
+    request = messages.ApiKeyCreate(name=name, scopes=list(scopes), roles=list(roles), attributes=attributes or {})
+    reply = await nc.request(messages.AUTH_KEYS_CREATE, request.model_dump_json().encode(), timeout=10)
+    assert not (reply.headers and reply.headers.get("Nats-Service-Error-Code")), reply.data
+    return messages.ApiKeyCreated.model_validate_json(reply.data).key
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
+
+
+async def signed_in_client(base_url: str, nc: NATS, scopes: Sequence[str] = ("admin",)) -> httpx.AsyncClient:
+    """An HTTP client carrying a new API key of `scopes` (admin: every module, no row filter) on every request."""
+    return httpx.AsyncClient(base_url=base_url, timeout=60, headers=bearer(await api_key(nc, scopes)))
 
 
 def camel(name: str) -> str:

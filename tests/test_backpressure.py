@@ -8,7 +8,6 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import nats
 import pytest
 
@@ -19,7 +18,7 @@ from strix_config import load_catalog
 from strix_rollup.app import run_rollup
 from strix_runtime.natsserver import NatsServer
 from tests.conftest import EXAMPLE_CONFIGS
-from tests.support import wait_for_count
+from tests.support import signed_in_client, wait_for_count
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +50,7 @@ async def test_full_stream_means_503_then_catch_up_without_loss(
             pass
         await first_nc.close()
         platform = await stack.enter_async_context(run_platform(options))
-        client = await stack.enter_async_context(httpx.AsyncClient(base_url=platform.http_url, timeout=60))
+        client = await stack.enter_async_context(await signed_in_client(platform.http_url, platform.nc))
         accepted = 0
         refused = None
         for start in range(0, len(events), 200):

@@ -20,6 +20,7 @@ from strix_clickhouse.columns import events_table, merge_expr, rollup_table
 from strix_config import ModuleConfig, load_catalog
 from strix_runtime.natsserver import start_nats_server
 from tests.conftest import EXAMPLE_CONFIGS, PlatformFactory
+from tests.support import signed_in_client
 
 pytestmark = pytest.mark.e2e
 
@@ -88,7 +89,7 @@ async def test_an_event_resent_after_a_restart_counts_once(
         return PlatformOptions(
             catalog=catalog,
             data_dir=tmp_path,
-            services=("ingestion", "rollup"),
+            services=("ingestion", "rollup", "auth"),
             nats_url=nats_url,
             clickhouse_url=clickhouse_url,
             clickhouse_database=clickhouse_database,
@@ -96,7 +97,7 @@ async def test_an_event_resent_after_a_restart_counts_once(
         )
 
     async def client_of(platform: Platform) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=platform.http_url, timeout=60)
+        return await signed_in_client(platform.http_url, platform.nc)
 
     server = start_nats_server(tmp_path / "nats")
     try:

@@ -17,7 +17,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import nats
 import pytest
 
@@ -30,7 +29,7 @@ from strix_rollup.assignment import owner
 from strix_rollup.consumer import BatchLimits
 from strix_runtime.natsserver import NatsServer
 from tests.conftest import EXAMPLE_CONFIGS
-from tests.support import post_events, wait_for_count
+from tests.support import post_events, signed_in_client, wait_for_count
 
 pytestmark = pytest.mark.e2e
 
@@ -62,14 +61,14 @@ async def test_partitions_move_to_the_surviving_replica(
         options = PlatformOptions(
             catalog=catalog,
             data_dir=tmp_path,
-            services=("ingestion", "query", "gateway"),
+            services=("ingestion", "query", "gateway", "auth"),
             nats_url=nats_server.url,
             clickhouse_url=clickhouse_url,
             clickhouse_database=clickhouse.database,
             port=0,
         )
         platform = await stack.enter_async_context(run_platform(options))
-        client = await stack.enter_async_context(httpx.AsyncClient(base_url=platform.http_url, timeout=60))
+        client = await stack.enter_async_context(await signed_in_client(platform.http_url, platform.nc))
 
         # Both replicas see each other (discovery refreshes every 1.5 s) before the events come.
         for _ in range(100):

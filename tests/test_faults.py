@@ -23,17 +23,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import nats as nats_client
 import pytest
 from confluent_kafka import Producer
 
 from strix.generators import clickstream_events
 from strix_clickhouse.columns import events_table, merge_expr, rollup_table
 from strix_config import load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.query import QueryRequest
 from strix_contracts.subjects import QUERY_RUN
 from strix_runtime.natsserver import start_nats_server
 from strix_testkit.kafka import KafkaBroker
 from tests.conftest import EXAMPLE_CONFIGS
+from tests.support import api_key, bearer
 from tests.test_kafka_source import _configs_with_topic
 
 pytestmark = pytest.mark.e2e
@@ -143,7 +146,13 @@ async def _wait_for_total(nats_url: str, expected: int, within: float = 90) -> N
     import nats as nats_client
 
     request = QueryRequest.model_validate(
-        {"module": "clickstream", "window": {"last": 2, "unit": "day"}, "granularity": "total", "metrics": ["events"]}
+        {
+            "module": "clickstream",
+            "window": {"last": 2, "unit": "day"},
+            "granularity": "total",
+            "metrics": ["events"],
+            "caller": Caller(subject="test-operator", kind="user", scopes=("admin",)),
+        }
     )
     connection = await nats_client.connect(nats_url)
     try:
@@ -183,7 +192,7 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(
         "STRIX_ROLLUP_PRIORITY_TIMEOUT": "1",
         "STRIX_ROLLUP_MAX_MESSAGES": "3",  # small batches: kills land between record, insert and ack
     }
-    ingestion = Service("ingestion", ["ingestion"], env, tmp_path / "ingestion.log")
+    ingestion = Service("ingestion", ["ingestion", "auth"], env, tmp_path / "ingestion.log")  # auth: the key
     rollup = Service("rollup", ["rollup", "query", "--clickhouse-url", f"chdb://{store}"], env, tmp_path / "rollup.log")
     rng = random.Random(31)
     now = datetime.now(UTC)
@@ -193,6 +202,11 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(
         for service in (ingestion, rollup):
             service.start()
         await asyncio.gather(ingestion.wait_healthy(), rollup.wait_healthy())
+        operator = await nats_client.connect(nats.url)
+        try:
+            producer_key = await api_key(operator, ["write"], name="producer")
+        finally:
+            await operator.close()
 
         sent = 0
         retries = 0
@@ -200,7 +214,7 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(
 
         async def produce() -> None:
             nonlocal sent, retries
-            async with httpx.AsyncClient() as client:
+            async with httpx.AsyncClient(headers=bearer(producer_key)) as client:
                 for i in range(BATCHES):
                     batch = events[i * BATCH_SIZE : (i + 1) * BATCH_SIZE]
                     retries += await _send_until_acked(client, ingestion, batch, f"batch-{i}") - 1
@@ -225,6 +239,11 @@ async def test_every_acked_event_counts_once_while_processes_are_killed(
 
         await asyncio.gather(produce(), produce_to_topic(), kill_repeatedly())
         await asyncio.gather(ingestion.wait_healthy(), rollup.wait_healthy())
+        operator = await nats_client.connect(nats.url)
+        try:
+            producer_key = await api_key(operator, ["write"], name="producer")
+        finally:
+            await operator.close()
         assert sent == len(events)
         assert ingestion.kills + rollup.kills == KILLS and ingestion.kills > 0 and rollup.kills > 0
         assert retries > 0, "no request met a dead ingestion process: the test proved nothing about re-sends"

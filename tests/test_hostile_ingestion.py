@@ -20,11 +20,12 @@ from strix.platform import Platform
 from strix_contracts.subjects import event_stream
 from strix_ingestion.app import MAX_BODY_BYTES, create_app
 from tests.conftest import PlatformFactory
-from tests.support import wait_for_count
+from tests.support import api_key, bearer, wait_for_count
 
 pytestmark = pytest.mark.e2e
 
 URL = "/v1/modules/orders/events"
+JSON = {"content-type": "application/json"}
 # Raw events for 30 days, hourly buckets for 90: nothing older than 90 days is kept anywhere.
 CONFIG = {
     "module": "orders",
@@ -102,7 +103,7 @@ async def test_values_no_column_can_store_are_refused_naming_the_field(
         before = await appended(platform)
         for body, field, words in cases:
             good = json.dumps(order(2)).encode()
-            response = await client.post(URL, content=b"[" + good + b"," + body + b"]")
+            response = await client.post(URL, content=b"[" + good + b"," + body + b"]", headers=JSON)
             assert response.status_code == 422, (body, response.text)
             answer = response.json()
             assert (answer["accepted"], answer["stored"]) == (0, 0)
@@ -122,19 +123,19 @@ async def test_values_no_column_can_store_are_refused_naming_the_field(
 async def test_malformed_bodies_are_4xx_naming_the_problem(start_platform: PlatformFactory, config_dir: Path) -> None:
     valid = json.dumps(order(1)).encode()
     bodies: list[tuple[bytes, dict[str, str], str]] = [
-        (b"", {}, "empty"),
-        (b'"just a string"', {}, "a string"),
-        (b"12", {}, "a number"),
-        (b"[" * 10_000 + b"]" * 10_000, {}, "nests"),
-        (b"[" + valid + b"," + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"]", {}, "nests"),
-        (valid.replace(b'"o1"', b'"o\xff1"'), {}, "UTF-8"),
-        (b"[" + valid + b"," + valid.replace(b'"o1"', b'"o\xc3\x281"') + b"]", {}, "UTF-8"),
+        (b"", JSON, "empty"),
+        (b'"just a string"', JSON, "a string"),
+        (b"12", JSON, "a number"),
+        (b"[" * 10_000 + b"]" * 10_000, JSON, "nests"),
+        (b"[" + valid + b"," + b'{"a":' * 10_000 + b"1" + b"}" * 10_000 + b"]", JSON, "nests"),
+        (valid.replace(b'"o1"', b'"o\xff1"'), JSON, "UTF-8"),
+        (b"[" + valid + b"," + valid.replace(b'"o1"', b'"o\xc3\x281"') + b"]", JSON, "UTF-8"),
         (
             valid + b"\n" + valid.replace(b'"o1"', b'"o\xff1"') + b"\n",
             {"content-type": "application/x-ndjson"},
             "UTF-8",
         ),
-        (valid[:-5], {}, "JSON"),
+        (valid[:-5], JSON, "JSON"),
     ]
     async with start_platform(config_dir) as (platform, client):
         before = await appended(platform)
@@ -159,7 +160,9 @@ async def test_bodies_are_limited_while_read(start_platform: PlatformFactory, co
 
     async with start_platform(config_dir) as (platform, _):
         app = create_app(platform.services["ingestion"])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://strix") as client:
+        headers = {**JSON, **bearer(await api_key(platform.nc, ["write"]))}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://strix", headers=headers) as client:
             response = await client.post(URL, content=endless())
             assert response.status_code == 413
             assert response.json()["error"]["code"] == "too_large"

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from strix.demo import MAX_RATE, MIN_RATE, DemoGenerator, demo_router
+from strix.demo import MAX_RATE, MIN_RATE, DemoGenerator, demo_router, mount_demo
 from strix_clickhouse.columns import events_table, rollup_table
 from strix_config import load_catalog
+from strix_runtime.callers import CallerVerifier
 from tests.conftest import EXAMPLE_CONFIGS, PlatformFactory
-from tests.support import expected_rows, graphql, normalised, post_events, wait_for_count
+from tests.support import api_key, bearer, expected_rows, graphql, normalised, post_events, wait_for_count
 
 pytestmark = pytest.mark.e2e
 
@@ -250,8 +251,10 @@ async def test_demo_rates_out_of_range_are_refused_and_the_demo_keeps_running(
 ) -> None:
     async with start_platform(EXAMPLE_CONFIGS) as (platform, client):
         assert platform.app is not None
-        generator = DemoGenerator(f"{platform.http_url}/v1/modules/clickstream/events", rate=20, backfill_hours=0)
-        platform.app.include_router(demo_router(generator))
+        url = f"{platform.http_url}/v1/modules/clickstream/events"
+        producer = bearer(await api_key(platform.nc, ["write"]))
+        generator = DemoGenerator(url, rate=20, backfill_hours=0, headers=producer)
+        mount_demo(platform.app, demo_router(generator, CallerVerifier(platform.nc)))
         try:
             response = await client.post("/demo/start")
             assert response.status_code == 200 and response.json()["running"]

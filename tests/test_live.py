@@ -31,7 +31,9 @@ async def test_subscription_pushes_a_new_result_when_events_land(start_platform:
         await wait_for_count(client, "clickstream", "events", len(first))
         url = platform.http_url.replace("http://", "ws://") + "/graphql"
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init"}))
+            # Browsers cannot set headers on a websocket: the credential travels in connection_init.
+            init = {"type": "connection_init", "payload": {"Authorization": client.headers["Authorization"]}}
+            await ws.send(json.dumps(init))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
             query = "subscription { clickstream(window: {last: 2, unit: DAY}, granularity: TOTAL, metrics: [EVENTS]) { rows { events } } }"
             await ws.send(json.dumps({"id": "live", "type": "subscribe", "payload": {"query": query}}))

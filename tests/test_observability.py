@@ -36,6 +36,7 @@ from strix_runtime.requestid import NATS_HEADER, bound_request_id, current_reque
 from strix_runtime.testing import capture_spans, parent_id_of, span_id_of, trace_id_of
 from strix_runtime.tracing import nats_message_context, traced_handler
 from tests.conftest import EXAMPLE_CONFIGS
+from tests.support import api_key, bearer, signed_in_client
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ async def _gateway_and_query(
     options = PlatformOptions(
         catalog=load_catalog(EXAMPLE_CONFIGS),
         data_dir=tmp_path / "data",
-        services=("rollup", "query", "gateway"),
+        services=("rollup", "query", "gateway", "auth"),
         nats_url=nats_url,
         clickhouse_url=clickhouse_url,
         clickhouse_database=database,
@@ -72,7 +73,7 @@ async def _gateway_and_query(
     )
     async with run_platform(options) as platform:
         try:
-            async with httpx.AsyncClient(base_url=platform.http_url, timeout=60) as client:
+            async with await signed_in_client(platform.http_url, platform.nc) as client:
                 yield platform, client
         finally:
             assert platform.clickhouse is not None
@@ -169,7 +170,7 @@ configure_logging("info")
 
 async def main() -> None:
     options = PlatformOptions(
-        catalog=load_catalog(Path(sys.argv[1])), data_dir=Path(sys.argv[2]), services=("gateway",),
+        catalog=load_catalog(Path(sys.argv[1])), data_dir=Path(sys.argv[2]), services=("gateway", "auth"),
         nats_url=sys.argv[3], port=0,
     )
     async with run_platform(options) as platform:
@@ -197,7 +198,12 @@ async def _serve_gateway_and_ask(tmp_path: Path, nats_url: str) -> tuple[str, di
     try:
         url = (await asyncio.wait_for(process.stdout.readline(), 60)).decode().strip()
         assert url.startswith("http://"), url
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        asker = await nats.connect(nats_url)
+        try:
+            key = await api_key(asker, ["read"])
+        finally:
+            await asker.close()
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(key)) as client:
             answers["invalid"] = await client.post(
                 "/graphql",
                 json={"query": "{ clickstream(nonsense: 1) { rows { events } } }"},

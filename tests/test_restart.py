@@ -15,13 +15,13 @@ from strix.platform import Platform, PlatformOptions, run_platform
 from strix_config import load_catalog
 from strix_runtime.natsserver import start_nats_server
 from tests.conftest import EXAMPLE_CONFIGS
-from tests.support import post_events, wait_for_count
+from tests.support import post_events, signed_in_client, wait_for_count
 
 pytestmark = pytest.mark.e2e
 
 
-def _client(platform: Platform) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=platform.http_url, timeout=60)
+async def _client(platform: Platform) -> httpx.AsyncClient:
+    return await signed_in_client(platform.http_url, platform.nc)
 
 
 async def test_restart_finds_acked_events_and_counts_them_once(
@@ -44,7 +44,7 @@ async def test_restart_finds_acked_events_and_counts_them_once(
 
     # 1. Only ingestion runs: the events are acked, stored in JetStream and in no table yet.
     server = start_nats_server(tmp_path / "nats")
-    async with run_platform(options(server.url, ("ingestion",))) as platform, _client(platform) as client:
+    async with run_platform(options(server.url, ("ingestion", "auth"))) as platform, await _client(platform) as client:
         await post_events(client, "clickstream", sent)
     server.stop()
 
@@ -52,8 +52,8 @@ async def test_restart_finds_acked_events_and_counts_them_once(
     for _ in range(2):
         server = start_nats_server(tmp_path / "nats")
         try:
-            services = ("ingestion", "rollup", "query", "gateway")
-            async with run_platform(options(server.url, services)) as platform, _client(platform) as client:
+            services = ("ingestion", "rollup", "query", "gateway", "auth")
+            async with run_platform(options(server.url, services)) as platform, await _client(platform) as client:
                 await wait_for_count(client, "clickstream", "events", len(sent))
                 # Several batch cycles later the count must not have grown: a re-delivered batch or a re-sent
                 # event counted late would show here.

@@ -12,6 +12,7 @@ from strix.platform import SERVICES, PlatformOptions, run_platform
 from strix_config import ConfigError, load_catalog
 from strix_config.schema import module_json_schema_text
 from strix_rollup.lag import STALL_SECONDS
+from strix_runtime.callers import CallerVerifier, DoorOptions
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from strix_runtime.natsauth import NatsCredentials
@@ -154,6 +155,7 @@ async def _run(args: argparse.Namespace) -> int:
         port=args.port,
         access_log=args.access_log,
         otlp_endpoint=args.otlp_endpoint,
+        doors=DoorOptions.from_settings(StrixSettings(), embedded=args.command == "up" and args.nats_url is None),
         nats_credentials=args.nats_credentials,
         auth=auth,
         public_url=settings.public_url,
@@ -168,11 +170,15 @@ async def _run(args: argparse.Namespace) -> int:
             if "clickstream" not in catalog.modules:
                 print("--demo needs a module named clickstream in the config dir", file=sys.stderr)
                 return 2
-            from strix.demo import DemoGenerator, demo_router
+            from strix.demo import DemoGenerator, demo_key, demo_router, mount_demo, revoke_demo_key
 
-            generator = DemoGenerator(f"{platform.http_url}/v1/modules/clickstream/events", rate=args.demo_rate)
+            key_id, key = await demo_key(platform.nc)  # the generator posts as a producer; revoked at stop
+            url = f"{platform.http_url}/v1/modules/clickstream/events"
+            generator = DemoGenerator(url, rate=args.demo_rate, headers={"Authorization": f"Bearer {key}"})
             assert platform.app is not None
-            platform.app.include_router(demo_router(generator))
+            doors = options.doors
+            verifier = CallerVerifier(platform.nc, issuer=doors.issuer, audience=doors.audience)
+            mount_demo(platform.app, demo_router(generator, verifier))
             generator.start()
         freeze_startup_heap()
         print(
@@ -187,6 +193,7 @@ async def _run(args: argparse.Namespace) -> int:
         await stop.wait()
         if generator is not None:
             await generator.stop()
+            await revoke_demo_key(platform.nc, key_id)
     print("Strix stopped.", flush=True)
     return 0
 

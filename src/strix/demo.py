@@ -1,6 +1,8 @@
 """The demo clickstream: posts generated events to the ingestion API at a steady rate, so numbers move.
 
-Controlled over HTTP like the original generator: GET /demo/status, POST /demo/start, POST /demo/stop.
+Controlled over HTTP like the original generator: GET /demo/status (any signed-in caller), POST /demo/start and
+POST /demo/stop (the admin scope). The generator posts through the ingestion door like any producer, with a
+write-scoped API key it creates at start (`demo_key`) and revokes when it stops.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NATS
+from pydantic import BaseModel
 
 from strix.generators import clickstream_events
-from strix_contracts.errors import QueryError
+from strix_contracts.caller import Caller
+from strix_contracts.errors import QueryError, error_from_json
+from strix_runtime.callers import ERROR_HEADER, CallerVerifier, requires
 from strix_runtime.logs import get_logger
+from strix_tokens import messages
 
 log = get_logger("demo")
 
@@ -46,6 +53,7 @@ class DemoGenerator:
     backfill_hours: int = 24
     sent: int = 0
     failed_batches: int = 0
+    headers: dict[str, str] = field(default_factory=dict, repr=False)  # the credential its posts carry
     started_at: float | None = None
     task: asyncio.Task[None] | None = field(default=None, repr=False)
     _rng: random.Random = field(default_factory=lambda: random.Random(7), repr=False)
@@ -84,7 +92,7 @@ class DemoGenerator:
             log.warning("demo.post_failed", error=str(exc))
 
     async def _run(self) -> None:
-        async with httpx.AsyncClient(timeout=30) as client:
+        async with httpx.AsyncClient(timeout=30, headers=self.headers) as client:
             if self.backfill_hours and self.sent == 0:
                 # A day of history first, so dashboards have a shape at once.
                 now = datetime.now(UTC)
@@ -105,15 +113,47 @@ class DemoGenerator:
                 await asyncio.sleep(max(0.0, tick - (time.monotonic() - began)))
 
 
-def demo_router(generator: DemoGenerator) -> APIRouter:
+async def _auth_call(nc: NATS, subject: str, body: BaseModel) -> bytes:
+    reply = await nc.request(subject, body.model_dump_json().encode(), timeout=10)
+    if reply.headers and ERROR_HEADER in reply.headers:
+        raise error_from_json(reply.data)
+    data: bytes = reply.data
+    return data
+
+
+async def demo_key(nc: NATS) -> tuple[str, str]:
+    """(id, key) of a new API key that may post events only, for the generator's posts."""
+    request = messages.ApiKeyCreate(name="demo generator", scopes=["write"])
+    created = messages.ApiKeyCreated.model_validate_json(await _auth_call(nc, messages.AUTH_KEYS_CREATE, request))
+    return created.id, created.key
+
+
+async def revoke_demo_key(nc: NATS, key_id: str) -> None:
+    await _auth_call(nc, messages.AUTH_KEYS_REVOKE, messages.ApiKeyRef(id=key_id))
+
+
+def mount_demo(app: FastAPI, router: APIRouter) -> None:
+    """Add the demo routes to a running app, ahead of its routes: the web UI's catch-all (GET /{path}) would
+    otherwise answer GET /demo/status with its page."""
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[0:0] = added
+
+
+def demo_router(generator: DemoGenerator, verifier: CallerVerifier) -> APIRouter:
+    """Demo control for admins; its status for any signed-in caller."""
     router = APIRouter(prefix="/demo", tags=["demo"])
+    admin = Depends(requires(verifier, "admin"))
+    signed_in = Depends(requires(verifier, "read"))
 
     @router.get("/status")
-    async def status() -> dict[str, Any]:
+    async def status(_: Caller = signed_in) -> dict[str, Any]:
         return generator.status()
 
     @router.post("/start", response_model=None)
-    async def start(rate: float | None = None) -> dict[str, Any] | JSONResponse:
+    async def start(rate: float | None = None, _: Caller = admin) -> dict[str, Any] | JSONResponse:
         """Start (or keep running) at `rate` events per second; a rate out of range is a 422 and changes
         nothing."""
         if rate is not None:
@@ -126,7 +166,7 @@ def demo_router(generator: DemoGenerator) -> APIRouter:
         return generator.status()
 
     @router.post("/stop")
-    async def stop() -> dict[str, Any]:
+    async def stop(_: Caller = admin) -> dict[str, Any]:
         await generator.stop()
         return generator.status()
 

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 import nats
 import uvicorn
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
 from nats.aio.client import Client as NATS
 
 from strix_clickhouse import ClickHouse, connect
 from strix_config import Catalog
 from strix_runtime.asgi import RequestContextMiddleware
+from strix_runtime.callers import CallerVerifier, DoorOptions, development_token, install_error_handler
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
 from strix_runtime.natsauth import (
@@ -60,6 +62,9 @@ class PlatformOptions:
     access_log: bool = True
     # OTLP/HTTP collector for spans; None: nothing is exported (trace context still flows through).
     otlp_endpoint: str | None = None
+    # Who may come in (README "Every door closed"): token issuer and audience, the schema open signed out
+    # (embedded mode), CORS origins, /metrics access.
+    doors: DoorOptions = field(default_factory=DoorOptions)
     # Distributed mode: the NATS user every service of this process connects as (None: no credentials). Embedded
     # mode ignores it: each service connects as its own user of the server the platform starts.
     nats_credentials: NatsCredentials | None = None
@@ -121,8 +126,25 @@ async def _start_service(
 
 
 def build_http_app(platform: Platform) -> FastAPI:
-    """One HTTP app for the services of this process: ingestion API, GraphQL, health, metrics."""
-    app = FastAPI(title="Strix", description="Configuration-driven real-time analytics.")
+    """One HTTP app for the services of this process: ingestion API, GraphQL, health, metrics; every door
+    behind the caller verifier, the OpenAPI pages only when the schema is open signed out (embedded mode)."""
+    doors = platform.options.doors
+    pages: dict[str, Any] = {} if doors.open_schema else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="Strix", description="Configuration-driven real-time analytics.", **pages)
+    install_error_handler(app)
+    if doors.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(doors.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Strix-Link", "X-Request-ID"],
+            allow_credentials=True,  # the web UI's refresh cookie on /auth
+            max_age=600,
+        )
+
+    def verifier(service: Any) -> CallerVerifier:
+        return CallerVerifier(service.nc, issuer=doors.issuer, audience=doors.audience)
+
     checks: dict[str, HealthCheck] = {}
 
     async def nats_ok() -> bool:
@@ -136,11 +158,17 @@ def build_http_app(platform: Platform) -> FastAPI:
     if "ingestion" in platform.services:
         from strix_ingestion.app import ingestion_router
 
-        app.include_router(ingestion_router(platform.services["ingestion"]))
+        app.include_router(ingestion_router(platform.services["ingestion"], verifier(platform.services["ingestion"])))
     if "gateway" in platform.services:
         from strix_gateway.app import graphql_router
 
-        app.include_router(graphql_router(platform.services["gateway"]))
+        gateway = platform.services["gateway"]
+
+        async def dev_token() -> str:
+            return await development_token(platform.nc)
+
+        developer = dev_token if doors.developer_graphiql else None
+        app.include_router(graphql_router(gateway, verifier(gateway), doors, developer))
         from strix_gateway.signin import SignInOptions, signin_router
         from strix_runtime.callers import CallerVerifier
 
@@ -153,7 +181,7 @@ def build_http_app(platform: Platform) -> FastAPI:
         async def root() -> RedirectResponse:
             return RedirectResponse("/graphql")
 
-    app.include_router(health_router(checks))
+    app.include_router(health_router(checks, doors.metrics))
     return app
 
 

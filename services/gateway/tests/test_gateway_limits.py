@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,28 @@ import nats
 import pytest
 import strawberry
 from fastapi import FastAPI
+from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
 
 from strix_config import Catalog, load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.errors import StrixError
 from strix_contracts.query import MAX_FILTER_VALUES, QueryRequest, QueryResponse
 from strix_contracts.subjects import QUERY_RUN
 from strix_gateway.app import graphql_router, run_gateway
 from strix_gateway.limits import MAX_SELECTIONS, MAX_WHERE_DEPTH, expanded_size
 from strix_gateway.schema import MAX_ALIASES, build_schema
+from strix_runtime.callers import CallerVerifier
 from strix_runtime.natsserver import NatsServer
+from strix_tokens.access import issue_access_token
+from strix_tokens.keys import KeySet, jwks, new_signing_key
+
+
+def signed_in() -> dict[str, Any]:
+    """The GraphQL context the door makes for an admin (every module, no row filter)."""
+    return {"caller": Caller(subject="test-admin", kind="user", scopes=("admin",))}
+
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 FIELD = "clickstream(window: {last: 1, unit: DAY}, metrics: [EVENTS]) { source }"
@@ -72,12 +83,31 @@ def doubling(n: int) -> str:
     return " ".join(parts)
 
 
+# A signing key of the test's own; the verifier holds its JWKS as though fetched from the auth service.
+KEYS = KeySet(new_signing_key(datetime.now(UTC)))
+
+
 def http_client(schema: strawberry.Schema) -> httpx.AsyncClient:
+    """The GraphQL route over `schema`, asked by an admin with a real access token, really verified."""
     app = FastAPI()
-    gateway: Any = type("G", (), {"schema": schema})()
-    app.include_router(graphql_router(gateway))
+    gateway: Any = type("G", (), {"schema": schema, "nc": Client()})()
+    verifier = CallerVerifier(Client())
+    verifier.jwks.keys, verifier.jwks.fetched_at = jwks(KEYS), time.monotonic()
+    app.include_router(graphql_router(gateway, verifier))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    return httpx.AsyncClient(transport=transport, base_url="http://gateway")
+    token, _ = issue_access_token(
+        KEYS,
+        issuer="strix",
+        audience="strix",
+        subject="test-admin",
+        roles=[],
+        scopes=["admin"],
+        now=datetime.now(UTC),
+        lifetime=timedelta(minutes=5),
+    )
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://gateway", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 # --- documents ------------------------------------------------------------------------------------------------
@@ -87,7 +117,7 @@ async def test_a_document_that_doubles_per_fragment_is_refused_at_once(catalog: 
     recorder = Recorder()
     schema = build_schema(catalog, recorder)
     started = time.perf_counter()
-    result = await schema.execute(doubling(30))
+    result = await schema.execute(context_value=signed_in(), query=doubling(30))
     print(f"n=30 refused in {1000 * (time.perf_counter() - started):.1f} ms")
     assert result.data is None and result.errors is not None
     assert result.errors[0].message.startswith(
@@ -111,9 +141,10 @@ def test_the_expanded_size_counts_every_spread_once_per_use() -> None:
 async def test_a_document_with_a_few_fragments_is_served(catalog: Catalog) -> None:
     recorder = Recorder()
     result = await build_schema(catalog, recorder).execute(
-        "query { ...Today ...Names } fragment Today on Query { clickstream(window: {last: 1, unit: DAY}, "
+        context_value=signed_in(),
+        query="query { ...Today ...Names } fragment Today on Query { clickstream(window: {last: 1, unit: DAY}, "
         "metrics: [EVENTS]) { ...Rows } } fragment Rows on ClickstreamResult { source rows { events } } "
-        "fragment Names on Query { modules { name } }"
+        "fragment Names on Query { modules { name } }",
     )
     assert result.errors is None, result.errors
     assert len(recorder.requests) == 1
@@ -121,7 +152,7 @@ async def test_a_document_with_a_few_fragments_is_served(catalog: Catalog) -> No
 
 async def test_a_fragment_cycle_is_refused_naming_it(catalog: Catalog) -> None:
     result = await build_schema(catalog, Recorder()).execute(
-        "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
+        context_value=signed_in(), query="query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }"
     )
     assert result.errors is not None
     assert result.errors[0].message.startswith("query: fragment A spreads itself (A -> B -> A)")
@@ -131,12 +162,16 @@ async def test_aliases_and_depth_count_inside_fragments(catalog: Catalog) -> Non
     recorder = Recorder()
     schema = build_schema(catalog, recorder)
     aliased = " ".join(f"a{i}: {FIELD}" for i in range(MAX_ALIASES + 1))
-    result = await schema.execute(f"query {{ ...Many }} fragment Many on Query {{ {aliased} }}")
+    result = await schema.execute(
+        context_value=signed_in(), query=f"query {{ ...Many }} fragment Many on Query {{ {aliased} }}"
+    )
     assert result.errors is not None and "aliases" in result.errors[0].message
     nested = "name"
     for level in range(10):
         nested = f"f{level} {{ {nested} }}"
-    result = await schema.execute(f"query {{ ...Deep }} fragment Deep on Query {{ {nested} }}")
+    result = await schema.execute(
+        context_value=signed_in(), query=f"query {{ ...Deep }} fragment Deep on Query {{ {nested} }}"
+    )
     assert result.errors is not None
     assert any("depth" in e.message for e in result.errors), result.errors
     assert recorder.requests == []
@@ -155,10 +190,14 @@ async def test_a_where_nested_past_the_limit_is_refused_naming_where_and_the_lim
             where = {"or": [where]}
         return where
 
-    result = await schema.execute(WHERE_QUERY, variable_values={"w": nested(MAX_WHERE_DEPTH)})
+    result = await schema.execute(
+        context_value=signed_in(), query=WHERE_QUERY, variable_values={"w": nested(MAX_WHERE_DEPTH)}
+    )
     assert result.errors is None, result.errors
     for levels in (MAX_WHERE_DEPTH + 1, 300):
-        result = await schema.execute(WHERE_QUERY, variable_values={"w": nested(levels)})
+        result = await schema.execute(
+            context_value=signed_in(), query=WHERE_QUERY, variable_values={"w": nested(levels)}
+        )
         assert result.errors is not None
         assert result.errors[0].message.startswith(f"w: where nests more than {MAX_WHERE_DEPTH} levels of and/or")
     # Written in the document rather than sent as a variable: the same limit, named by the argument.
@@ -166,7 +205,8 @@ async def test_a_where_nested_past_the_limit_is_refused_naming_where_and_the_lim
     for _ in range(MAX_WHERE_DEPTH + 1):
         literal = f"{{or: [{literal}]}}"
     result = await schema.execute(
-        f"{{ clickstream(window: {{last: 1, unit: DAY}}, metrics: [EVENTS], where: {literal}) {{ source }} }}"
+        context_value=signed_in(),
+        query=f"{{ clickstream(window: {{last: 1, unit: DAY}}, metrics: [EVENTS], where: {literal}) {{ source }} }}",
     )
     assert result.errors is not None
     assert result.errors[0].message.startswith(f"where: where nests more than {MAX_WHERE_DEPTH} levels of and/or")
@@ -193,7 +233,9 @@ async def test_huge_in_lists_and_or_branches_are_refused_before_graphql_core_coe
     schema = build_schema(catalog, recorder)
     started = time.perf_counter()
     result = await schema.execute(
-        WHERE_QUERY, variable_values={"w": {"country": {"in": [f"C{i}" for i in range(500_000)]}}}
+        context_value=signed_in(),
+        query=WHERE_QUERY,
+        variable_values={"w": {"country": {"in": [f"C{i}" for i in range(500_000)]}}},
     )
     print(f"500 000 values refused in {1000 * (time.perf_counter() - started):.0f} ms")
     assert result.errors is not None
@@ -202,12 +244,14 @@ async def test_huge_in_lists_and_or_branches_are_refused_before_graphql_core_coe
     )
     started = time.perf_counter()
     branches = [{"country": {"eq": f"C{i}"}} for i in range(50_000)]
-    result = await schema.execute(WHERE_QUERY, variable_values={"w": {"or": branches}})
+    result = await schema.execute(context_value=signed_in(), query=WHERE_QUERY, variable_values={"w": {"or": branches}})
     print(f"50 000 branches refused in {1000 * (time.perf_counter() - started):.0f} ms")
     assert result.errors is not None
     assert result.errors[0].message.startswith("w.or: where has 50000 branches in one and/or, at most 100")
     assert recorder.requests == []
-    result = await schema.execute(WHERE_QUERY, variable_values={"w": {"or": branches[:100]}})
+    result = await schema.execute(
+        context_value=signed_in(), query=WHERE_QUERY, variable_values={"w": {"or": branches[:100]}}
+    )
     assert result.errors is None, result.errors
     assert len(recorder.requests[0].filters[0].any) == 100  # type: ignore[union-attr]
 
@@ -240,7 +284,9 @@ async def test_an_unexpected_failure_is_answered_with_a_request_id_only(catalog:
 
 
 async def test_without_a_request_id_one_is_made(catalog: Catalog) -> None:
-    result = await build_schema(catalog, Recorder(error=RuntimeError("secret"))).execute("{ " + FIELD + " }")
+    result = await build_schema(catalog, Recorder(error=RuntimeError("secret"))).execute(
+        context_value=signed_in(), query="{ " + FIELD + " }"
+    )
     assert result.errors is not None
     request_id = (result.errors[0].extensions or {})["requestId"]
     assert len(request_id) == 32 and result.errors[0].message == f"internal error (request id {request_id})"
@@ -258,7 +304,7 @@ async def test_a_query_service_slower_than_the_deadline_is_answered_with_what_to
         await service.add_endpoint(name="run", subject=QUERY_RUN, handler=slow)
         async with run_gateway(nc, catalog, deadline=0.3) as gateway:
             started = time.perf_counter()
-            result = await gateway.schema.execute("{ " + FIELD + " }")
+            result = await gateway.schema.execute(context_value=signed_in(), query="{ " + FIELD + " }")
             assert time.perf_counter() - started < 2
         assert result.errors is not None
         assert result.errors[0].message.startswith("window: the query took longer than 0.3 s")
@@ -272,7 +318,8 @@ async def test_a_long_outside_64_bits_is_refused_by_the_scalar() -> None:
     fleet = load_catalog(CONFIGS.parent / "tests" / "fixtures" / "client-configs")
     recorder = Recorder()
     result = await build_schema(fleet, recorder).execute(
-        "query($n: Long) { fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], where: {zone: {eq: $n}}) { source } }",
+        context_value=signed_in(),
+        query="query($n: Long) { fleet(window: {last: 1, unit: DAY}, metrics: [TRIPS], where: {zone: {eq: $n}}) { source } }",
         variable_values={"n": 2**70},
     )
     assert result.errors is not None

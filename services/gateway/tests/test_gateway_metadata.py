@@ -19,11 +19,18 @@ import strawberry
 from nats.aio.client import Client
 
 from strix_config import Catalog, load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.query import Condition, QueryRequest, QueryResponse, RecordsRequest, RecordsResponse, Row
 from strix_gateway.history import recorded, removed_names
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
 from strix_gateway.types import NO_LONGER_ALLOWED, Removed
+
+
+def signed_in() -> dict[str, Any]:
+    """The GraphQL context the door makes for an admin (every module, no row filter)."""
+    return {"caller": Caller(subject="test-admin", kind="user", scopes=("admin",))}
+
 
 REPO = Path(__file__).resolve().parents[3]
 CATALOGS = {"examples": REPO / "configs", "client": REPO / "tests" / "fixtures" / "client-configs"}
@@ -96,7 +103,7 @@ MODULES = """{ modules {
 
 
 async def modules(catalog: Catalog) -> dict[str, dict[str, Any]]:
-    result = await full_schema(catalog).execute(MODULES)
+    result = await full_schema(catalog).execute(context_value=signed_in(), query=MODULES)
     assert result.errors is None, result.errors
     assert result.data is not None
     return {m["name"]: m for m in result.data["modules"]}
@@ -315,7 +322,8 @@ async def test_enum_filters_send_the_values_they_stand_for(parcels: Catalog) -> 
     recorder = Recorder(rows=[])
     schema = build_schema(parcels, recorder)
     result = await schema.execute(
-        "query($s: [ParcelsSizeValue!]) { parcels(window: {last: 1, unit: DAY}, "
+        context_value=signed_in(),
+        query="query($s: [ParcelsSizeValue!]) { parcels(window: {last: 1, unit: DAY}, "
         "where: {locale: {in: [en_US_2, true_, fi]}, size: {notIn: $s}}) { rows { parcels } } }",
         variable_values={"s": ["S", "M"]},
     )
@@ -325,7 +333,10 @@ async def test_enum_filters_send_the_values_they_stand_for(parcels: Catalog) -> 
         ("locale", "in", ["en-US", "true", "fi"]),
         ("size", "not_in", ["S", "M"]),
     ]
-    refused = await schema.execute('{ parcels(window: {last: 1, unit: DAY}, where: {size: {eq: "XL"}}) { source } }')
+    refused = await schema.execute(
+        context_value=signed_in(),
+        query='{ parcels(window: {last: 1, unit: DAY}, where: {size: {eq: "XL"}}) { source } }',
+    )
     assert refused.errors is not None and "ParcelsSizeValue" in refused.errors[0].message
 
 
@@ -346,7 +357,7 @@ async def test_grouped_enum_values_come_back_the_same_from_both_executors(parcel
         "locale": "locale size parcels",
         "locale, generic": "... on ParcelsRow { locale size parcels }",
     }.items():
-        result = await schema.execute(query % fields)
+        result = await schema.execute(context_value=signed_in(), query=query % fields)
         assert result.errors is None, (name, result.errors)
         answers[name] = msgspec.json.encode(result.data)
     layouts = [r.row_layout is not None for r in recorder.requests]
@@ -384,12 +395,14 @@ async def test_a_value_no_longer_allowed_stays_deprecated_and_rows_carrying_it_a
     assert size.values["XL"].deprecation_reason == NO_LONGER_ALLOWED
     assert not size.values["S"].deprecation_reason
     query = "{ parcels(window: {last: 1, unit: DAY}, granularity: TOTAL, groupBy: [SIZE]) { rows { %s } } }"
-    laid_out = await schema.execute(query % "size parcels")
-    generic = await schema.execute(query % "... on ParcelsRow { size parcels }")
+    laid_out = await schema.execute(context_value=signed_in(), query=query % "size parcels")
+    generic = await schema.execute(context_value=signed_in(), query=query % "... on ParcelsRow { size parcels }")
     assert laid_out.errors is None and generic.errors is None, (laid_out.errors, generic.errors)
     assert msgspec.json.encode(laid_out.data) == msgspec.json.encode(generic.data)
     assert msgspec.json.encode(laid_out.data) == b'{"parcels":{"rows":[{"size":"XL","parcels":2}]}}'
-    found = await schema.execute("{ modules { dimensions { name allowedValues { value } } } }")
+    found = await schema.execute(
+        context_value=signed_in(), query="{ modules { dimensions { name allowedValues { value } } } }"
+    )
     assert found.data is not None
     (dims,) = [m["dimensions"] for m in found.data["modules"]]
     assert [v["value"] for v in next(d for d in dims if d["name"] == "size")["allowedValues"]] == ["S", "M", "L"]

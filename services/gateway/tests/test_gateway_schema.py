@@ -19,9 +19,16 @@ import pytest
 import strawberry
 
 from strix_config import Catalog, ModuleConfig, load_catalog
+from strix_contracts.caller import Caller
 from strix_contracts.errors import NotFound, QueryError, StrixError
 from strix_contracts.query import AllOf, AnyOf, Condition, QueryRequest, QueryResponse, Row
 from strix_gateway.schema import MAX_ALIASES, build_schema
+
+
+def signed_in() -> dict[str, Any]:
+    """The GraphQL context the door makes for an admin (every module, no row filter)."""
+    return {"caller": Caller(subject="test-admin", kind="user", scopes=("admin",))}
+
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIGS = REPO / "configs"
@@ -80,7 +87,7 @@ class Recorder:
 
 async def execute(catalog: Catalog, recorder: Recorder, query: str) -> Any:
     schema: strawberry.Schema = build_schema(catalog, recorder)
-    return await schema.execute(query)
+    return await schema.execute(context_value=signed_in(), query=query)
 
 
 async def ask(catalog: Catalog, query: str) -> QueryRequest:

@@ -26,11 +26,9 @@ an argument (tests pass a fixed one).
 from __future__ import annotations
 
 import asyncio
-import hmac
-import ipaddress
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -44,6 +42,8 @@ from pydantic import BaseModel, ValidationError
 
 from strix_contracts.caller import Caller
 from strix_contracts.errors import StrixError, Unauthorized, Unavailable, error_from_json
+from strix_runtime.health import MetricsAccess
+from strix_runtime.settings import StrixSettings
 from strix_tokens import messages
 from strix_tokens.access import UnknownKeyId, verify_access_token
 from strix_tokens.apikeys import PREFIX, parse_api_key
@@ -299,30 +299,47 @@ def install_error_handler(app: FastAPI) -> None:
     app.add_exception_handler(StrixError, handle)
 
 
-# --- /metrics: its own bearer token, or allowed networks ------------------------------------------------------
+# --- the doors of one process ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class MetricsAccess:
-    """Who may read /metrics: a request with `Authorization: Bearer <token>`, or from one of `networks`. Neither
-    set: nobody (the scrape target must be configured)."""
+class DoorOptions:
+    """How the doors of one process are kept: plain values the composition root takes from settings."""
 
-    token: str | None = None
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    issuer: str = "strix"  # the `iss` access tokens must carry
+    audience: str = "strix"  # the `aud` they must include
+    # Signed out: schema introspection, the GraphiQL page and the OpenAPI pages. Embedded mode only by default.
+    open_schema: bool = False
+    # Embedded mode: GraphiQL opens signed in as the local developer (a development sign-in token in the page).
+    developer_graphiql: bool = False
+    cors_origins: tuple[str, ...] = ()  # browser origins (the web UI's) allowed to call the API
+    metrics: MetricsAccess = field(default_factory=MetricsAccess)
 
     @classmethod
-    def of(cls, token: str | None, networks: Iterable[str]) -> MetricsAccess:
-        return cls(token or None, tuple(ipaddress.ip_network(n, strict=False) for n in networks))
+    def from_settings(cls, settings: StrixSettings, embedded: bool) -> DoorOptions:
+        """The doors as the settings say, with embedded mode's defaults (`strix up` with its own NATS server):
+        the schema open signed out with GraphiQL signed in as the local developer, /metrics for loopback."""
+        open_schema = embedded if settings.open_schema is None else settings.open_schema
+        networks = settings.metrics_networks
+        if networks is None:
+            networks = ["127.0.0.1/32", "::1/128"] if embedded else []
+        token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+        return cls(
+            open_schema=open_schema,
+            developer_graphiql=open_schema and embedded,
+            cors_origins=tuple(settings.cors_origins),
+            metrics=MetricsAccess.of(token, networks),
+        )
 
-    def allows(self, authorization: str | None, client_host: str | None) -> bool:
-        if self.token and authorization:
-            scheme, _, given = authorization.partition(" ")
-            if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode()):
-                return True
-        if client_host and self.networks:
-            try:
-                address = ipaddress.ip_address(client_host)
-            except ValueError:
-                return False
-            return any(address in network for network in self.networks)
-        return False
+
+DEVELOPER = "developer"
+
+
+async def development_token(nc: NATS, wait: float = 5.0) -> str:
+    """An access token of the local developer (roles and scopes admin) from the auth service's development
+    sign-in, which answers in embedded mode only."""
+    request = messages.DevSignIn(user=DEVELOPER, roles=["admin"], scopes=["read", "write", "admin"])
+    reply = await nc.request(messages.AUTH_TOKEN_DEV, request.model_dump_json().encode(), timeout=wait)
+    if reply.headers and ERROR_HEADER in reply.headers:
+        raise error_from_json(reply.data)
+    return messages.TokenPair.model_validate_json(reply.data).access_token

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import hmac
+import ipaddress
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -12,8 +15,36 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 HealthCheck = Callable[[], Awaitable[bool | str]]
 
 
-def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
-    """`/healthz` runs every check (200 when all pass, 503 otherwise); `/metrics` is Prometheus text."""
+@dataclass(frozen=True)
+class MetricsAccess:
+    """Who may read /metrics: a request with `Authorization: Bearer <token>`, or from one of `networks`. Neither
+    set: nobody (the scrape target must be configured)."""
+
+    token: str | None = None
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @classmethod
+    def of(cls, token: str | None, networks: Iterable[str]) -> MetricsAccess:
+        return cls(token or None, tuple(ipaddress.ip_network(n, strict=False) for n in networks))
+
+    def allows(self, authorization: str | None, client_host: str | None) -> bool:
+        if self.token and authorization:
+            scheme, _, given = authorization.partition(" ")
+            if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), self.token.encode()):
+                return True
+        if client_host and self.networks:
+            try:
+                address = ipaddress.ip_address(client_host)
+            except ValueError:
+                return False
+            return any(address in network for network in self.networks)
+        return False
+
+
+def health_router(checks: Mapping[str, HealthCheck], metrics_access: MetricsAccess | None = None) -> APIRouter:
+    """`/healthz` runs every check (200 when all pass, 503 otherwise); `/metrics` is Prometheus text, for
+    whom `metrics_access` admits (None: anyone, for the test apps of single services; the platform always
+    passes its rule)."""
     router = APIRouter()
 
     @router.get("/healthz", tags=["operations"])
@@ -28,7 +59,22 @@ def health_router(checks: Mapping[str, HealthCheck]) -> APIRouter:
         return JSONResponse(body, 200 if healthy else 503)
 
     @router.get("/metrics", tags=["operations"])
-    async def metrics() -> Response:
+    async def metrics(request: Request) -> Response:
+        if metrics_access is not None:
+            host = request.client.host if request.client else None
+            if not metrics_access.allows(request.headers.get("authorization"), host):
+                return JSONResponse(
+                    {
+                        "error": {
+                            "code": "unauthorized",
+                            "message": "/metrics needs its bearer token or a request from an allowed network",
+                            "hint": "set STRIX_METRICS_TOKEN and scrape with `Authorization: Bearer <token>`, or "
+                            "STRIX_METRICS_NETWORKS",
+                        }
+                    },
+                    401,
+                    headers={"WWW-Authenticate": 'Bearer realm="strix-metrics"'},
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

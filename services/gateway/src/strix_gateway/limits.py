@@ -28,9 +28,11 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
+from strawberry.extensions import SchemaExtension
 
-from strix_contracts.errors import QueryError
+from strix_contracts.errors import QueryError, Unauthorized
 from strix_contracts.query import MAX_FILTER_BRANCHES, MAX_FILTER_DEPTH, MAX_FILTER_VALUES
+from strix_gateway.errors import to_graphql_error
 
 # Fields, fragment spreads and inline fragments of a document with every fragment spread in place. The largest
 # dashboard document asks a few dozen; 2 000 leaves room for anything a person writes.
@@ -205,3 +207,41 @@ async def within_deadline(work: Awaitable[T], seconds: float = DEADLINE) -> T:
             argument="window",
             hint="narrow the window, filter, group by fewer dimensions or choose a coarser granularity",
         ) from exc
+
+
+# --- introspection, signed out ----------------------------------------------------------------------------------
+
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+
+def introspects(document: DocumentNode) -> bool:
+    """Whether any operation or fragment of the document asks for `__schema` or `__type` (`__typename` is a
+    field of every type, not introspection of the schema)."""
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            for selection_set in _selection_sets(definition.selection_set):
+                for selection in selection_set.selections:
+                    if isinstance(selection, FieldNode) and selection.name.value in INTROSPECTION_FIELDS:
+                        return True
+    return False
+
+
+class SignedOutIntrospection(SchemaExtension):
+    """Introspection needs a signed-in caller unless the schema is open (`open_schema` in the context: embedded
+    mode). Listed after the validation cache, whose hook has validated the document when this one runs (strawberry
+    reads the errors before any hook resumes), so a document is answered with its validation errors first."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        values = context.context if isinstance(context.context, dict) else {}
+        signed_out = values.get("caller") is None and not values.get("open_schema")
+        document = context.graphql_document
+        if signed_out and not context.pre_execution_errors and document is not None and introspects(document):
+            refused = Unauthorized(
+                "introspection needs a signed-in caller",
+                argument="query",
+                hint="send `Authorization: Bearer <token or API key>`; signed out, the schema is open in embedded "
+                "mode only",
+            )
+            context.pre_execution_errors = [to_graphql_error(refused)]
+        yield

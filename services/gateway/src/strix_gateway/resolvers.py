@@ -19,7 +19,8 @@ from pydantic import ValidationError
 
 from strix_config import ModuleConfig
 from strix_config.model import PredefinedQuery
-from strix_contracts.errors import StrixError, invalid_request
+from strix_contracts.caller import Caller
+from strix_contracts.errors import StrixError, Unauthorized, invalid_request
 from strix_contracts.query import (
     MAX_FILTER_BRANCHES,
     MAX_FILTER_VALUES,
@@ -205,9 +206,25 @@ def requested_metrics(
     return [*listed, *(m for m in selected if m not in listed)]
 
 
+def caller_of(context: Any) -> Caller:
+    """The verified caller the door put into the GraphQL context (app.py); a signed-out request reads nothing."""
+    caller = context.get("caller") if isinstance(context, dict) else None
+    if not isinstance(caller, Caller):
+        raise Unauthorized(
+            "sign in first: this request carries no credential",
+            hint="send `Authorization: Bearer <access token or API key>` (over a websocket: in connection_init)",
+        )
+    return caller
+
+
+def _caller(kwargs: dict[str, Any]) -> Caller:
+    return caller_of(kwargs["info"].context)
+
+
 def request_dict(config: ModuleConfig, args: dict[str, Any]) -> dict[str, Any]:
     top = args.get("top")
     return {
+        "caller": _caller(args),
         "module": config.module,
         "window": _window(args["window"]),
         "granularity": args.get("granularity", Granularity.HOUR).value,
@@ -341,6 +358,7 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
     async def handle(kwargs: dict[str, Any]) -> Any:
         window = kwargs.get("window")
         payload: dict[str, Any] = {
+            "caller": _caller(kwargs),
             "module": types.config.module,
             "window": _window(window) if window else query.window.model_dump(),
             "granularity": query.granularity,
@@ -413,6 +431,7 @@ def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsRead
 
     async def handle(kwargs: dict[str, Any]) -> Any:
         payload = {
+            "caller": _caller(kwargs),
             "module": config.module,
             "window": _window(kwargs["window"]),
             "time_zone": kwargs.get("time_zone", "UTC"),

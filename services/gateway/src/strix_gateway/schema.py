@@ -25,16 +25,18 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from strix_config import Catalog
+from strix_config.access import may_read
 from strix_contracts.errors import StrixError, internal
 from strix_gateway.errors import request_id, to_graphql_error, unexpected
 from strix_gateway.fastrows import FlatRowsExecutionContext
-from strix_gateway.limits import document_error, variables_error
+from strix_gateway.limits import SignedOutIntrospection, document_error, variables_error
 from strix_gateway.live import LiveFeed
 from strix_gateway.metadata import ModuleInfo, module_info
 from strix_gateway.names import camel, pascal
 from strix_gateway.resolvers import (
     QueryRunner,
     RecordsReader,
+    caller_of,
     join_resolver,
     live_resolver,
     module_resolver,
@@ -136,15 +138,19 @@ def build_schema(
         name: build_module_types(catalog.modules[name], (removed or {}).get(name, Removed()))
         for name in catalog.names()
     }
-    infos = [module_info(catalog, types[name], read is not None) for name in sorted(types)]
+    infos = {name: module_info(catalog, types[name], read is not None) for name in sorted(types)}
 
-    def modules() -> list[ModuleInfo]:
-        return infos
+    def modules(info: strawberry.Info) -> list[ModuleInfo]:
+        try:
+            caller = caller_of(info.context)
+        except StrixError as exc:
+            raise to_graphql_error(exc) from exc
+        return [found for name, found in infos.items() if may_read(catalog.modules[name], caller)]
 
     fields["modules"] = strawberry.field(
         resolver=modules,
-        description="The modules this deployment serves: their dimensions, metrics, rollups, joins and predefined "
-        "queries, typed and described (what a query builder is generated from).",
+        description="The modules this deployment serves that the caller may read: their dimensions, metrics, "
+        "rollups, joins and predefined queries, typed and described (what a query builder is generated from).",
     )
     for name, module_types in types.items():
         config = module_types.config
@@ -200,6 +206,7 @@ def build_schema(
             lambda: ParserCache(maxsize=QUERY_TEXTS_KEPT),
             lambda: AddValidationRules(LIMIT_RULES),
             lambda: BoundedValidation(maxsize=QUERY_TEXTS_KEPT),
+            SignedOutIntrospection,
             InternalErrors,
         ],
     )

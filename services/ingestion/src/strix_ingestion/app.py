@@ -1,4 +1,11 @@
-"""Ingestion wiring: HTTP routes over the validation and batching logic, JetStream as the sink."""
+"""Ingestion wiring: HTTP routes over the validation and batching logic, JetStream as the sink.
+
+The door: posting events needs a credential with the `write` scope whose roles the module's `access.write`
+admits (strix_config.access.may_write), checked before the body is read; listing modules needs a signed-in
+caller and lists those it may write. Bodies are JSON or NDJSON, declared so: `text/plain`, form and multipart
+bodies (what a page of another site can post without a CORS preflight) and bodies of no declared type are
+refused with 415 before anything is read or stored.
+"""
 
 from __future__ import annotations
 
@@ -17,12 +24,14 @@ from prometheus_client import Counter
 from starlette.requests import ClientDisconnect
 
 from strix_config import Catalog
-from strix_contracts.errors import StrixError
+from strix_config.access import may_write
+from strix_contracts.errors import Forbidden, StrixError
 from strix_ingestion.batches import RequestTooLarge, request_messages
 from strix_ingestion.kafka_source import TopicPump, open_bucket
 from strix_ingestion.publisher import EventPublisher, open_ledger, publish_request
 from strix_ingestion.receipts import Receipt, request_digest
 from strix_ingestion.validation import EventCodec, build_codec, decode_body
+from strix_runtime.callers import CallerVerifier, install_error_handler, signed_in, strix_error_response
 from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -81,8 +90,37 @@ async def run_ingestion(nc: NATS, catalog: Catalog, stream_max_bytes: int | None
 
 
 def _error(exc: StrixError) -> JSONResponse:
-    headers = {"Retry-After": "2"} if exc.status == 503 else None
-    return JSONResponse({"error": exc.body().model_dump(exclude_none=True)}, exc.status, headers=headers)
+    return strix_error_response(exc)
+
+
+# Media types of an events body (before any `;` parameter): JSON, or NDJSON under its usual names.
+JSON_TYPES = frozenset({"application/json"})
+NDJSON_TYPES = frozenset({"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"})
+
+
+def body_kind(content_type: str | None) -> bool | None:
+    """Whether the body is NDJSON (True) or JSON (False) by its declared type; None for any other type or none
+    (text/plain, forms and multipart are what another site's page can post without a preflight)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media in JSON_TYPES or (media.startswith("application/") and media.endswith("+json")):
+        return False
+    if media in NDJSON_TYPES:
+        return True
+    return None
+
+
+def _unsupported(content_type: str | None) -> JSONResponse:
+    given = content_type or "none"
+    return JSONResponse(
+        {
+            "error": {
+                "code": "unsupported_media_type",
+                "message": f"events are JSON or NDJSON; the body's content type is {given}",
+                "hint": "send content-type: application/json (one event or an array) or application/x-ndjson",
+            }
+        },
+        415,
+    )
 
 
 def _too_large(message: str, hint: str, **extra: Any) -> JSONResponse:
@@ -106,11 +144,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def ingestion_router(service: Ingestion) -> APIRouter:
+def ingestion_router(service: Ingestion, verifier: CallerVerifier | None = None) -> APIRouter:
+    """The ingestion routes behind `verifier` (by default one over the service's connection, with Strix's
+    issuer and audience)."""
     router = APIRouter(prefix="/v1", tags=["ingestion"])
+    doors = verifier or CallerVerifier(service.nc)
 
     @router.get("/modules")
-    async def modules() -> dict[str, Any]:
+    async def modules(request: Request) -> dict[str, Any]:
+        caller = signed_in(await doors.caller(request.headers))
         return {
             "modules": [
                 {
@@ -123,12 +165,28 @@ def ingestion_router(service: Ingestion) -> APIRouter:
                     },
                 }
                 for name, cfg in sorted(service.catalog.modules.items())
+                if may_write(cfg, caller)
             ]
         }
 
     @router.post("/modules/{module}/events")
     async def post_events(module: str, request: Request, partial: bool = False) -> JSONResponse:
         """Store one event, a JSON array or NDJSON. All-or-nothing unless `partial=true`."""
+        content_type = request.headers.get("content-type")
+        ndjson = body_kind(content_type)
+        if ndjson is None:
+            return _unsupported(content_type)
+        try:
+            caller = signed_in(await doors.caller(request.headers))
+        except StrixError as exc:
+            return _error(exc)
+        if not caller.may("write", module):
+            return _error(
+                Forbidden(
+                    f"{caller.subject} may not post events: the credential lacks the write scope",
+                    hint="post with an API key or token that has the write scope",
+                )
+            )
         codec = service.codecs.get(module)
         if codec is None:
             return JSONResponse(
@@ -141,6 +199,14 @@ def ingestion_router(service: Ingestion) -> APIRouter:
                 },
                 404,
             )
+        if not may_write(codec.config, caller):
+            return _error(
+                Forbidden(
+                    f"{caller.subject} may not post events to module {module!r}: no role of its access.write",
+                    argument="module",
+                    hint=f"the module's access.write names the roles that may: {', '.join(codec.config.access.write or ())}",
+                )
+            )
         try:
             body = await _read_body(request, MAX_BODY_BYTES)
         except ClientDisconnect:  # the client went away mid-upload: nothing was stored, nobody to answer
@@ -148,8 +214,6 @@ def ingestion_router(service: Ingestion) -> APIRouter:
             return JSONResponse({"error": {"code": "client_disconnected", "message": "body not received"}}, 400)
         except _BodyTooLarge:
             return _too_large(f"body over {MAX_BODY_BYTES} bytes", "send the events in several requests")
-        content_type = request.headers.get("content-type", "")
-        ndjson = "ndjson" in content_type or "jsonl" in content_type
         now = datetime.now(UTC)
         decoded = decode_body(codec, body, ndjson, now)
         rejections = [{"index": r.index, "field": r.field, "reason": r.reason} for r in decoded.rejections]
@@ -183,7 +247,8 @@ def ingestion_router(service: Ingestion) -> APIRouter:
 
 def create_app(service: Ingestion) -> FastAPI:
     """The standalone ingestion HTTP app (`strix serve ingestion`)."""
-    app = FastAPI(title="Strix ingestion")
+    app = FastAPI(title="Strix ingestion", docs_url=None, redoc_url=None, openapi_url=None)
+    install_error_handler(app)
     app.include_router(ingestion_router(service))
     app.include_router(health_router({"nats": service.healthy}))
     return app
