@@ -252,9 +252,11 @@ async def test_only_the_gateway_calls_the_query_service(secured_nats_server: Sec
 
         await rollup.subscribe(QUERY_RUN, cb=steal)
         await rollup.subscribe(f"{inbox_prefix('gateway')}.>", cb=steal)
+        await rollup.subscribe(">", cb=steal)
         await rollup.flush()
         assert 'subscription to "query.run"' in await rollup_errors.wait_for('subscription to "query.run"')
         await rollup_errors.wait_for(f'subscription to "{inbox_prefix("gateway")}.>"')
+        await rollup_errors.wait_for('subscription to ">"')
         assert (await gateway.request(QUERY_RUN, b"again", timeout=5)).data == b"answer"
         assert received == [b"from the gateway", b"again"]
         assert stolen == []

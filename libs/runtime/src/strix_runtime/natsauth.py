@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from strix_contracts.dashboards import DASHBOARDS_LINK_RESOLVE, DASHBOARDS_SERVICE
 from strix_contracts.subjects import (
+    COMMITTED_PREFIX,
     QUERY_RECORDS,
     QUERY_RUN,
     QUERY_SERVICE,
@@ -52,6 +53,8 @@ ROLLUP_SERVICE = "strix-rollup"  # strix_rollup.discovery.SERVICE
 # Subjects a door calls to verify a credential: the auth service's keys, a dashboard's public link.
 AUTH_VERIFY = (AUTH_JWKS, AUTH_KEYS_VERIFY)
 LINK_RESOLVE = DASHBOARDS_LINK_RESOLVE
+# Commit notices of every module, as the query service and the gateway subscribe to them.
+COMMITTED_ALL = f"{COMMITTED_PREFIX}.>"
 
 
 @dataclass(frozen=True)
@@ -168,12 +171,12 @@ def service_permissions(service: str, modules: Sequence[str]) -> Permissions:
         publish += [*_bucket(ROLLUP_BATCHES), f"$SRV.PING.{ROLLUP_SERVICE}"]
         return Permissions(tuple(publish), (inbox, *_micro(ROLLUP_SERVICE)), responds=True)
     if service == "query":
-        return Permissions((), (inbox, QUERY_RUN, QUERY_RECORDS, committed_subject("*"), *_micro(QUERY_SERVICE)), True)
+        return Permissions((), (inbox, QUERY_RUN, QUERY_RECORDS, COMMITTED_ALL, *_micro(QUERY_SERVICE)), True)
     if service == "gateway":
         # The front door: asks the query service, the auth service (sign-in, keys; it checks the caller's
         # scopes first) and the dashboards service; follows commits for live queries.
         calls = (QUERY_RUN, QUERY_RECORDS, "auth.>", "dashboards.>")
-        return Permissions((*calls, *_bucket(SCHEMA_HISTORY)), (inbox, committed_subject("*")))
+        return Permissions((*calls, *_bucket(SCHEMA_HISTORY)), (inbox, COMMITTED_ALL))
     if service == "dashboards":
         buckets = tuple(subject for bucket in DASHBOARDS_BUCKETS for subject in _bucket(bucket))
         return Permissions(buckets, (inbox, "dashboards.>", *_micro(DASHBOARDS_SERVICE)), responds=True)
