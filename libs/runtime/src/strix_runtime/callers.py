@@ -41,6 +41,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ValidationError
 
 from strix_contracts.caller import Caller
+from strix_contracts.dashboards import DASHBOARDS_LINK_RESOLVE, LinkToken
 from strix_contracts.errors import StrixError, Unauthorized, Unavailable, error_from_json
 from strix_runtime.health import MetricsAccess
 from strix_runtime.settings import StrixSettings
@@ -51,8 +52,7 @@ from strix_tokens.apikeys import PREFIX, parse_api_key
 AUTHORIZATION = "authorization"
 API_KEY_HEADER = "x-api-key"
 LINK_HEADER = "x-strix-link"
-# The dashboards service resolves a public link's token into its Caller (strix_dashboards; helper D).
-LINK_RESOLVE = "dashboards.link.resolve"
+LINK_RESOLVE = DASHBOARDS_LINK_RESOLVE  # the dashboards service turns a public link's token into its Caller
 ERROR_HEADER = "Nats-Service-Error-Code"
 MAX_CREDENTIAL_BYTES = 8192
 
@@ -197,7 +197,7 @@ class CallerVerifier:
     async def resolve_link(self, token: str) -> Caller:
         if not token or len(token) > 512:
             raise Unauthorized("not a dashboard link token", argument=LINK_HEADER)
-        reply = await self._request(LINK_RESOLVE, _LinkToken(token=token), "dashboards")
+        reply = await self._request(LINK_RESOLVE, LinkToken(token=token), "dashboards")
         try:
             caller = Caller.model_validate_json(reply)
         except ValidationError as exc:
@@ -236,10 +236,6 @@ class CallerVerifier:
 
 class _Empty(BaseModel):
     pass
-
-
-class _LinkToken(BaseModel):
-    token: str
 
 
 # --- HTTP: the caller of a request, and errors rendered once --------------------------------------------------
