@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -296,3 +297,26 @@ async def test_states_say_what_happened(site: Site, new_context: ContextFactory)
     await page.locator(".segmented label", has_text="Pie").click()
     await expect(page.locator(".problems")).to_contain_text("A pie needs a dimension to group by.")
     await expect(page.get_by_role("button", name="Run")).to_be_disabled()
+
+
+async def test_a_live_answer_follows_new_events(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await _sign_in(page, site.url)
+    await page.locator("input[name=live]").check()
+    query = await _answered(page)
+    cell = page.locator(".result-panel td[data-metric=plays]")
+    before = (await _graphql(site.client, query))["arcade"]["rows"][0]["plays"]
+    await expect(cell).to_have_attribute("data-value", str(before))
+    await expect(page.locator(".freshness")).to_have_text(re.compile(r"updated \d+ s ago"))
+
+    now = datetime.now(UTC)
+    extra = [
+        {**e, "play_id": f"live-{i}", "played_at": (now - timedelta(seconds=5)).isoformat()}
+        for i, e in enumerate(site.events[:7])
+    ]
+    await _post(site.client, extra)
+    # Pushed by the subscription after the rollup commit: no reload, no click.
+    await expect(cell).to_have_attribute("data-value", str(before + 7), timeout=30_000)
+    assert int(await page.locator(".freshness").get_attribute("data-updates") or 0) >= 2
+    await page.locator(".result-panel").screenshot(path=screenshot_path("live"))

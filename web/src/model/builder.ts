@@ -252,6 +252,11 @@ export function buildQuery(state: BuilderState, module: ModuleInfo): string {
   ].join("\n");
 }
 
+/** The same question as a subscription: answered at once, then again whenever new events change its window. */
+export function buildSubscription(state: BuilderState, module: ModuleInfo): string {
+  return buildQuery(state, module).replace(/^query StrixBuilder/, "subscription StrixLive");
+}
+
 /** The GraphQL text of one page of raw events. */
 export function buildRecordsQuery(
   state: BuilderState,

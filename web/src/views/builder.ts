@@ -201,6 +201,7 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   let state = normalise(options.initial ?? defaultState(module, options.timeZone), module);
   let panel: PanelView | null = null;
   let timer: number | undefined;
+  let live = false;
 
   const form = h("form", { class: "builder", "aria-label": "Query builder", onsubmit: (e: Event) => e.preventDefault() });
   const result = h("section", { class: "panel result-panel", "aria-live": "polite", "aria-label": "Answer" });
@@ -221,7 +222,7 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   function run(): void {
     panel?.dispose();
     clear(result);
-    panel = mountPanel(result, state, module);
+    panel = mountPanel(result, state, module, { live: live && state.visualization !== "records" });
     queryText.textContent = panel.query ?? "(events: one query per page)";
     void panel.refresh();
   }
@@ -321,6 +322,11 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
           ),
       h("div", { class: "actions" },
         h("button", { type: "button", class: "primary", name: "run", disabled: issues.length > 0, onclick: run }, "Run"),
+        viz === "records"
+          ? null
+          : h("label", { class: "check", title: "Update the answer whenever new events change it" },
+              h("input", { type: "checkbox", name: "live", checked: live, onchange: (e: Event) => { live = (e.target as HTMLInputElement).checked; run(); } }),
+              "Live"),
         options.actions?.(state) ?? [],
       ),
       issues.length ? h("ul", { class: "problems", role: "status" }, issues.map((p) => h("li", {}, p))) : null,

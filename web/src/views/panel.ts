@@ -3,8 +3,8 @@
 
 import { RENDERERS, type Cleanup } from "../charts/render";
 import { optionOf } from "../charts/echarts";
-import { request } from "../api/graphql";
-import { buildQuery, problems, type BuilderState } from "../model/builder";
+import { request, subscribe } from "../api/graphql";
+import { buildQuery, buildSubscription, problems, type BuilderState } from "../model/builder";
 import type { ModuleInfo } from "../model/metadata";
 import type { Answer } from "../model/results";
 import { clear, h, notice } from "./dom";
@@ -35,15 +35,48 @@ function sourceLine(answer: Answer): HTMLElement {
   );
 }
 
-export function mountPanel(container: HTMLElement, state: BuilderState, module: ModuleInfo): PanelView {
+export interface PanelOptions {
+  /** Keep the answer current through a subscription, with a freshness line ("updated 2 s ago"). */
+  live?: boolean;
+  /** Now, in ms (tests and the freshness line). */
+  now?: () => number;
+}
+
+/** "updated 2 s ago", "updated 3 min ago". */
+export function freshness(updatedAt: number, now: number): string {
+  const seconds = Math.max(0, Math.round((now - updatedAt) / 1000));
+  if (seconds < 60) return `updated ${seconds} s ago`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `updated ${minutes} min ago` : `updated ${Math.floor(minutes / 60)} h ago`;
+}
+
+export function mountPanel(
+  container: HTMLElement,
+  state: BuilderState,
+  module: ModuleInfo,
+  options: PanelOptions = {},
+): PanelView {
+  const now = options.now ?? Date.now;
   const body = h("div", { class: "panel-body" });
+  const fresh = h("span", { class: "freshness muted small", "aria-live": "off" });
+  if (options.live) container.append(fresh);
   container.append(body);
   let cleanup: Cleanup = () => undefined;
   let generation = 0;
+  let updatedAt: number | null = null;
+  let stopLive: () => void = () => undefined;
+  const ticker = options.live
+    ? window.setInterval(() => {
+        if (updatedAt !== null) fresh.textContent = freshness(updatedAt, now());
+      }, 1000)
+    : undefined;
   const issues = problems(state, module);
   const query = state.visualization === "records" || issues.length ? null : buildQuery(state, module);
 
   function show(answer: Answer): void {
+    updatedAt = now();
+    fresh.textContent = freshness(updatedAt, updatedAt);
+    fresh.dataset.updates = String(Number(fresh.dataset.updates ?? "0") + 1);
     cleanup();
     cleanup = () => undefined;
     clear(body);
@@ -77,6 +110,25 @@ export function mountPanel(container: HTMLElement, state: BuilderState, module: 
     }
     if (!body.childElementCount) clear(body, notice("loading", "Loading…"));
     body.dataset.state = "loading";
+    if (options.live) {
+      stopLive();
+      stopLive = subscribe<Record<string, Answer>>(
+        buildSubscription(state, module),
+        {},
+        (data) => {
+          const answer = data[module.graphqlName];
+          if (mine === generation && answer !== undefined) show(answer);
+        },
+        (error) => {
+          if (mine !== generation) return;
+          cleanup();
+          cleanup = () => undefined;
+          clear(body, errorNotice(error));
+          body.dataset.state = "error";
+        },
+      );
+      return;
+    }
     try {
       const data = await request<Record<string, Answer>>(query ?? "");
       if (mine !== generation) return;
@@ -98,6 +150,8 @@ export function mountPanel(container: HTMLElement, state: BuilderState, module: 
     show,
     dispose: () => {
       generation += 1;
+      stopLive();
+      window.clearInterval(ticker);
       cleanup();
     },
   };
