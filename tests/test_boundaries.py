@@ -53,7 +53,10 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "store.py": {"nats"},  # signing keys, API key records (watched) and refresh sessions in KV buckets
         "provider.py": {"http"},  # the OpenID provider: discovery, JWKS, token endpoint
     },
-    "dashboards": {"app.py": {"http", "nats"}},
+    "dashboards": {
+        "app.py": {"http", "nats"},
+        "store.py": {"nats"},  # dashboards and their public links in a KV bucket with history
+    },
     "gateway": {
         "app.py": {"http", "nats", "graphql"},  # wiring: the ASGI app, the NATS connection, the schema
         "client.py": {"nats"},  # one NATS request per resolver, to the query service

@@ -117,7 +117,7 @@ async def _start_service(
     if name == "dashboards":
         from strix_dashboards.app import run_dashboards
 
-        return await stack.enter_async_context(run_dashboards(nc))
+        return await stack.enter_async_context(run_dashboards(nc, catalog))
     if name == "auth":
         from strix_auth.app import run_auth
 

@@ -1,0 +1,126 @@
+"""Dashboards in one JetStream KV bucket, `strix_dashboards`, keeping 64 revisions of each key.
+
+- `dashboard.<id>`: the stored dashboard (records.StoredDashboard). Its KV revision is the dashboard's revision:
+  every write is a compare-and-set on the revision it was read at (`update(..., last=)`), so of two writers
+  starting from one revision exactly one wins; past revisions are read back by revision number.
+- `link.<sha256 of the token>`: the id of the dashboard a public link opens. The dashboard's own record holds the
+  same hash, and a link resolves only while both agree, so a link is revoked the moment its dashboard forgets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KeyValue
+
+from strix_contracts.errors import NotFound
+from strix_dashboards.records import StoredDashboard
+
+BUCKET = "strix_dashboards"
+HISTORY = 64  # revisions kept per key (the most JetStream KV keeps)
+
+
+def _key(dashboard_id: str) -> str:
+    return f"dashboard.{dashboard_id}"
+
+
+def _not_found(dashboard_id: str) -> NotFound:
+    return NotFound(f"no dashboard {dashboard_id}", argument="id")
+
+
+@dataclass
+class DashboardStore:
+    kv: KeyValue
+
+    async def get(self, dashboard_id: str) -> tuple[StoredDashboard, int]:
+        """The current record and its revision."""
+        try:
+            entry = await self.kv.get(_key(dashboard_id))
+        except KeyNotFoundError:  # KeyDeletedError too
+            raise _not_found(dashboard_id) from None
+        return StoredDashboard.model_validate_json(entry.value or b"{}"), entry.revision or 0
+
+    async def at(self, dashboard_id: str, revision: int) -> StoredDashboard:
+        """The record as it was at `revision` (one of its own, within the history kept)."""
+        try:
+            entry = await self.kv.get(_key(dashboard_id), revision=revision)
+        except KeyNotFoundError:
+            raise NotFound(
+                f"dashboard {dashboard_id} has no revision {revision}",
+                argument="revision",
+                hint=f"list its revisions; the last {HISTORY} are kept",
+            ) from None
+        return StoredDashboard.model_validate_json(entry.value or b"{}")
+
+    async def create(self, stored: StoredDashboard) -> int:
+        return await self.kv.create(_key(stored.id), stored.model_dump_json().encode())
+
+    async def update(self, stored: StoredDashboard, last: int) -> int | None:
+        """Write if the record is still at `last`; None when someone wrote it since."""
+        try:
+            return await self.kv.update(_key(stored.id), stored.model_dump_json().encode(), last=last)
+        except KeyWrongLastSequenceError:
+            return None
+
+    async def remove(self, dashboard_id: str) -> None:
+        """Gone with every revision."""
+        await self.kv.purge(_key(dashboard_id))
+
+    async def history(self, dashboard_id: str) -> list[tuple[StoredDashboard, int]]:
+        """Revisions kept, oldest first (deletions left out)."""
+        try:
+            entries = await self.kv.history(_key(dashboard_id))
+        except NoKeysError:
+            raise _not_found(dashboard_id) from None
+        return [
+            (StoredDashboard.model_validate_json(e.value), e.revision or 0)
+            for e in entries
+            if e.operation is None and e.value
+        ]
+
+    async def all(self) -> list[tuple[StoredDashboard, int]]:
+        """Every current dashboard, read in one pass over the bucket (a watcher of the last value per key)."""
+        watcher = await self.kv.watch("dashboard.*", ignore_deletes=True)
+        found = []
+        try:
+            async for entry in watcher:
+                if entry is None:  # the initial values are all in
+                    break
+                if entry.value:
+                    found.append((StoredDashboard.model_validate_json(entry.value), entry.revision or 0))
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
+
+    # --- public links -----------------------------------------------------------------------------------------
+
+    async def put_link(self, digest: str, dashboard_id: str) -> None:
+        await self.kv.put(f"link.{digest}", dashboard_id.encode())
+
+    async def link(self, digest: str) -> str | None:
+        try:
+            entry = await self.kv.get(f"link.{digest}")
+        except KeyNotFoundError:
+            return None
+        return (entry.value or b"").decode() or None
+
+    async def drop_link(self, digest: str) -> None:
+        await self.kv.purge(f"link.{digest}")
+
+
+async def open_store(js: JetStreamContext) -> DashboardStore:
+    try:
+        kv = await js.key_value(BUCKET)
+    except BucketNotFoundError:
+        kv = await js.create_key_value(
+            KeyValueConfig(
+                bucket=BUCKET,
+                history=HISTORY,
+                storage=StorageType.FILE,
+                description="Strix dashboards (64 revisions each) and their public links",
+            )
+        )
+    return DashboardStore(kv)
