@@ -18,7 +18,6 @@ import nats
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import RedirectResponse
 from nats.aio.client import Client as NATS
 
 from strix_clickhouse import ClickHouse, connect
@@ -177,11 +176,11 @@ def build_http_app(platform: Platform) -> FastAPI:
             signin_router(gateway.nc, CallerVerifier(gateway.nc), SignInOptions(platform.options.public_url))
         )
 
-        @app.get("/", include_in_schema=False)
-        async def root() -> RedirectResponse:
-            return RedirectResponse("/graphql")
-
     app.include_router(health_router(checks, doors.metrics))
+    if "gateway" in platform.services:
+        from strix_gateway.webapp import default_web_dist, web_router
+
+        app.include_router(web_router(default_web_dist()))  # the web UI at /: last, its catch-all route goes last
     return app
 
 
