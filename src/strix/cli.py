@@ -160,6 +160,11 @@ async def _run(args: argparse.Namespace) -> int:
         auth=auth,
         public_url=settings.public_url,
     )
+    if args.command == "up":  # the web UI, built on first start when missing (README "Web UI")
+        from strix.webbuild import ensure_built
+        from strix_gateway.webapp import default_web_dist
+
+        await asyncio.to_thread(ensure_built, default_web_dist().parent)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -182,7 +187,7 @@ async def _run(args: argparse.Namespace) -> int:
             generator.start()
         freeze_startup_heap()
         print(
-            f"Strix is up: GraphQL {platform.http_url}/graphql, ingestion {platform.http_url}/v1/modules/<module>/events"
+            f"Strix is up: web UI {platform.http_url}/, GraphQL {platform.http_url}/graphql, ingestion {platform.http_url}/v1/modules/<module>/events"
             f" (modules: {', '.join(catalog.names())}). Ctrl-C stops.",
             flush=True,
         )
