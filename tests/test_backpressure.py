@@ -37,7 +37,7 @@ async def test_full_stream_means_503_then_catch_up_without_loss(
     options = PlatformOptions(
         catalog=catalog,
         data_dir=tmp_path,
-        services=("ingestion", "query", "gateway"),
+        services=("ingestion", "query", "gateway", "auth"),
         nats_url=nats_server.url,
         clickhouse_url=clickhouse_url,
         clickhouse_database=clickhouse.database,

@@ -227,14 +227,16 @@ def introspects(document: DocumentNode) -> bool:
 
 
 class SignedOutIntrospection(SchemaExtension):
-    """Introspection needs a signed-in caller unless the schema is open (`open_schema` in the context: embedded
-    mode). Listed after the validation cache, whose hook has validated the document when this one runs (strawberry
-    reads the errors before any hook resumes), so a document is answered with its validation errors first."""
+    """Introspection through a door (the HTTP or websocket context, a dict) needs a signed-in caller unless the
+    schema is open (`open_schema` in the context: embedded mode); in-process callers (`schema.introspect()`, the
+    schema's own tests and exports) pass no context and are not a door. Listed after the validation cache, whose
+    hook has validated the document when this one runs (strawberry reads the errors before any hook resumes), so
+    a document is answered with its validation errors first."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        values = context.context if isinstance(context.context, dict) else {}
-        signed_out = values.get("caller") is None and not values.get("open_schema")
+        values = context.context
+        signed_out = isinstance(values, dict) and values.get("caller") is None and not values.get("open_schema")
         document = context.graphql_document
         if signed_out and not context.pre_execution_errors and document is not None and introspects(document):
             refused = Unauthorized(
