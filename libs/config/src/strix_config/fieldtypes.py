@@ -81,3 +81,8 @@ FIELD_TYPES: dict[str, FieldTypeSpec] = {
 }  # fmt: skip
 
 NUMERIC_TYPES: frozenset[str] = frozenset(name for name, spec in FIELD_TYPES.items() if spec.numeric)
+
+
+def decimal_bound(scale: int) -> int:
+    """A decimal column of `scale` holds absolute values below this: at most 18 - scale digits before the point."""
+    return int(10 ** (DECIMAL_PRECISION - scale))

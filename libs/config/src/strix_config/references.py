@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from strix_config.fieldtypes import NUMERIC_TYPES
+from strix_config.fieldtypes import NUMERIC_TYPES, decimal_bound
 from strix_config.model import (
     ORDER_OPS,
     STRING_OPS,
@@ -49,7 +49,7 @@ def _decimal_fits(field: EventField, value: Scalar) -> bool:
         return False
     number = Decimal(str(value))
     exponent = number.as_tuple().exponent
-    return isinstance(exponent, int) and -exponent <= field.scale and abs(number) < 10 ** (18 - field.scale)
+    return isinstance(exponent, int) and -exponent <= field.scale and abs(number) < decimal_bound(field.scale)
 
 
 def condition_problems(name: str, field: EventField, op: str, value: Scalar | list[Scalar]) -> list[str]:

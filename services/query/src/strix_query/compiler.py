@@ -14,7 +14,7 @@ from typing import Any
 from strix_clickhouse.columns import BUCKET_COLUMN, BUCKET_TYPE, events_table, merge_expr, raw_expr, rollup_table
 from strix_clickhouse.sql import qualified, quote_identifier
 from strix_config import ModuleConfig
-from strix_config.fieldtypes import DECIMAL_PRECISION
+from strix_config.fieldtypes import decimal_bound
 from strix_contracts.errors import QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryRequest
 from strix_query.planner import Source
@@ -113,9 +113,9 @@ def condition_type(config: ModuleConfig, cond: Condition, path: str) -> tuple[st
         raise QueryError(f"`{cond.op}` applies to string dimensions; {cond.dimension} is {field.type}", argument=path)
     ptype = field.parameter_type()
     if kind.python is Decimal:
-        most = 10 ** (DECIMAL_PRECISION - field.scale)
+        most = decimal_bound(field.scale)
         for value in values:
-            if not -most < value < most:
+            if isinstance(value, int | float) and not -most < value < most:
                 raise QueryError(f"{value} is outside the range of {cond.dimension} ({ptype})", argument=path)
     return ptype, values
 
