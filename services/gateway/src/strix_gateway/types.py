@@ -1,8 +1,9 @@
 """GraphQL types generated from module configs, and the shared inputs every module uses.
 
 Per module: enums of its dimensions and metrics (with descriptions from the annotations), a Where input with a
-typed filter per dimension, a Values type (one nullable Float per metric, reused for comparisons and joins),
-a Row type and a Result type. Names follow one rule (`names.py`).
+typed filter per dimension, a Values type (one nullable value per metric, typed as its kind says: Long or Float;
+reused for comparisons and joins), a Row type and a Result type. Scalars come from the field type table
+(strix_config.fieldtypes) through SCALARS. Names follow one rule (`names.py`).
 """
 
 from __future__ import annotations
