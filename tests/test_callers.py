@@ -12,18 +12,22 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.client import Client as NATS
+from pydantic import BaseModel
 
 from strix_auth.app import AuthOptions, run_auth
+from strix_config import load_catalog
 from strix_contracts.errors import Unauthorized, Unavailable
 from strix_runtime.callers import CallerVerifier, Credential, credential_from_headers
 from strix_runtime.natsserver import NatsServer
 from strix_tokens import messages
 from strix_tokens.access import issue_access_token
 from strix_tokens.keys import KeySet, new_signing_key
+from tests.conftest import EXAMPLE_CONFIGS
 
 
-async def call(nc: NATS, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    reply = await nc.request(subject, json.dumps(body or {}).encode(), timeout=5)
+async def call(nc: NATS, subject: str, body: dict[str, Any] | BaseModel | None = None) -> dict[str, Any]:
+    data = body.model_dump_json().encode() if isinstance(body, BaseModel) else json.dumps(body or {}).encode()
+    reply = await nc.request(subject, data, timeout=5)
     assert not (reply.headers and reply.headers.get("Nats-Service-Error-Code")), reply.data
     answer: dict[str, Any] = json.loads(reply.data)
     return answer
@@ -164,3 +168,32 @@ async def test_without_an_auth_service_credentials_are_unavailable_not_accepted(
     with pytest.raises(Unavailable, match="auth service is not running"):
         await verifier.caller({"Authorization": "Bearer a.b.c"})
     assert await verifier.caller({}) is None
+
+
+async def test_a_public_link_resolves_to_a_read_only_caller_of_its_dashboard(nc: NATS, stack: AsyncExitStack) -> None:
+    from strix_contracts import dashboards as contract
+    from strix_contracts.caller import Caller
+    from strix_dashboards.app import run_dashboards
+
+    await stack.enter_async_context(run_dashboards(nc, load_catalog(EXAMPLE_CONFIGS)))
+    owner = Caller(subject="ada", kind="user", scopes=("read",))
+    panel = contract.Panel(
+        id="p1",
+        query=contract.PanelQuery(module="clickstream", metrics=["events"]),
+        visualization="kpi",
+        layout=contract.Layout(x=0, y=0, w=4, h=2),
+    )
+    content = contract.DashboardContent(title="Traffic", panels=[panel])
+    created = await call(nc, contract.DASHBOARDS_CREATE, contract.CreateDashboard(caller=owner, content=content))
+    ref = contract.DashboardRef(caller=owner, id=created["id"])
+    link = await call(nc, contract.DASHBOARDS_LINK_CREATE, ref)
+    verifier = CallerVerifier(nc)
+    caller = await verifier.caller({"X-Strix-Link": link["token"]})
+    assert caller is not None
+    assert (caller.kind, caller.dashboard, caller.scopes) == ("public_link", created["id"], ("read:clickstream",))
+    assert not caller.may("write") and not caller.is_admin
+    await call(nc, contract.DASHBOARDS_LINK_REVOKE, ref)
+    with pytest.raises(Unauthorized, match="unknown or revoked"):
+        await verifier.caller({"X-Strix-Link": link["token"]})
+    with pytest.raises(Unauthorized, match="unknown or revoked"):
+        await verifier.caller({"X-Strix-Link": "never-issued"})

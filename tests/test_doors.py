@@ -367,3 +367,38 @@ async def test_websockets_authenticate_in_connection_init(start_platform: Platfo
             message = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert message["type"] == "next" and "errors" not in message["payload"], message
         await still_up(client)
+
+
+async def test_a_public_link_reads_its_dashboards_modules_only(start_platform: PlatformFactory) -> None:
+    from strix_contracts import dashboards as contract
+    from strix_contracts.caller import Caller
+
+    async with start_platform(CONFIGS) as (platform, client), anonymous(platform) as outsider:
+        owner = Caller(subject="ada", kind="user", roles=("analyst",), scopes=("read",))
+        panel = contract.Panel(
+            id="p1",
+            query=contract.PanelQuery(module="orders", metrics=["orders"]),
+            visualization="kpi",
+            layout=contract.Layout(x=0, y=0, w=4, h=2),
+        )
+        content = contract.DashboardContent(title="Orders", panels=[panel])
+
+        async def call(subject: str, body: contract.Model) -> dict[str, Any]:
+            reply = await platform.nc.request(subject, body.model_dump_json().encode(), timeout=10)
+            assert not (reply.headers and reply.headers.get("Nats-Service-Error-Code")), reply.data
+            answer: dict[str, Any] = json.loads(reply.data)
+            return answer
+
+        created = await call(contract.DASHBOARDS_CREATE, contract.CreateDashboard(caller=owner, content=content))
+        ref = contract.DashboardRef(caller=owner, id=created["id"])
+        link = {"X-Strix-Link": (await call(contract.DASHBOARDS_LINK_CREATE, ref))["token"]}
+
+        assert "errors" not in (await ask(outsider, ORDERS, link)).json()
+        ledger = (await ask(outsider, LEDGER, link)).json()
+        assert ledger["data"] is None and ledger["errors"][0]["extensions"]["code"] == "FORBIDDEN", ledger
+        posted = await outsider.post(ORDERS_URL, json=[order(1)], headers=link)
+        assert posted.status_code == 403, posted.text
+        await call(contract.DASHBOARDS_LINK_REVOKE, ref)
+        revoked = await ask(outsider, ORDERS, link)
+        assert revoked.status_code == 401 and revoked.json()["data"] is None
+        await still_up(client)
