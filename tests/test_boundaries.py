@@ -60,6 +60,8 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
     "gateway": {
         "app.py": {"http", "nats", "graphql"},  # wiring: the ASGI app, the NATS connection, the schema
         "client.py": {"nats"},  # one NATS request per resolver, to the query service
+        "dashboards_client.py": {"nats"},  # one NATS request per dashboard field, to the dashboards service
+        "dashboards.py": {"graphql"},  # the dashboard queries and mutations
         "history.py": {"nats"},  # schema history in a KV bucket
         "live.py": {"nats"},  # subscriptions fed by rollup commit notices
         "schema.py": {"graphql"},  # the schema, its extensions, errors rendered once

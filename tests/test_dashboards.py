@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import graphql
 import nats
 import pytest
+import strawberry
 from nats.aio.client import Client as NATS
 
 from strix_config import Catalog, load_catalog
@@ -25,7 +27,10 @@ from strix_config.access import Access
 from strix_contracts import dashboards as contract
 from strix_contracts.caller import Caller
 from strix_contracts.errors import Conflict, Forbidden, NotFound, QueryError, StrixError, Unauthorized, error_from_json
+from strix_contracts.query import QueryRequest
 from strix_dashboards.app import run_dashboards
+from strix_gateway.dashboards_client import DashboardsClient
+from strix_gateway.schema import build_schema
 from strix_runtime.callers import CallerVerifier
 from strix_runtime.natsserver import NatsServer
 
@@ -607,3 +612,196 @@ async def test_a_link_reads_only_the_modules_its_panels_use_now(
         content=content("Two", [panel("c", "campaigns", ["clicks"])]),
     )
     assert (await resolve())["scopes"] == ["read:campaigns"]
+
+
+# --- through GraphQL --------------------------------------------------------------------------------------------
+
+
+async def no_query(request: QueryRequest) -> dict[str, Any]:
+    raise AssertionError("dashboards ask no module query")
+
+
+async def graphql_schema(stack: AsyncExitStack, server: NatsServer, catalog: Catalog) -> strawberry.Schema:
+    nc = await start(stack, server, catalog)
+    return build_schema(catalog, no_query, dashboards=DashboardsClient(nc))
+
+
+async def gql(schema: strawberry.Schema, caller: Caller | None, query: str, **variables: Any) -> dict[str, Any]:
+    result = await schema.execute(query, variable_values=variables, context_value={"caller": caller})
+    assert result.errors is None, result.errors
+    assert result.data is not None
+    return result.data
+
+
+async def gql_error(schema: strawberry.Schema, caller: Caller | None, query: str, **variables: Any) -> dict[str, Any]:
+    result = await schema.execute(query, variable_values=variables, context_value={"caller": caller})
+    assert result.errors, result.data
+    error = result.errors[0]
+    return {"message": error.message, **(error.extensions or {})}
+
+
+FIELDS = "id owner title revision panels { id query options visualization layout { x y w h } problems } shares { kind name permission } link { createdBy }"
+CREATE = f"mutation($input: DashboardInput!) {{ createDashboard(input: $input) {{ {FIELDS} }} }}"
+EDIT = f"""mutation($id: ID!, $revision: Long!, $input: DashboardInput!) {{
+  editDashboard(id: $id, revision: $revision, input: $input) {{
+    __typename ... on Dashboard {{ {FIELDS} }} ... on DashboardConflict {{ message current {{ {FIELDS} }} }}
+  }}
+}}"""
+
+
+def gql_input(title: str, panels: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "title": title,
+        "panels": [
+            {
+                "id": p["id"],
+                "title": p["title"],
+                "query": p["query"],
+                "visualization": p["visualization"].upper(),
+                "options": p["options"],
+                "layout": p["layout"],
+            }
+            for p in panels
+        ],
+    }
+
+
+def test_every_dashboard_element_of_the_schema_is_described(catalog: Catalog) -> None:
+    schema = build_schema(catalog, no_query, dashboards=DashboardsClient(nats.NATS()))
+    graphql_schema_ = schema._schema
+    assert graphql_schema_.mutation_type is not None
+    missing = []
+    for name, named in graphql_schema_.type_map.items():
+        if name.startswith("__"):
+            continue
+        if not named.description:
+            missing.append(name)
+        if isinstance(named, graphql.GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, spec in named.values.items() if not spec.description]
+        if isinstance(named, graphql.GraphQLObjectType | graphql.GraphQLInputObjectType):
+            for field_name, spec in named.fields.items():
+                if not spec.description:
+                    missing.append(f"{name}.{field_name}")
+                args = getattr(spec, "args", {})
+                missing += [f"{name}.{field_name}({a}:)" for a, arg in args.items() if not arg.description]
+    assert missing == []
+    mutations = set(graphql_schema_.mutation_type.fields)
+    assert mutations == {
+        "createDashboard",
+        "editDashboard",
+        "restoreDashboardRevision",
+        "deleteDashboard",
+        "duplicateDashboard",
+        "shareDashboard",
+        "unshareDashboard",
+        "transferDashboard",
+        "createDashboardLink",
+        "revokeDashboardLink",
+    }
+
+
+async def test_graphql_edits_from_one_revision_one_saved_one_answered_with_the_current_dashboard(
+    nats_server: NatsServer, stack: AsyncExitStack, catalog: Catalog
+) -> None:
+    schema = await graphql_schema(stack, nats_server, catalog)
+    made = (await gql(schema, ALICE, CREATE, input=gql_input("Ops", [panel("rounds", group_by=["game"])])))[
+        "createDashboard"
+    ]
+    assert made["owner"] == "alice" and made["panels"][0]["query"]["group_by"] == ["game"]
+    assert made["panels"][0]["visualization"] == "LINE" and made["panels"][0]["options"] == {"stacked": True}
+    ident, revision = made["id"], made["revision"]
+
+    first = (await gql(schema, ALICE, EDIT, id=ident, revision=revision, input=gql_input("first", [])))["editDashboard"]
+    second = (await gql(schema, ALICE, EDIT, id=ident, revision=revision, input=gql_input("second", [])))[
+        "editDashboard"
+    ]
+    assert (first["__typename"], first["title"]) == ("Dashboard", "first")
+    assert second["__typename"] == "DashboardConflict"
+    assert f"changed since revision {revision}" in second["message"]
+    assert (second["current"]["title"], second["current"]["revision"]) == ("first", first["revision"])
+
+    got = await gql(schema, ALICE, "query($id: ID!) { dashboard(id: $id) { title revision } }", id=ident)
+    assert got["dashboard"] == {"title": "first", "revision": first["revision"]}
+    revisions = await gql(
+        schema, ALICE, "query($id: ID!) { dashboardRevisions(id: $id) { revision title panels } }", id=ident
+    )
+    assert revisions["dashboardRevisions"] == [
+        {"revision": first["revision"], "title": "first", "panels": 0},
+        {"revision": revision, "title": "Ops", "panels": 1},
+    ]
+    restore = """mutation($id: ID!, $r: Long!, $from: Long!) { restoreDashboardRevision(id: $id, revision: $r, fromRevision: $from) {
+      __typename ... on Dashboard { title revision panels { id } } } }"""
+    restored = (await gql(schema, ALICE, restore, id=ident, r=revision, **{"from": first["revision"]}))[
+        "restoreDashboardRevision"
+    ]
+    assert (restored["__typename"], restored["title"], restored["panels"]) == ("Dashboard", "Ops", [{"id": "rounds"}])
+
+
+async def test_graphql_refusals_name_what_is_wrong(
+    nats_server: NatsServer, stack: AsyncExitStack, catalog: Catalog
+) -> None:
+    schema = await graphql_schema(stack, nats_server, catalog)
+    bad = await gql_error(schema, ALICE, CREATE, input=gql_input("Bad", [panel("p1", metrics=["revnue"])]))
+    assert bad["code"] == "INVALID_QUERY" and bad["argument"] == "content.panels[0].query.metrics[0]"
+    assert "panel 'p1': query.metrics[0]: unknown metric 'revnue' in module 'gaming'" in bad["message"]
+    layout = await gql_error(schema, ALICE, CREATE, input=gql_input("Bad", [panel("p1", x=10, w=4)]))
+    assert layout["code"] == "INVALID_QUERY" and "past the 12 columns" in layout["message"]
+
+    signed_out = await gql_error(schema, None, "{ dashboards { id } }")
+    assert signed_out["code"] == "UNAUTHORIZED"
+
+    made = (await gql(schema, ALICE, CREATE, input=gql_input("Ops", [panel("rounds")])))["createDashboard"]
+    delete = "mutation($id: ID!) { deleteDashboard(id: $id) }"
+    assert (await gql_error(schema, BOB, delete, id=made["id"]))["code"] == "NOT_FOUND"
+    share = "mutation($id: ID!, $name: String!) { shareDashboard(id: $id, kind: USER, name: $name, permission: EDIT) { shares { kind name permission } } }"
+    shared = await gql(schema, ALICE, share, id=made["id"], name="bob")
+    assert shared["shareDashboard"]["shares"] == [{"kind": "USER", "name": "bob", "permission": "EDIT"}]
+    refused = await gql_error(schema, BOB, delete, id=made["id"])
+    assert refused["code"] == "FORBIDDEN" and "or an admin may delete" in refused["message"]
+    listed_ = await gql(schema, BOB, "{ dashboards(scope: SHARED) { id } }")
+    assert listed_["dashboards"] == [{"id": made["id"]}]
+    assert (await gql_error(schema, BOB, "{ dashboards(scope: ALL) { id } }"))["code"] == "FORBIDDEN"
+    assert (await gql(schema, ADMIN, delete, id=made["id"]))["deleteDashboard"] == made["id"]
+
+
+async def test_graphql_public_link_transfer_and_duplicate(
+    nats_server: NatsServer, stack: AsyncExitStack, catalog: Catalog
+) -> None:
+    schema = await graphql_schema(stack, nats_server, catalog)
+    made = (await gql(schema, ALICE, CREATE, input=gql_input("Ops", [panel("rounds")])))["createDashboard"]
+    link = "mutation($id: ID!) { createDashboardLink(id: $id) { token dashboard { link { createdBy } } } }"
+    created = (await gql(schema, ALICE, link, id=made["id"]))["createDashboardLink"]
+    assert created["dashboard"]["link"] == {"createdBy": "alice"}
+    verifier = CallerVerifier(await connect(stack, nats_server))
+    viewer = await verifier.caller({"X-Strix-Link": created["token"]})
+    assert viewer is not None and viewer.scopes == ("read:gaming",) and viewer.attributes == {"brand": ("acme",)}
+    seen = await gql(
+        schema,
+        viewer,
+        "query($id: ID!) { dashboard(id: $id) { title shares { name } link { createdBy } } }",
+        id=made["id"],
+    )
+    assert seen["dashboard"] == {"title": "Ops", "shares": [], "link": None}
+    assert (await gql_error(schema, viewer, CREATE, input=gql_input("Mine", [])))["code"] == "FORBIDDEN"
+
+    share = 'mutation($id: ID!) { shareDashboard(id: $id, kind: ROLE, name: "operator") { id } }'
+    await gql(schema, ALICE, share, id=made["id"])
+    duplicate = 'mutation($id: ID!) { duplicateDashboard(id: $id, title: "Bob\'s") { id owner title } }'
+    copy = (await gql(schema, BOB, duplicate, id=made["id"]))["duplicateDashboard"]
+    assert copy["id"] != made["id"] and (copy["owner"], copy["title"]) == ("bob", "Bob's")
+    dup_error = await gql_error(
+        schema, CAROL, "mutation($id: ID!) { duplicateDashboard(id: $id) { id } }", id=made["id"]
+    )
+    assert dup_error["code"] == "NOT_FOUND"
+
+    moved = await gql(
+        schema,
+        ALICE,
+        'mutation($id: ID!) { transferDashboard(id: $id, owner: "bob") { owner link { createdBy } } }',
+        id=made["id"],
+    )
+    assert moved["transferDashboard"] == {"owner": "bob", "link": None}
+    with pytest.raises(Unauthorized):
+        await verifier.caller({"X-Strix-Link": created["token"]})
+    revoke = "mutation($id: ID!) { revokeDashboardLink(id: $id) { link { createdBy } } }"
+    assert (await gql_error(schema, ALICE, revoke, id=made["id"]))["code"] == "NOT_FOUND"

@@ -35,6 +35,7 @@ from strix_config import Catalog
 from strix_contracts.errors import StrixError
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
+from strix_gateway.dashboards_client import DashboardsClient
 from strix_gateway.history import load_and_record
 from strix_gateway.limits import DEADLINE, MAX_VARIABLE_DEPTH, MAX_WHERE_DEPTH, within_deadline
 from strix_gateway.live import LiveFeed
@@ -66,7 +67,7 @@ async def run_gateway(nc: NATS, catalog: Catalog, deadline: float = DEADLINE) ->
         return await within_deadline(read_records(nc, request), deadline)
 
     removed = await load_and_record(nc, catalog)
-    schema = build_schema(catalog, run, read, LiveFeed(nc), removed)
+    schema = build_schema(catalog, run, read, LiveFeed(nc), removed, DashboardsClient(nc))
     log.info("gateway.started", modules=catalog.names())
     yield Gateway(catalog, nc, schema)
     log.info("gateway.stopped")

@@ -27,6 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strix_config import Catalog
 from strix_config.access import may_read
 from strix_contracts.errors import StrixError, internal
+from strix_gateway.dashboards import DashboardsApi, dashboard_fields
 from strix_gateway.errors import request_id, to_graphql_error, unexpected
 from strix_gateway.fastrows import FlatRowsExecutionContext
 from strix_gateway.limits import SignedOutIntrospection, document_error, variables_error
@@ -130,10 +131,15 @@ def build_schema(
     read: RecordsReader | None = None,
     feed: LiveFeed | None = None,
     removed: dict[str, Removed] | None = None,
+    dashboards: DashboardsApi | None = None,
 ) -> strawberry.Schema:
-    """`read` serves `<module>Records` fields (modules that keep raw events), `feed` the live subscriptions;
-    without them those fields are left out."""
+    """`read` serves `<module>Records` fields (modules that keep raw events), `feed` the live subscriptions,
+    `dashboards` the dashboard queries and the mutations; without them those fields are left out."""
     fields: dict[str, Any] = {}
+    mutations: dict[str, Any] = {}
+    if dashboards is not None:
+        dashboard_queries, mutations = dashboard_fields(dashboards)
+        fields.update(dashboard_queries)
     types = {
         name: build_module_types(catalog.modules[name], (removed or {}).get(name, Removed()))
         for name in catalog.names()
@@ -196,8 +202,15 @@ def build_schema(
             type("Subscription", (), {"__annotations__": {}, **live}),
             description="Live results: each module's query, pushed again whenever new events change its window.",
         )
+    mutation_type = None
+    if mutations:
+        mutation_type = strawberry.type(
+            type("Mutation", (), {"__annotations__": {}, **mutations}),
+            description="Changes to dashboards: create, edit from a revision, share, link, transfer, delete.",
+        )
     return strawberry.Schema(
         query=query_type,
+        mutation=mutation_type,
         subscription=subscription_type,
         config=StrawberryConfig(scalar_map={Long: LONG_SCALAR}),
         execution_context_class=FlatRowsExecutionContext,
