@@ -359,14 +359,34 @@ async def test_websockets_authenticate_in_connection_init(start_platform: Platfo
             errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
             assert "sign in first" in errors[0]["message"]
             assert not (message["type"] == "next" and message["payload"].get("data"))
-        analyst = await api_key(platform.nc, ["read"], roles=["analyst"])
+        created = await call_auth(
+            platform.nc,
+            messages.AUTH_KEYS_CREATE,
+            messages.ApiKeyCreate(name="live", scopes=["read"], roles=["analyst"]),
+        )
         async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
-            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {analyst}"}}))
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {created['key']}"}}
+            await ws.send(json.dumps(init))
             assert json.loads(await ws.recv())["type"] == "connection_ack"
             await ws.send(subscription)
             message = json.loads(await asyncio.wait_for(ws.recv(), 30))
             assert message["type"] == "next" and "errors" not in message["payload"], message
+            # The key is revoked while the subscription runs: the next change ends it instead of answering.
+            await call_auth(platform.nc, messages.AUTH_KEYS_REVOKE, messages.ApiKeyRef(id=created["id"]))
+            posted = await client.post(ORDERS_URL, json=[order(7)])
+            assert posted.status_code == 200, posted.text
+            message = json.loads(await asyncio.wait_for(ws.recv(), 60))
+            errors = message["payload"] if message["type"] == "error" else message["payload"].get("errors")
+            assert errors and "revoked" in errors[0]["message"], message
+            assert not (message["type"] == "next" and message["payload"].get("data"))
         await still_up(client)
+
+
+async def call_auth(nc: NATS, subject: str, body: Any) -> dict[str, Any]:
+    reply = await nc.request(subject, body.model_dump_json().encode(), timeout=10)
+    assert not (reply.headers and reply.headers.get("Nats-Service-Error-Code")), reply.data
+    answer: dict[str, Any] = json.loads(reply.data)
+    return answer
 
 
 async def test_a_public_link_reads_its_dashboards_modules_only(start_platform: PlatformFactory) -> None:

@@ -32,7 +32,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
 from strix_config import Catalog
-from strix_contracts.errors import StrixError
+from strix_contracts.errors import StrixError, Unauthorized
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_gateway.client import read_records, run_query
 from strix_gateway.dashboards_client import DashboardsClient
@@ -116,6 +116,7 @@ class _Router(GraphQLRouter[Any, Any]):
         try:
             if isinstance(params, dict) and params:
                 context["caller"] = await self.verifier.caller(params)
+                context["recheck"] = _recheck(self.verifier, params)
             elif isinstance(context.get("credential_error"), StrixError):
                 raise context["credential_error"]
         except StrixError as exc:
@@ -168,9 +169,24 @@ def _context_getter(
             caller = await verifier.caller(connection.headers)
         except StrixError as exc:
             error = exc
-        return {"caller": caller, "credential_error": error, "open_schema": open_schema}
+        return {
+            "caller": caller,
+            "credential_error": error,
+            "open_schema": open_schema,
+            "recheck": _recheck(verifier, connection.headers),
+        }
 
     return context
+
+
+def _recheck(verifier: CallerVerifier, headers: Mapping[str, Any]) -> Callable[[], Awaitable[None]]:
+    """Verify the same credential again (a live subscription re-runs for as long as the socket is open)."""
+
+    async def recheck() -> None:
+        if await verifier.caller(headers) is None:
+            raise Unauthorized("sign in first: this subscription carries no credential")
+
+    return recheck
 
 
 def credential_refused(error: StrixError) -> Response:

@@ -340,11 +340,17 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
     async def _results(kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
         layout = _layout(kwargs)
         payload = {**request_dict(types.config, kwargs), "row_layout": layout}
+        context = kwargs["info"].context
+        # The door's check of the connection's credential, again before each re-run: a subscription outlives
+        # tokens and keys, so one that expired or was revoked ends it (the client reconnects with a fresh one).
+        recheck = context.get("recheck") if isinstance(context, dict) else None
         async with feed.listen(types.config.module) as queue:
             while True:
                 data = _as_mapping(await ask(run, payload), layout)
                 yield build_result(types, data, layout)
                 await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
+                if recheck is not None:
+                    await recheck()
 
     return _with_signature(stream, _module_args(types), AsyncGenerator[types.result, None])  # type: ignore[name-defined]
 
