@@ -60,3 +60,24 @@ def auth_options(settings: StrixSettings, *, embedded: bool, default_dev_sign_in
         dev_sign_in=dev_sign_in_enabled(settings.dev_sign_in, embedded=embedded, default_on=default_dev_sign_in),
         oidc=oidc_settings(settings),
     )
+
+
+def sign_in_help(url: str, options: AuthOptions) -> str:
+    """What `strix up` prints: how to sign in here, and how to get an API key."""
+    lines = []
+    if options.oidc is not None:
+        lines.append(f"Sign in with {options.oidc.name}: open {url}/auth/login (the web UI's sign-in page does).")
+    if options.dev_sign_in:
+        lines += [
+            "Development sign-in is ON (embedded mode: anyone reaching this port may sign in as anyone):",
+            f"  curl -s -X POST {url}/auth/dev -H 'content-type: application/json' "
+            '-d \'{"user": "me", "scopes": ["read", "write", "admin"]}\'',
+            "  then send `Authorization: Bearer <access_token>`; the GraphiQL playground signs you in by itself.",
+        ]
+    if not lines:
+        lines.append("No sign-in is configured: set STRIX_OIDC_ISSUER and STRIX_OIDC_CLIENT_ID (README, Sign-in).")
+    lines.append(
+        f"API keys (admin): curl -s -X POST {url}/auth/keys -H 'authorization: Bearer <admin token>' "
+        '-H \'content-type: application/json\' -d \'{"name": "producer", "scopes": ["write"]}\''
+    )
+    return "\n".join(lines)
