@@ -27,7 +27,7 @@ from strix_clickhouse import ClickHouse, plan_module
 from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
 from strix_config import Catalog, load_catalog
 from strix_contracts.caller import Caller
-from strix_contracts.errors import error_from_json
+from strix_contracts.errors import Unauthorized, error_from_json
 from strix_contracts.query import Condition, QueryRequest
 from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
 from strix_query.app import run_query_service
@@ -221,6 +221,15 @@ async def test_admins_and_analysts_see_every_row(service: Service) -> None:
     for caller in (ADMIN, ANALYST, user("operator", scopes=("admin",))):
         rows, _ = await service.ask(caller, **BY_GAME)
         assert by_game(rows) == everything, caller.subject
+
+
+async def test_a_request_without_a_caller_is_refused(service: Service) -> None:
+    for ask in (service.ask(None, **BY_GAME), service.records(None)):
+        with pytest.raises(Unauthorized) as refused:
+            await ask
+        assert refused.value.status == 401 and "no caller" in str(refused.value)
+    with pytest.raises(Unauthorized):
+        answer_scope(service.catalog, _request(None), ORIGIN)  # refused while planning, before any cache
 
 
 async def test_a_module_the_caller_may_not_read_is_refused_naming_it(service: Service) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from strix_config import Catalog, ModuleConfig
 from strix_config.access import RowCondition, may_read, row_filters
 from strix_contracts.caller import Caller
-from strix_contracts.errors import Forbidden
+from strix_contracts.errors import Forbidden, Unauthorized
 from strix_contracts.query import Condition, QueryRequest, RecordsRequest
 from strix_query.validation import module_of
 
@@ -40,8 +40,10 @@ def authorize(catalog: Catalog, request: QueryRequest | RecordsRequest) -> Grant
     (asked or joined) it may not read, NotFound for an unknown module."""
     caller = request.caller
     if caller is None:
-        # Until every door sends a caller (the gateway's change lands), a request without one is unrestricted.
-        return Grant()
+        raise Unauthorized(
+            "no caller: every query is asked on behalf of a verified identity",
+            hint="send the request through the gateway with a token or an API key",
+        )
     config = module_of(catalog, request)
     require_read(config, caller)
     joined: list[Condition] = []
