@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from datetime import datetime, timedelta
@@ -112,8 +113,9 @@ def report(name: str, millis: list[float], **extra: object) -> dict[str, object]
     return line
 
 
-def run(url: str, base: datetime, iterations: int, literal: bool = False) -> None:
-    with httpx.Client(base_url=url, timeout=120) as client:
+def run(url: str, base: datetime, iterations: int, literal: bool = False, token: str | None = None) -> None:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
 
         def ask(start: datetime, fresh: bool = False) -> tuple[float, dict[str, Any]]:
             end = start + timedelta(days=30)
@@ -155,5 +157,10 @@ if __name__ == "__main__":
     parser.add_argument("--base", required=True, type=datetime.fromisoformat, help="end of the sliding windows")
     parser.add_argument("--iterations", type=int, default=ITERATIONS)
     parser.add_argument("--literal", action="store_true", help="write the window into the query text")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("STRIX_TOKEN"),
+        help="access token or API key (read scope) the queries carry; default $STRIX_TOKEN",
+    )
     args = parser.parse_args()
-    run(args.url, args.base, args.iterations, args.literal)
+    run(args.url, args.base, args.iterations, args.literal, args.token)

@@ -37,6 +37,7 @@ from strix_config import Catalog, load_catalog
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from tests.bench.dashboard import COLD_RUNS, ITERATIONS, report
+from tests.support import api_key
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = 40
@@ -154,6 +155,8 @@ async def main(events: int, iterations: int, data_dir: Path, literal: bool = Fal
             "--iterations",
             str(iterations),
             *(["--literal"] if literal else []),
+            "--token",
+            await api_key(platform.nc, ["read"], name="bench dashboard"),
             cwd=REPO,
             stdout=asyncio.subprocess.PIPE,
         )
