@@ -32,7 +32,9 @@ from strix_dashboards.app import run_dashboards
 from strix_gateway.dashboards_client import DashboardsClient
 from strix_gateway.schema import build_schema
 from strix_runtime.callers import CallerVerifier
+from strix_runtime.natsauth import inbox_prefix, user_name
 from strix_runtime.natsserver import NatsServer
+from strix_testkit.plugin import SecuredNats
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -805,3 +807,57 @@ async def test_graphql_public_link_transfer_and_duplicate(
         await verifier.caller({"X-Strix-Link": created["token"]})
     revoke = "mutation($id: ID!) { revokeDashboardLink(id: $id) { link { createdBy } } }"
     assert (await gql_error(schema, ALICE, revoke, id=made["id"]))["code"] == "NOT_FOUND"
+
+
+# --- under the NATS users of a deployment ---------------------------------------------------------------------
+
+
+async def test_the_service_works_as_its_own_nats_user_and_only_the_gateway_calls_it(
+    secured_nats_server: Callable[[list[str]], SecuredNats], stack: AsyncExitStack, catalog: Catalog
+) -> None:
+    """Every bucket operation the service makes (create, CAS update, history, watch, purge) is one its NATS user
+    may make; the gateway's user calls it; a service that has no business with dashboards cannot."""
+    secured = secured_nats_server(catalog.names())
+
+    async def login(service: str) -> NATS:
+        credentials = secured.credentials[user_name(service)]
+        nc = await nats.connect(
+            secured.url,
+            user=credentials.user,
+            password=credentials.password,
+            inbox_prefix=inbox_prefix(service),
+            allow_reconnect=False,
+        )
+        stack.push_async_callback(nc.close)
+        return nc
+
+    await stack.enter_async_context(run_dashboards(await login("dashboards"), catalog, Clock()))
+    gateway = await login("gateway")
+    made = await create(gateway, ALICE)
+    edited = await call(
+        gateway, contract.DASHBOARDS_EDIT, ALICE, id=made["id"], revision=made["revision"], content=content("v2")
+    )
+    with pytest.raises(Conflict):
+        await call(
+            gateway, contract.DASHBOARDS_EDIT, ALICE, id=made["id"], revision=made["revision"], content=content()
+        )
+    assert len((await call(gateway, contract.DASHBOARDS_REVISIONS, ALICE, id=made["id"]))["revisions"]) == 2
+    assert await listed(gateway, ALICE, "mine") == [made["id"]]
+    token = (await call(gateway, contract.DASHBOARDS_LINK_CREATE, ALICE, id=made["id"]))["token"]
+    assert (await CallerVerifier(gateway).caller({"X-Strix-Link": token})) is not None
+    current = await call(gateway, contract.DASHBOARDS_GET, ALICE, id=made["id"])
+    restored = await call(
+        gateway,
+        contract.DASHBOARDS_RESTORE,
+        ALICE,
+        id=made["id"],
+        revision=made["revision"],
+        from_revision=current["revision"],
+    )
+    assert restored["title"] == "Ops" and edited["title"] == "v2"
+    await call(gateway, contract.DASHBOARDS_DELETE, ALICE, id=made["id"])
+    assert await listed(gateway, ALICE, "mine") == []
+
+    rollup = await login("rollup")
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):  # refused: never answered
+        await rollup.request(contract.DASHBOARDS_LIST, b"{}", timeout=1)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -20,7 +21,10 @@ from strix_contracts.errors import NotFound
 from strix_dashboards.records import StoredDashboard
 
 BUCKET = "strix_dashboards"
+STREAM = f"KV_{BUCKET}"
 HISTORY = 64  # revisions kept per key (the most JetStream KV keeps)
+_PREFIX = f"$KV.{BUCKET}."
+_BATCH = 64  # dashboards read at once when listing
 
 
 def _key(dashboard_id: str) -> str:
@@ -34,6 +38,7 @@ def _not_found(dashboard_id: str) -> NotFound:
 @dataclass
 class DashboardStore:
     kv: KeyValue
+    js: JetStreamContext
 
     async def get(self, dashboard_id: str) -> tuple[StoredDashboard, int]:
         """The current record and its revision."""
@@ -82,18 +87,22 @@ class DashboardStore:
         ]
 
     async def all(self) -> list[tuple[StoredDashboard, int]]:
-        """Every current dashboard, read in one pass over the bucket (a watcher of the last value per key)."""
-        watcher = await self.kv.watch("dashboard.*", ignore_deletes=True)
+        """Every current dashboard: the keys from the stream's subjects, then each one's last value. (A KV watcher
+        of the last values would be one pass, but nats-py may mark its initial values done before they are all
+        delivered, and a list must not miss a dashboard under load.)"""
+        info = await self.js.stream_info(STREAM, subjects_filter=f"{_PREFIX}dashboard.>")
+        ids = sorted(subject.removeprefix(f"{_PREFIX}dashboard.") for subject in info.state.subjects or {})
         found = []
-        try:
-            async for entry in watcher:
-                if entry is None:  # the initial values are all in
-                    break
-                if entry.value:
-                    found.append((StoredDashboard.model_validate_json(entry.value), entry.revision or 0))
-        finally:
-            await watcher.stop()  # type: ignore[no-untyped-call]
+        for start in range(0, len(ids), _BATCH):
+            batch = await asyncio.gather(*(self._current(i) for i in ids[start : start + _BATCH]))
+            found += [entry for entry in batch if entry is not None]
         return found
+
+    async def _current(self, dashboard_id: str) -> tuple[StoredDashboard, int] | None:
+        try:
+            return await self.get(dashboard_id)
+        except NotFound:  # deleted (a purge marker is the key's last message)
+            return None
 
     # --- public links -----------------------------------------------------------------------------------------
 
@@ -123,4 +132,4 @@ async def open_store(js: JetStreamContext) -> DashboardStore:
                 description="Strix dashboards (64 revisions each) and their public links",
             )
         )
-    return DashboardStore(kv)
+    return DashboardStore(kv, js)
