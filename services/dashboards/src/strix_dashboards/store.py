@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from strix_contracts.errors import NotFound
@@ -75,16 +75,31 @@ class DashboardStore:
         await self.kv.purge(_key(dashboard_id))
 
     async def history(self, dashboard_id: str) -> list[tuple[StoredDashboard, int]]:
-        """Revisions kept, oldest first (deletions left out)."""
+        """Revisions kept, oldest first (deletions left out). As many entries are read as the stream holds for the
+        key, counted first: nats-py's `history` stops at the watcher's "initial values done" mark, which can come
+        before the last of them under load."""
+        subject = f"{_PREFIX}{_key(dashboard_id)}"
+        info = await self.js.stream_info(STREAM, subjects_filter=subject)
+        count = (info.state.subjects or {}).get(subject, 0)
+        if count == 0:
+            raise _not_found(dashboard_id)
+        watcher = await self.kv.watch(_key(dashboard_id), include_history=True)
+        entries: list[KeyValue.Entry] = []
         try:
-            entries = await self.kv.history(_key(dashboard_id))
-        except NoKeysError:
-            raise _not_found(dashboard_id) from None
-        return [
+            while len(entries) < count:
+                entry = await watcher.updates(timeout=10)  # type: ignore[no-untyped-call]
+                if entry is not None:  # the "initial values done" mark
+                    entries.append(entry)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        kept = [
             (StoredDashboard.model_validate_json(e.value), e.revision or 0)
             for e in entries
             if e.operation is None and e.value
         ]
+        if not kept:
+            raise _not_found(dashboard_id)
+        return kept
 
     async def all(self) -> list[tuple[StoredDashboard, int]]:
         """Every current dashboard: the keys from the stream's subjects, then each one's last value. (A KV watcher
