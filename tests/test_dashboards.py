@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import graphql
+import httpx
 import nats
 import pytest
 import strawberry
@@ -35,6 +36,9 @@ from strix_runtime.callers import CallerVerifier
 from strix_runtime.natsauth import inbox_prefix, user_name
 from strix_runtime.natsserver import NatsServer
 from strix_testkit.plugin import SecuredNats
+from tests.conftest import PlatformFactory
+from tests.support import api_key, bearer, post_events, wait_for_count
+from tests.support import graphql as post_graphql
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -861,3 +865,83 @@ async def test_the_service_works_as_its_own_nats_user_and_only_the_gateway_calls
     rollup = await login("rollup")
     with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):  # refused: never answered
         await rollup.request(contract.DASHBOARDS_LIST, b"{}", timeout=1)
+
+
+# --- end to end: a public link through the platform's doors --------------------------------------------------
+
+ACCESS_CONFIGS = Path(__file__).resolve().parent / "fixtures" / "access-configs"
+E2E_DASHBOARD = {
+    "title": "Acme rounds",
+    "panels": [
+        {
+            "id": "by-game",
+            "query": {"module": "rounds", "metrics": ["rounds"], "group_by": ["game"]},
+            "visualization": "BAR",
+            "layout": {"x": 0, "y": 0, "w": 12, "h": 4},
+        }
+    ],
+}
+BY_BRAND = "{ rounds(window: {last: 2, unit: DAY}, granularity: TOTAL, groupBy: [BRAND], metrics: [ROUNDS]) { rows { brand rounds } } }"
+
+
+@pytest.mark.e2e
+async def test_a_public_link_reads_over_http_what_its_owner_saw_until_revoked(start_platform: PlatformFactory) -> None:
+    now = datetime.now(UTC)
+    events = [
+        {
+            "round_id": f"r{i}",
+            "ts": (now - timedelta(minutes=i + 1)).isoformat(),
+            "brand": ("acme", "zenith", "orbit")[i % 3],
+            "game": ("g1", "g2")[i % 2],
+            "studio": 1,
+            "stake": "1.00",
+        }
+        for i in range(60)
+    ]
+    expected = {"acme": sum(1 for e in events if e["brand"] == "acme")}
+    async with start_platform(ACCESS_CONFIGS) as (platform, admin):
+        await post_events(admin, "rounds", events)
+        await wait_for_count(admin, "rounds", "rounds", len(events))
+        key = await api_key(platform.nc, ["read"], roles=["operator"], attributes={"brand": ["acme"]}, name="owner")
+        async with httpx.AsyncClient(base_url=platform.http_url, timeout=60, headers=bearer(key)) as owner:
+            seen = await post_graphql(owner, BY_BRAND)
+            assert seen["data"]["rounds"]["rows"] == [{"brand": "acme", "rounds": expected["acme"]}]
+            made = await post_graphql(
+                owner, "mutation($i: DashboardInput!) { createDashboard(input: $i) { id } }", {"i": E2E_DASHBOARD}
+            )
+            ident = made["data"]["createDashboard"]["id"]
+            link = await post_graphql(
+                owner, "mutation($id: ID!) { createDashboardLink(id: $id) { token } }", {"id": ident}
+            )
+            token = link["data"]["createDashboardLink"]["token"]
+
+            async with httpx.AsyncClient(
+                base_url=platform.http_url, timeout=60, headers={"X-Strix-Link": token}
+            ) as viewer:
+                # What the owner saw: acme's rounds only, though the link names no brand.
+                through = await post_graphql(viewer, BY_BRAND)
+                assert through["data"]["rounds"]["rows"] == [{"brand": "acme", "rounds": expected["acme"]}]
+                opened = await post_graphql(
+                    viewer, "query($id: ID!) { dashboard(id: $id) { title panels { id problems } } }", {"id": ident}
+                )
+                assert opened["data"]["dashboard"] == {
+                    "title": "Acme rounds",
+                    "panels": [{"id": "by-game", "problems": []}],
+                }
+                # Nothing else: another module, or a change.
+                other = await post_graphql(
+                    viewer, "{ payouts(window: {last: 2, unit: DAY}, metrics: [PAYOUTS]) { rows { payouts } } }"
+                )
+                assert other["data"] is None and other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+                write = await post_graphql(
+                    viewer, "mutation($i: DashboardInput!) { createDashboard(input: $i) { id } }", {"i": E2E_DASHBOARD}
+                )
+                assert write["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+                revoked = await post_graphql(
+                    owner, "mutation($id: ID!) { revokeDashboardLink(id: $id) { link { createdBy } } }", {"id": ident}
+                )
+                assert revoked["data"]["revokeDashboardLink"] == {"link": None}
+                refused = await viewer.post("/graphql", json={"query": BY_BRAND})
+                assert refused.status_code == 401
+                assert "unknown or revoked dashboard link" in refused.text
