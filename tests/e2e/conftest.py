@@ -4,16 +4,27 @@ that needs the internet fails here as it would on a machine without it."""
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route, async_playwright
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Route, async_playwright, expect
 
+from strix.platform import Platform
 from strix.webbuild import ensure_built, is_built
+from strix_auth.app import AuthOptions
 from strix_gateway.webapp import default_web_dist
+from strix_runtime.callers import DoorOptions
+from tests.conftest import PlatformFactory
 
 CHROMIUM = Path("/usr/bin/chromium")
 # The flags a closed network needs: without the background-networking ones Chromium keeps dialling out.
@@ -91,7 +102,8 @@ async def new_context(browser: Browser) -> AsyncIterator[ContextFactory]:
     made: list[Watched] = []
 
     async def make(**options: object) -> Watched:
-        context = await browser.new_context(viewport={"width": 1400, "height": 900}, **options)  # type: ignore[arg-type]
+        settings: dict[str, Any] = {"viewport": {"width": 1400, "height": 900}, **options}
+        context = await browser.new_context(**settings)
         watched = Watched(context)
 
         async def guard(route: Route, request: Request) -> None:
@@ -116,3 +128,96 @@ async def new_context(browser: Browser) -> AsyncIterator[ContextFactory]:
 def screenshot_path(name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / f"{name}.png"
+
+
+# --- the site under test: the platform with a module written for these tests, events in, a browser to sign in
+
+CABINETS = ["pinball", "racer", "tetra-2"]
+VENUES = ["harbour", "station", "mall"]
+EVENTS = 900
+
+
+@dataclass
+class Site:
+    platform: Platform
+    client: httpx.AsyncClient  # an admin API key on every request
+    url: str
+    events: list[dict[str, Any]]
+
+
+def make_plays(now: datetime) -> list[dict[str, Any]]:
+    """Plays over the last 47 hours (so a 24-hour window and the one before it both hold some), fixed seed."""
+    rng = random.Random(12)
+    out = []
+    for i in range(EVENTS):
+        at = now - timedelta(seconds=rng.uniform(60, 47 * 3600))
+        out.append(
+            {
+                "play_id": f"p-{i}",
+                "played_at": at.isoformat(),
+                "player": f"u{rng.randint(1, 60)}",
+                "cabinet": rng.choice(CABINETS),
+                "venue": rng.choice(VENUES),
+                "stage": rng.randint(1, 9),
+                "score": rng.randint(0, 5000),
+                "coins": str(Decimal(rng.randint(50, 400)) / 100),
+            }
+        )
+    return out
+
+
+async def post_plays(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 400):
+        response = await client.post("/v1/modules/arcade/events", json=events[start : start + 400])
+        assert response.status_code == 200, response.text
+
+
+async def ask(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert "errors" not in body, body
+    data: dict[str, Any] = body["data"]
+    return data
+
+
+async def wait_counted(client: httpx.AsyncClient, expected: int) -> None:
+    deadline = time.monotonic() + 90
+    seen = 0
+    while time.monotonic() < deadline:
+        data = await ask(client, "{ arcade(window: {last: 3, unit: DAY}, granularity: TOTAL) { rows { plays } } }")
+        rows = data["arcade"]["rows"]
+        seen = rows[0]["plays"] if rows else 0
+        if seen == expected:
+            return
+        await asyncio.sleep(0.25)
+    raise AssertionError(f"only {seen} of {expected} plays became queryable")
+
+
+@pytest.fixture
+async def site(start_platform: PlatformFactory, web_dist: Path) -> AsyncIterator[Site]:
+    """The platform as `strix up` runs it for one developer: development sign-in on, GraphiQL signed in."""
+    options: dict[str, Any] = {
+        "auth": AuthOptions(dev_sign_in=True),
+        "doors": DoorOptions(open_schema=True, developer_graphiql=True),
+    }
+    async with start_platform(E2E_CONFIGS, **options) as (platform, client):
+        events = make_plays(datetime.now(UTC))
+        await post_plays(client, events)
+        await wait_counted(client, len(events))
+        yield Site(platform, client, platform.http_url, events)
+
+
+async def sign_in(page: Page, url: str, user: str = "ada") -> None:
+    """The sign-in page as a user sees it: asked to sign in, the development form, back where they were."""
+    await page.goto(url + "/")
+    await expect(page).to_have_url(url + "/signin?return_to=%2F")
+    await page.get_by_label("User").fill(user)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_test_id("user")).to_have_text(user)
+
+
+async def answered(page: Page) -> str:
+    """Wait for the answer panel to show an answer; the GraphQL text it ran."""
+    await expect(page.locator(".result-panel .panel-body")).to_have_attribute("data-state", "ready", timeout=20_000)
+    return await page.get_by_test_id("query-text").text_content() or ""

@@ -5,128 +5,27 @@ written only for these tests: the builder is generated from its metadata with no
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 import re
-import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
-from strix.platform import Platform
-from strix_auth.app import AuthOptions
-from strix_runtime.callers import DoorOptions
-from tests.conftest import PlatformFactory
-from tests.e2e.conftest import E2E_CONFIGS, ContextFactory, screenshot_path
+from tests.e2e.conftest import ContextFactory, Site, answered, ask, post_plays, screenshot_path, sign_in
 
 pytestmark = pytest.mark.e2e
-
-CABINETS = ["pinball", "racer", "tetra-2"]
-VENUES = ["harbour", "station", "mall"]
-EVENTS = 900
-
-
-@dataclass
-class Site:
-    platform: Platform
-    client: httpx.AsyncClient  # an admin API key on every request
-    url: str
-    events: list[dict[str, Any]]
-
-
-def _events(now: datetime) -> list[dict[str, Any]]:
-    """Plays over the last 47 hours (so a 24-hour window and the one before it both hold some), fixed seed."""
-    rng = random.Random(12)
-    out = []
-    for i in range(EVENTS):
-        at = now - timedelta(seconds=rng.uniform(60, 47 * 3600))
-        out.append(
-            {
-                "play_id": f"p-{i}",
-                "played_at": at.isoformat(),
-                "player": f"u{rng.randint(1, 60)}",
-                "cabinet": rng.choice(CABINETS),
-                "venue": rng.choice(VENUES),
-                "stage": rng.randint(1, 9),
-                "score": rng.randint(0, 5000),
-                "coins": str(Decimal(rng.randint(50, 400)) / 100),
-            }
-        )
-    return out
-
-
-async def _post(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
-    for start in range(0, len(events), 400):
-        response = await client.post("/v1/modules/arcade/events", json=events[start : start + 400])
-        assert response.status_code == 200, response.text
-
-
-async def _graphql(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
-    response = await client.post("/graphql", json={"query": query})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert "errors" not in body, body
-    data: dict[str, Any] = body["data"]
-    return data
-
-
-async def _wait_counted(client: httpx.AsyncClient, expected: int) -> None:
-    deadline = time.monotonic() + 90
-    seen = 0
-    while time.monotonic() < deadline:
-        data = await _graphql(client, "{ arcade(window: {last: 3, unit: DAY}, granularity: TOTAL) { rows { plays } } }")
-        rows = data["arcade"]["rows"]
-        seen = rows[0]["plays"] if rows else 0
-        if seen == expected:
-            return
-        await asyncio.sleep(0.25)
-    raise AssertionError(f"only {seen} of {expected} plays became queryable")
-
-
-@pytest.fixture
-async def site(start_platform: PlatformFactory, web_dist: Path) -> AsyncIterator[Site]:
-    """The platform as `strix up` runs it for one developer: development sign-in on, GraphiQL signed in."""
-    options: dict[str, Any] = {
-        "auth": AuthOptions(dev_sign_in=True),
-        "doors": DoorOptions(open_schema=True, developer_graphiql=True),
-    }
-    async with start_platform(E2E_CONFIGS, **options) as (platform, client):
-        events = _events(datetime.now(UTC))
-        await _post(client, events)
-        await _wait_counted(client, len(events))
-        yield Site(platform, client, platform.http_url, events)
-
-
-async def _sign_in(page: Page, url: str, user: str = "ada") -> None:
-    """The sign-in page as a user sees it: asked to sign in, the development form, back where they were."""
-    await page.goto(url + "/")
-    await expect(page).to_have_url(url + "/signin?return_to=%2F")
-    await page.get_by_label("User").fill(user)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_test_id("user")).to_have_text(user)
-
-
-async def _answered(page: Page) -> str:
-    """Wait for the answer panel to show an answer; the GraphQL text it ran."""
-    await expect(page.locator(".result-panel .panel-body")).to_have_attribute("data-state", "ready", timeout=20_000)
-    return await page.get_by_test_id("query-text").text_content() or ""
 
 
 async def test_pages_work_offline_and_sign_in(site: Site, new_context: ContextFactory) -> None:
     watched = await new_context()
     page = await watched.page()
-    await _sign_in(page, site.url)
+    await sign_in(page, site.url)
     await expect(page.get_by_label("Module")).to_have_value("arcade")
-    await _answered(page)
+    await answered(page)
 
     # GraphiQL from bundled assets, signed in as the local developer (embedded mode), running a query.
     await page.goto(site.url + "/graphql")
@@ -160,8 +59,8 @@ def _plays_by_cabinet(events: list[dict[str, Any]], start: str, end: str, venues
 async def test_a_query_built_in_the_form_draws_what_graphql_answers(site: Site, new_context: ContextFactory) -> None:
     watched = await new_context(timezone_id="Europe/Helsinki")
     page = await watched.page()
-    await _sign_in(page, site.url)
-    await _answered(page)
+    await sign_in(page, site.url)
+    await answered(page)
 
     # Build: bar chart of plays and takings by cabinet, venue in {harbour, station}, vs the previous period.
     await page.locator(".segmented label", has_text="Bar").click()
@@ -172,11 +71,11 @@ async def test_a_query_built_in_the_form_draws_what_graphql_answers(site: Site, 
     await page.locator("[data-filter=venue] select[name=filter-operator]").select_option("IN")
     await page.get_by_label("Values of Venue").select_option(["harbour", "station"])
     await page.get_by_label("Compare with").select_option("PREVIOUS_PERIOD")
-    query = await _answered(page)
+    query = await answered(page)
     assert "where: {venue: {in: [harbour, station]}}" in query and "compare: PREVIOUS_PERIOD" in query
     assert 'timeZone: "Europe/Helsinki"' in query and "groupBy: [CABINET]" in query
 
-    answer = (await _graphql(site.client, query))["arcade"]
+    answer = (await ask(site.client, query))["arcade"]
     rows = answer["rows"]
     assert {r["cabinet"] for r in rows} == {"pinball", "racer", "tetra_2"}
     option = await page.evaluate("strixChartOption(document.querySelector('.result-panel'))")
@@ -194,7 +93,7 @@ async def test_a_query_built_in_the_form_draws_what_graphql_answers(site: Site, 
 
     # The same question as a table: every cell and change indicator from the same answer.
     await page.locator(".segmented label", has_text="Table").click()
-    table_query = await _answered(page)
+    table_query = await answered(page)
     assert table_query == query
     cells = page.locator(".result-panel td[data-metric=plays]")
     assert await cells.evaluate_all("tds => tds.map(td => Number(td.dataset.value))") == [r["plays"] for r in rows]
@@ -205,14 +104,14 @@ async def test_a_query_built_in_the_form_draws_what_graphql_answers(site: Site, 
     await page.locator(".result-panel").screenshot(path=screenshot_path("table-compared"))
     # Reload: the question is in the URL, so the same answer comes back.
     await page.reload()
-    assert await _answered(page) == query
+    assert await answered(page) == query
 
 
 async def test_every_visualization_draws_the_answer(site: Site, new_context: ContextFactory) -> None:
     watched = await new_context()
     page = await watched.page()
-    await _sign_in(page, site.url)
-    await _answered(page)
+    await sign_in(page, site.url)
+    await answered(page)
     base: dict[str, Any] = {
         "module": "arcade",
         "metrics": ["plays"],
@@ -233,8 +132,8 @@ async def test_every_visualization_draws_the_answer(site: Site, new_context: Con
     for visualization, patch in views:
         state = {**base, **patch, "visualization": visualization}
         await page.goto(site.url + "/?" + str(httpx.QueryParams({"q": json.dumps(state)})))
-        query = await _answered(page)
-        rows = (await _graphql(site.client, query))["arcade"]["rows"]
+        query = await answered(page)
+        rows = (await ask(site.client, query))["arcade"]["rows"]
         assert rows, visualization
         if visualization == "kpi":
             values = await page.locator(".kpi-value").evaluate_all("els => els.map(e => Number(e.dataset.value))")
@@ -275,8 +174,8 @@ async def test_every_visualization_draws_the_answer(site: Site, new_context: Con
 async def test_states_say_what_happened(site: Site, new_context: ContextFactory) -> None:
     watched = await new_context()
     page = await watched.page()
-    await _sign_in(page, site.url)
-    await _answered(page)
+    await sign_in(page, site.url)
+    await answered(page)
     # Empty: a window with no events says so (grouped: a total without groups is one row of zeros).
     state = {
         "module": "arcade",
@@ -302,11 +201,11 @@ async def test_states_say_what_happened(site: Site, new_context: ContextFactory)
 async def test_a_live_answer_follows_new_events(site: Site, new_context: ContextFactory) -> None:
     watched = await new_context()
     page = await watched.page()
-    await _sign_in(page, site.url)
+    await sign_in(page, site.url)
     await page.locator("input[name=live]").check()
-    query = await _answered(page)
+    query = await answered(page)
     cell = page.locator(".result-panel td[data-metric=plays]")
-    before = (await _graphql(site.client, query))["arcade"]["rows"][0]["plays"]
+    before = (await ask(site.client, query))["arcade"]["rows"][0]["plays"]
     await expect(cell).to_have_attribute("data-value", str(before))
     await expect(page.locator(".freshness")).to_have_text(re.compile(r"updated \d+ s ago"))
 
@@ -315,7 +214,7 @@ async def test_a_live_answer_follows_new_events(site: Site, new_context: Context
         {**e, "play_id": f"live-{i}", "played_at": (now - timedelta(seconds=5)).isoformat()}
         for i, e in enumerate(site.events[:7])
     ]
-    await _post(site.client, extra)
+    await post_plays(site.client, extra)
     # Pushed by the subscription after the rollup commit: no reload, no click.
     await expect(cell).to_have_attribute("data-value", str(before + 7), timeout=30_000)
     assert int(await page.locator(".freshness").get_attribute("data-updates") or 0) >= 2

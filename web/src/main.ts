@@ -1,13 +1,15 @@
 // The app shell: header, routes, and the module metadata every view is generated from.
 import "./styles.css";
 
-import { signedInAs, signOut } from "./api/auth";
+import { signedInAs, signOut, useLinkToken } from "./api/auth";
 import { request } from "./api/graphql";
 import type { BuilderState } from "./model/builder";
 import { MODULES_QUERY, type ModuleInfo } from "./model/metadata";
 import { viewerTimeZone } from "./model/window";
 import { parseRoute, type Route } from "./router";
 import { mountBuilder } from "./views/builder";
+import { mountDashboard } from "./views/dashboard";
+import { mountDashboardList } from "./views/dashboards";
 import { clear, h, notice } from "./views/dom";
 import { errorNotice } from "./views/errors";
 import { mountSignIn } from "./views/signin";
@@ -29,7 +31,17 @@ function header(route: Route, user: string | null): HTMLElement {
     "header",
     { class: "top-bar" },
     h("a", { class: "brand", href: "/" }, "Strix"),
-    h("nav", { "aria-label": "Main" }, link("/", "Explore", route.name === "explore"), h("a", { href: "/graphql" }, "GraphiQL")),
+    h(
+      "nav",
+      { "aria-label": "Main" },
+      route.name === "public"
+        ? null
+        : [
+            link("/", "Explore", route.name === "explore"),
+            link("/dashboards", "Dashboards", route.name === "dashboards" || route.name === "dashboard"),
+            h("a", { href: "/graphql" }, "GraphiQL"),
+          ],
+    ),
     h(
       "div",
       { class: "user" },
@@ -55,15 +67,24 @@ function stateFromUrl(): BuilderState | null {
   }
 }
 
+let modulesCache: Promise<ModuleInfo[]> | null = null;
+
+/** The module metadata, asked once per page load (and again after a failure). */
+async function loadModules(): Promise<ModuleInfo[] | null> {
+  modulesCache ??= request<{ modules: ModuleInfo[] }>(MODULES_QUERY).then((d) => d.modules);
+  try {
+    return await modulesCache;
+  } catch (error) {
+    modulesCache = null;
+    clear(main, errorNotice(error));
+    return null;
+  }
+}
+
 async function explore(): Promise<void> {
   clear(main, notice("loading", "Loading modules…"));
-  let modules: ModuleInfo[];
-  try {
-    modules = (await request<{ modules: ModuleInfo[] }>(MODULES_QUERY)).modules;
-  } catch (error) {
-    clear(main, errorNotice(error));
-    return;
-  }
+  const modules = await loadModules();
+  if (modules === null) return;
   const view = mountBuilder(main, {
     modules,
     initial: stateFromUrl(),
@@ -81,14 +102,28 @@ async function render(): Promise<void> {
   disposeView();
   disposeView = () => undefined;
   const route = parseRoute(new URL(location.href));
-  const user = await signedInAs();
-  if (route.name !== "signin" && user === null) {
+  useLinkToken(route.name === "public" ? route.token : null);
+  const user = route.name === "public" ? null : await signedInAs();
+  if (route.name !== "signin" && route.name !== "public" && user === null) {
     history.replaceState(null, "", `/signin?return_to=${encodeURIComponent(location.pathname + location.search)}`);
     return render();
   }
   clear(app, h("a", { class: "skip", href: "#main" }, "Skip to content"), header(route, user), main);
   if (route.name === "signin") await mountSignIn(main, route.returnTo, navigate);
-  else await explore();
+  else if (route.name === "dashboards") mountDashboardList(main, navigate);
+  else if (route.name === "dashboard" || route.name === "public") {
+    clear(main, notice("loading", "Loading…"));
+    const modules = await loadModules();
+    if (modules === null) return;
+    const view = mountDashboard(main, {
+      id: route.id,
+      modules,
+      navigate,
+      readOnly: route.name === "public",
+      startEditing: route.name === "dashboard" && route.edit,
+    });
+    disposeView = () => view.dispose();
+  } else await explore();
 }
 
 window.addEventListener("popstate", () => void render());

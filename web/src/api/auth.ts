@@ -79,7 +79,15 @@ export async function accessToken(): Promise<string | null> {
   return await pending;
 }
 
+let linkToken: string | null = null;
+
+/** Read as a dashboard's public link (signed out): every request carries the link instead of a sign-in. */
+export function useLinkToken(value: string | null): void {
+  linkToken = value;
+}
+
 export async function authHeaders(): Promise<Record<string, string>> {
+  if (linkToken !== null) return { "X-Strix-Link": linkToken };
   const value = await accessToken();
   return value === null ? {} : { Authorization: `Bearer ${value}` };
 }
