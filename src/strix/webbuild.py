@@ -12,22 +12,45 @@ from strix_runtime.logs import get_logger
 log = get_logger("web")
 
 
+SOURCES = ("src", "index.html", "graphiql.html", "package-lock.json", "vite.config.ts")
+
+
 def is_built(dist: Path) -> bool:
     return (dist / "index.html").is_file() and (dist / "graphiql.html").is_file()
 
 
+def is_stale(web_dir: Path) -> bool:
+    """Whether a source of the UI changed after the build (a checkout; an image has no sources, never stale)."""
+    built = web_dir / "dist" / "index.html"
+    if not built.is_file():
+        return True
+    newest = 0.0
+    for name in SOURCES:
+        path = web_dir / name
+        files = path.rglob("*") if path.is_dir() else [path] if path.exists() else []
+        newest = max([newest, *(f.stat().st_mtime for f in files if f.is_file())])
+    return newest > built.stat().st_mtime
+
+
 def ensure_built(web_dir: Path) -> bool:
-    """Build `web_dir/dist` when it is missing and `web_dir` holds the sources and npm is installed; whether the
-    assets are there afterwards. A failed build is logged, never fatal: the API works without the UI."""
+    """Build `web_dir/dist` when it is missing or older than its sources, where `web_dir` holds the sources and npm
+    is installed; whether the assets are there afterwards. A failed build is logged, never fatal: the API works
+    without the UI."""
     dist = web_dir / "dist"
-    if is_built(dist):
+    if is_built(dist) and not is_stale(web_dir):
         return True
     npm = shutil.which("npm")
     if npm is None or not (web_dir / "package-lock.json").is_file():
+        if is_built(dist):
+            return True  # shipped without sources (an image), or no Node here: serve what there is
         log.warning("web.not_built", dist=str(dist), hint="run `npm ci && npm run build` in web/ (Node.js 20)")
         return False
     log.info("web.building", web_dir=str(web_dir))
-    for step in (["ci", "--no-audit", "--no-fund"], ["run", "build"]):
+    steps = [["run", "build"]]
+    installed = web_dir / "node_modules" / ".package-lock.json"  # npm's record of what it installed
+    if not installed.is_file() or installed.stat().st_mtime < (web_dir / "package-lock.json").stat().st_mtime:
+        steps.insert(0, ["ci", "--no-audit", "--no-fund"])
+    for step in steps:
         done = subprocess.run([npm, *step], cwd=web_dir, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             log.error("web.build_failed", step=" ".join(step), output=(done.stdout + done.stderr)[-2000:])
