@@ -169,12 +169,8 @@ def build_http_app(platform: Platform) -> FastAPI:
         developer = dev_token if doors.developer_graphiql else None
         app.include_router(graphql_router(gateway, verifier(gateway), doors, developer))
         from strix_gateway.signin import SignInOptions, signin_router
-        from strix_runtime.callers import CallerVerifier
 
-        gateway = platform.services["gateway"]
-        app.include_router(
-            signin_router(gateway.nc, CallerVerifier(gateway.nc), SignInOptions(platform.options.public_url))
-        )
+        app.include_router(signin_router(gateway.nc, verifier(gateway), SignInOptions(platform.options.public_url)))
 
     app.include_router(health_router(checks, doors.metrics))
     if "gateway" in platform.services:
