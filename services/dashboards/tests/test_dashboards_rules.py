@@ -164,3 +164,13 @@ def test_marks_every_reference_a_config_dropped(catalog: Catalog) -> None:
         "metric rtp is no longer in module gaming",
     ]
     assert marked([p], catalog)[0].problems == []
+
+
+def test_a_dashboard_too_large_for_one_message_is_refused(catalog: Catalog) -> None:
+    big = panel("a").model_copy(update={"options": {"notes": "x" * 300_000}})
+    with pytest.raises(QueryError, match="more than 262144") as refused:
+        check_content(DashboardContent(title="T", panels=[big]), catalog)
+    assert refused.value.argument == "content"
+    check_content(
+        DashboardContent(title="T", panels=[panel("a").model_copy(update={"options": {"n": "x" * 1000}})]), catalog
+    )

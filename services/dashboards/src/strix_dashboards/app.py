@@ -357,6 +357,7 @@ async def run_dashboards(
     micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix dashboards as data")
     for name, subject, handler in _endpoints(service):
         await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-dashboards")
+    await nc.flush()  # the server holds every subscription before anyone is told the service is up
     log.info("dashboards.started", modules=service.catalog.names())
     try:
         yield service

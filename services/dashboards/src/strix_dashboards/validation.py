@@ -22,6 +22,9 @@ from strix_contracts.errors import Forbidden, QueryError
 from strix_contracts.query import AllOf, AnyOf, Condition, Filter
 
 _SHOWN = 12  # names listed in a hint
+# A dashboard is one KV value, and a NATS message (1 MB by default) carries it with its request: room for a
+# hundred panels with generous options, and a clear refusal before the server's.
+MAX_CONTENT_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,13 @@ def content_problems(content: DashboardContent, catalog: Catalog) -> list[Proble
 def check_content(content: DashboardContent, catalog: Catalog) -> DashboardContent:
     """The content as stored (panels' `problems` cleared), or one QueryError listing every problem, the first
     one's place as its argument."""
+    size = len(content.model_dump_json())
+    if size > MAX_CONTENT_BYTES:
+        raise QueryError(
+            f"the dashboard is {size} bytes as JSON, more than {MAX_CONTENT_BYTES}",
+            argument="content",
+            hint="keep panel options small; split a large dashboard in two",
+        )
     found = content_problems(content, catalog)
     if found:
         first = found[0]
