@@ -143,6 +143,7 @@ class Site:
     client: httpx.AsyncClient  # an admin API key on every request
     url: str
     events: list[dict[str, Any]]
+    repairs: list[dict[str, Any]]
 
 
 def make_plays(now: datetime) -> list[dict[str, Any]]:
@@ -166,9 +167,23 @@ def make_plays(now: datetime) -> list[dict[str, Any]]:
     return out
 
 
-async def post_plays(client: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+def make_repairs(now: datetime) -> list[dict[str, Any]]:
+    """Repairs of the cabinets over the same hours: what the arcade module joins."""
+    rng = random.Random(7)
+    return [
+        {
+            "repair_id": f"r-{i}",
+            "repaired_at": (now - timedelta(seconds=rng.uniform(60, 47 * 3600))).isoformat(),
+            "cabinet": rng.choice(CABINETS),
+            "cost": str(Decimal(rng.randint(1000, 9000)) / 100),
+        }
+        for i in range(60)
+    ]
+
+
+async def post_plays(client: httpx.AsyncClient, events: list[dict[str, Any]], module: str = "arcade") -> None:
     for start in range(0, len(events), 400):
-        response = await client.post("/v1/modules/arcade/events", json=events[start : start + 400])
+        response = await client.post(f"/v1/modules/{module}/events", json=events[start : start + 400])
         assert response.status_code == 200, response.text
 
 
@@ -181,17 +196,17 @@ async def ask(client: httpx.AsyncClient, query: str) -> dict[str, Any]:
     return data
 
 
-async def wait_counted(client: httpx.AsyncClient, expected: int) -> None:
+async def wait_counted(client: httpx.AsyncClient, expected: int, module: str = "arcade", count: str = "plays") -> None:
     deadline = time.monotonic() + 90
     seen = 0
     while time.monotonic() < deadline:
-        data = await ask(client, "{ arcade(window: {last: 3, unit: DAY}, granularity: TOTAL) { rows { plays } } }")
-        rows = data["arcade"]["rows"]
-        seen = rows[0]["plays"] if rows else 0
+        query = f"{{ {module}(window: {{last: 3, unit: DAY}}, granularity: TOTAL) {{ rows {{ {count} }} }} }}"
+        rows = (await ask(client, query))[module]["rows"]
+        seen = rows[0][count] if rows else 0
         if seen == expected:
             return
         await asyncio.sleep(0.25)
-    raise AssertionError(f"only {seen} of {expected} plays became queryable")
+    raise AssertionError(f"only {seen} of {expected} {module} events became queryable")
 
 
 @pytest.fixture
@@ -202,10 +217,13 @@ async def site(start_platform: PlatformFactory, web_dist: Path) -> AsyncIterator
         "doors": DoorOptions(open_schema=True, developer_graphiql=True),
     }
     async with start_platform(E2E_CONFIGS, **options) as (platform, client):
-        events = make_plays(datetime.now(UTC))
+        now = datetime.now(UTC)
+        events, repairs = make_plays(now), make_repairs(now)
         await post_plays(client, events)
+        await post_plays(client, repairs, "repairs")
         await wait_counted(client, len(events))
-        yield Site(platform, client, platform.http_url, events)
+        await wait_counted(client, len(repairs), "repairs", "repairs")
+        yield Site(platform, client, platform.http_url, events, repairs)
 
 
 async def sign_in(page: Page, url: str, user: str = "ada") -> None:

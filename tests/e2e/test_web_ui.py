@@ -219,3 +219,29 @@ async def test_a_live_answer_follows_new_events(site: Site, new_context: Context
     await expect(cell).to_have_attribute("data-value", str(before + 7), timeout=30_000)
     assert int(await page.locator(".freshness").get_attribute("data-updates") or 0) >= 2
     await page.locator(".result-panel").screenshot(path=screenshot_path("live"))
+
+
+async def test_a_join_with_another_module_draws_both(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await sign_in(page, site.url)
+    await answered(page)
+    await page.locator("input[name=group-by][value=cabinet]").check()
+    await page.locator("select[name=join]").select_option("repairs")
+    await page.locator("input[name=joined-metric][value=repair_cost]").check()
+    await page.locator("select[name=join-kind]").select_option("LEFT")
+    query = await answered(page)
+    assert "arcadeWithRepairs(" in query and "joinedMetrics: [REPAIRS, REPAIR_COST], kind: LEFT" in query
+    rows = (await ask(site.client, query))["arcadeWithRepairs"]["rows"]
+    assert len(rows) == 3
+    cells = page.locator(".result-panel td[data-metric=joined_repairs]")
+    assert await cells.evaluate_all("tds => tds.map(td => Number(td.dataset.value))") == [
+        r["joined"]["repairs"] for r in rows
+    ]
+    # ... and the joined counts are the repairs sent, in the window the answer covers.
+    answer = (await ask(site.client, query))["arcadeWithRepairs"]
+    lo, hi = datetime.fromisoformat(answer["start"]), datetime.fromisoformat(answer["end"])
+    counted = Counter(r["cabinet"] for r in site.repairs if lo <= datetime.fromisoformat(r["repaired_at"]) < hi)
+    assert {r["cabinet"].replace("_", "-"): r["joined"]["repairs"] for r in rows} == dict(counted)
+    await expect(page.locator(".result-panel th", has_text="Repairs: Repair cost")).to_be_visible()
+    await page.locator(".result-panel").screenshot(path=screenshot_path("join"))

@@ -11,7 +11,8 @@ import {
   type BuilderState,
 } from "../src/model/builder";
 import { literal } from "../src/model/graphql";
-import { ARCADE, DAILY } from "./fixtures";
+import { ARCADE, DAILY, REPAIRS } from "./fixtures";
+import { joinedView } from "../src/model/results";
 
 const base = (patch: Partial<BuilderState> = {}): BuilderState =>
   normalise({ ...defaultState(ARCADE, "Europe/Helsinki"), ...patch }, ARCADE);
@@ -97,5 +98,42 @@ describe("the GraphQL the builder runs", () => {
     expect(buildRecordsQuery(state, ARCADE, ["playedAt", "cabinet"], "c1", 10)).toContain(
       'arcadeRecords(window: {preset: YESTERDAY}, timeZone: "Europe/Helsinki", where: {cabinet: {eq: racer}}, first: 10, after: "c1")',
     );
+  });
+});
+
+describe("joins with other modules", () => {
+  const joined = (): BuilderState =>
+    base({
+      groupBy: ["cabinet", "stage"],
+      compare: "PREVIOUS_PERIOD",
+      top: { n: 2, by: "plays", others: true },
+      join: { name: "repairs", kind: "LEFT", metrics: ["repair_cost", "gone"] },
+    });
+
+  it("keeps only what a join can answer: shared dimensions, the joined module's metrics, no top-N or comparison", () => {
+    expect(joined()).toMatchObject({
+      groupBy: ["cabinet"],
+      top: null,
+      compare: null,
+      join: { name: "repairs", kind: "LEFT", metrics: ["repair_cost"] },
+    });
+    expect(problems(base({ join: { name: "repairs", kind: "INNER", metrics: [] } }), ARCADE)).toContain(
+      "Pick at least one metric of the joined module.",
+    );
+  });
+
+  it("asks the join's own field with the joined metrics under rows", () => {
+    const text = buildQuery(joined(), ARCADE);
+    expect(text).toContain("arcadeWithRepairs(window: {last: 24, unit: HOUR}");
+    expect(text).toContain("joinedMetrics: [REPAIR_COST], kind: LEFT, groupBy: [CABINET]");
+    expect(text).toContain("rows { cabinet plays joined { repairCost } }");
+  });
+
+  it("draws the joined metrics as columns labelled by their module", () => {
+    const view = joinedView(joined(), ARCADE, [ARCADE, REPAIRS]);
+    expect(view.state.metrics).toEqual(["plays", "joined_repair_cost"]);
+    expect(view.module.metrics.at(-1)).toMatchObject({ label: "Repairs: Repair cost", unit: "EUR", format: "currency" });
+    const answer = view.flatten({ rows: [{ cabinet: "racer", plays: 3, joined: { repairCost: 12.5 } }], source: "", sourceReason: null, start: "", end: "", granularity: "TOTAL", timeZone: "UTC", cached: false });
+    expect(answer.rows[0]).toMatchObject({ plays: 3, joined_repair_cost: 12.5 });
   });
 });

@@ -10,6 +10,17 @@ export const ARCADE: ModuleInfo = {
   keepsRawEvents: true,
   granularities: ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "TOTAL"],
   timeUnits: ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH"],
+  joins: [
+    {
+      name: "repairs",
+      graphqlName: "arcadeWithRepairs",
+      module: "repairs",
+      label: "Repairs",
+      description: "Repairs of the same cabinet.",
+      match: [{ dimension: "cabinet", joinedDimension: "cabinet" }],
+      joinedMetrics: ["repairs", "repair_cost"],
+    },
+  ],
   dimensions: [
     {
       name: "cabinet",
@@ -69,6 +80,19 @@ export const DAILY: ModuleInfo = {
   graphqlName: "dailyOnly",
   recordsField: null,
   keepsRawEvents: false,
+  joins: [],
   granularities: ["DAY", "WEEK", "MONTH", "TOTAL"],
   timeUnits: ["DAY", "WEEK", "MONTH"],
+};
+
+/** The module the arcade joins: its metrics label the joined columns. */
+export const REPAIRS: ModuleInfo = {
+  ...DAILY,
+  name: "repairs",
+  graphqlName: "repairs",
+  label: "Repairs",
+  metrics: [
+    { name: "repairs", graphqlName: "repairs", enumValue: "REPAIRS", label: "Repairs", description: null, unit: null, format: "integer", kind: "COUNT", graphqlType: "Long" },
+    { name: "repair_cost", graphqlName: "repairCost", enumValue: "REPAIR_COST", label: "Repair cost", description: null, unit: "EUR", format: "currency", kind: "SUM", graphqlType: "Float" },
+  ],
 };

@@ -28,6 +28,7 @@ describe("panels as the dashboards service stores them", () => {
         window: { kind: "absolute", start: "2026-07-01T00:00", end: "2026-07-02T12:30" },
         compare: "WEEK_EARLIER",
         top: { n: 2, by: "takings", others: false },
+        join: null,
       },
       ARCADE,
     );

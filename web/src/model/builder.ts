@@ -28,6 +28,19 @@ export interface TopState {
   others: boolean;
 }
 
+export const JOIN_KINDS = [
+  ["INNER", "matched rows only"],
+  ["LEFT", "every row of this module"],
+  ["RIGHT", "every row of the joined module"],
+  ["FULL", "every row of either"],
+] as const;
+
+export interface JoinState {
+  name: string; // the join's name in the config
+  kind: string; // INNER, LEFT, RIGHT, FULL
+  metrics: string[]; // metrics of the joined module
+}
+
 export interface BuilderState {
   module: string;
   visualization: Visualization;
@@ -39,6 +52,7 @@ export interface BuilderState {
   granularity: Granularity;
   compare: string | null;
   top: TopState | null;
+  join?: JoinState | null;
 }
 
 export const OPERATOR_LABELS: Record<FilterOperator, string> = {
@@ -118,6 +132,17 @@ export function normalise(state: BuilderState, module: ModuleInfo): BuilderState
   if (next.window.kind === "relative" && !module.timeUnits.includes(next.window.unit)) {
     next.window = { ...next.window, unit: module.timeUnits[0] ?? "DAY" };
   }
+  const join = next.join ? module.joins.find((j) => j.name === next.join?.name) : undefined;
+  if (next.join && join === undefined) next.join = null;
+  if (next.join && join) {
+    // A join answers matched buckets and keys: it groups by shared dimensions only, with no top-N or comparison.
+    const shared = new Set(join.match.map((m) => m.dimension));
+    next.groupBy = next.groupBy.filter((d) => shared.has(d));
+    next.top = null;
+    next.compare = null;
+    next.join = { ...next.join, metrics: next.join.metrics.filter((m) => join.joinedMetrics.includes(m)) };
+    if (next.visualization === "records") next.visualization = "table";
+  }
   if (next.top !== null) {
     if (!next.groupBy.length) next.top = null;
     else if (!next.metrics.includes(next.top.by)) next.top = { ...next.top, by: next.metrics[0] ?? next.top.by };
@@ -129,6 +154,7 @@ export function normalise(state: BuilderState, module: ModuleInfo): BuilderState
 export function problems(state: BuilderState, module: ModuleInfo): string[] {
   const out: string[] = [];
   if (state.visualization !== "records" && !state.metrics.length) out.push("Pick at least one metric.");
+  if (state.join && !state.join.metrics.length) out.push("Pick at least one metric of the joined module.");
   if (state.visualization === "pie" && !state.groupBy.length) out.push("A pie needs a dimension to group by.");
   if (state.visualization === "records" && module.recordsField === null) {
     out.push(`${module.label ?? module.name} keeps no raw events: pick a chart instead.`);
@@ -228,15 +254,48 @@ export function queryArguments(state: BuilderState, module: ModuleInfo): Record<
   };
 }
 
+/** camel(name), as the gateway names fields (names.py). */
+export function camel(name: string): string {
+  const [head = "", ...rest] = name.split("_");
+  return head + rest.map((p) => p.slice(0, 1).toUpperCase() + p.slice(1)).join("");
+}
+
+/** The arguments of a join's query field: the module's own, the joined metrics and the kind; no top or compare. */
+function joinArguments(state: BuilderState, module: ModuleInfo, join: JoinState): Record<string, unknown> {
+  const own = queryArguments(state, module);
+  return {
+    window: own.window,
+    timeZone: own.timeZone,
+    granularity: own.granularity,
+    metrics: own.metrics,
+    joinedMetrics: join.metrics.map((m) => enumLiteral(m.toUpperCase())),
+    kind: enumLiteral(join.kind),
+    groupBy: own.groupBy,
+    where: own.where,
+  };
+}
+
 /** The GraphQL text of the builder's question (aggregates). */
 export function buildQuery(state: BuilderState, module: ModuleInfo): string {
   const metrics = metricInfos(state, module).map((m) => m.graphqlName);
+  const joinInfo = state.join ? module.joins.find((j) => j.name === state.join?.name) : undefined;
   const rowFields = [
     ...(state.granularity === "TOTAL" ? [] : ["bucket"]),
     ...dimensionInfos(state, module).map((d) => d.graphqlName),
     ...metrics,
     ...(state.top ? ["others"] : []),
   ];
+  if (state.join && joinInfo) {
+    rowFields.push(`joined { ${state.join.metrics.map(camel).join(" ")} }`);
+    return [
+      `query StrixBuilder {`,
+      `  ${joinInfo.graphqlName}(${argumentList(joinArguments(state, module, state.join))}) {`,
+      `    source sourceReason joinedSource start end granularity timeZone cached`,
+      `    rows { ${rowFields.join(" ")} }`,
+      `  }`,
+      `}`,
+    ].join("\n");
+  }
   if (state.compare) {
     const values = metrics.join(" ");
     rowFields.push(`previous { ${values} }`, `change { ${values} }`, `changeRatio { ${values} }`);

@@ -37,6 +37,16 @@ export interface MetricInfo {
 export type Granularity = "MINUTE" | "HOUR" | "DAY" | "WEEK" | "MONTH" | "TOTAL";
 export type TimeUnit = Exclude<Granularity, "TOTAL">;
 
+export interface JoinInfo {
+  name: string;
+  graphqlName: string;
+  module: string;
+  label: string | null;
+  description: string | null;
+  match: { dimension: string; joinedDimension: string }[];
+  joinedMetrics: string[];
+}
+
 export interface ModuleInfo {
   name: string;
   graphqlName: string;
@@ -48,6 +58,7 @@ export interface ModuleInfo {
   metrics: MetricInfo[];
   granularities: Granularity[];
   timeUnits: TimeUnit[];
+  joins: JoinInfo[];
 }
 
 export const MODULES_QUERY = `query StrixModules {
@@ -58,6 +69,7 @@ export const MODULES_QUERY = `query StrixModules {
       allowedValues { value graphqlName }
     }
     metrics { name graphqlName enumValue label description unit format kind graphqlType }
+    joins { name graphqlName module label description match { dimension joinedDimension } joinedMetrics }
   }
 }`;
 

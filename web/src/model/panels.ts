@@ -15,6 +15,7 @@ export interface PanelQuery {
   time_zone: string;
   top?: { n: number; by: string; others: boolean } | null;
   compare?: string | null;
+  join?: { name: string; kind: string; metrics: string[] } | null;
 }
 
 export interface Layout {
@@ -72,6 +73,7 @@ export function toPanelQuery(state: BuilderState, module?: ModuleInfo): PanelQue
     time_zone: state.timeZone,
     top: state.top ? { ...state.top } : null,
     compare: state.compare ? state.compare.toLowerCase() : null,
+    join: state.join ? { name: state.join.name, kind: state.join.kind.toLowerCase(), metrics: [...state.join.metrics] } : null,
   };
 }
 
@@ -103,6 +105,7 @@ export function fromPanelQuery(query: PanelQuery, visualization: Visualization):
     granularity: query.granularity.toUpperCase() as Granularity,
     compare: query.compare ? query.compare.toUpperCase() : null,
     top: query.top ? { ...query.top } : null,
+    join: query.join ? { name: query.join.name, kind: query.join.kind.toUpperCase(), metrics: [...query.join.metrics] } : null,
   };
 }
 

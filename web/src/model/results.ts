@@ -120,3 +120,48 @@ export function kpis(answer: Answer, metrics: MetricInfo[]): KpiValue[] {
     changeRatio: row?.changeRatio ? numeric(row.changeRatio[m.graphqlName]) : null,
   }));
 }
+
+/**
+ * A joined question drawn like any other: the joined module's metrics become extra metrics of an augmented
+ * module (`joined_<name>`, labelled "<module>: <metric>"), and each row's `joined { ... }` is lifted beside them.
+ */
+export function joinedView(
+  state: BuilderState,
+  module: ModuleInfo,
+  modules: ModuleInfo[],
+): { state: BuilderState; module: ModuleInfo; flatten: (answer: Answer) => Answer } {
+  const join = state.join ? module.joins.find((j) => j.name === state.join?.name) : undefined;
+  if (!state.join || !join) return { state, module, flatten: (a) => a };
+  const other = modules.find((m) => m.name === join.module);
+  const extra: MetricInfo[] = state.join.metrics.map((name) => {
+    const base = other?.metrics.find((m) => m.name === name);
+    const key = `joined_${name}`;
+    return {
+      name: key,
+      graphqlName: key,
+      enumValue: key.toUpperCase(),
+      label: `${other ? labelOf(other) : join.module}: ${base ? labelOf(base) : name}`,
+      description: base?.description ?? null,
+      unit: base?.unit ?? null,
+      format: base?.format ?? null,
+      kind: base?.kind ?? "COUNT",
+      graphqlType: base?.graphqlType ?? "Float",
+    };
+  });
+  const camelOf = new Map(
+    state.join.metrics.map((n) => [n, other?.metrics.find((m) => m.name === n)?.graphqlName ?? n]),
+  );
+  return {
+    state: { ...state, metrics: [...state.metrics, ...extra.map((m) => m.name)] },
+    module: { ...module, metrics: [...module.metrics, ...extra] },
+    flatten: (answer) => ({
+      ...answer,
+      rows: answer.rows.map((row) => {
+        const joined = (row.joined ?? {}) as Record<string, unknown>;
+        const lifted: Row = { ...row };
+        for (const [name, field] of camelOf) lifted[`joined_${name}`] = joined[field] ?? null;
+        return lifted;
+      }),
+    }),
+  };
+}

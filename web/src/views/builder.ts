@@ -5,6 +5,7 @@ import {
   defaultState,
   granularitiesFor,
   isListOperator,
+  JOIN_KINDS,
   normalise,
   OPERATOR_LABELS,
   problems,
@@ -222,7 +223,7 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   function run(): void {
     panel?.dispose();
     clear(result);
-    panel = mountPanel(result, state, module, { live: live && state.visualization !== "records" });
+    panel = mountPanel(result, state, module, { live: live && state.visualization !== "records", modules });
     queryText.textContent = panel.query ?? "(events: one query per page)";
     void panel.refresh();
   }
@@ -262,8 +263,47 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
     );
   }
 
+  function drawJoin(): HTMLElement | null {
+    if (!module.joins.length || state.visualization === "records") return null;
+    const join = state.join ?? null;
+    const info = join ? module.joins.find((j) => j.name === join.name) : undefined;
+    const other = info ? modules.find((m) => m.name === info.module) : undefined;
+    return h(
+      "fieldset",
+      { class: "join" },
+      h("legend", {}, "Join"),
+      select(
+        "With",
+        [["", "Nothing"], ...module.joins.map((j) => [j.name, j.label ?? j.name] as const)],
+        join?.name ?? "",
+        (name) => {
+          const chosen = module.joins.find((j) => j.name === name);
+          set({ join: chosen ? { name, kind: "INNER", metrics: chosen.joinedMetrics.slice(0, 1) } : null });
+        },
+        { name: "join" },
+      ),
+      info && join
+        ? [
+            h("p", { class: "muted small" }, `${info.description ?? ""} Matched on ${info.match.map((m) => m.dimension).join(", ")} and the time bucket.`),
+            select("Keep", JOIN_KINDS, join.kind, (kind) => set({ join: { ...join, kind } }), { name: "join-kind" }),
+            checkboxes(
+              `Metrics of ${other ? labelOf(other) : info.module}`,
+              info.joinedMetrics.map((name) => {
+                const metric = other?.metrics.find((m) => m.name === name);
+                return { name, label: metric ? labelOf(metric) : name, title: metric?.description ?? "" };
+              }),
+              join.metrics,
+              (metrics) => set({ join: { ...join, metrics } }),
+              { name: "joined-metric" },
+            ),
+          ]
+        : null,
+    );
+  }
+
   function drawForm(): void {
     const viz = state.visualization;
+    const joinInfo = state.join ? module.joins.find((j) => j.name === state.join?.name) : undefined;
     const issues = problems(state, module);
     const top = state.top;
     clear(
@@ -296,19 +336,22 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
         ? null
         : checkboxes(
             "Group by",
-            module.dimensions.map((d) => ({ name: d.name, label: labelOf(d), title: d.description ?? "" })),
+            module.dimensions
+              .filter((d) => !joinInfo || joinInfo.match.some((m) => m.dimension === d.name))
+              .map((d) => ({ name: d.name, label: labelOf(d), title: d.description ?? "" })),
             state.groupBy,
             (groupBy) => set({ groupBy }),
             { name: "group-by" },
           ),
+      drawJoin(),
       drawFilters(),
       h("fieldset", { class: "time" }, h("legend", {}, "Time"),
         windowControls(state, module, (window) => set({ window })),
         timeZoneControl(state, (timeZone) => set({ timeZone })),
         viz === "records" ? null : select("Granularity", granularitiesFor(module, viz).map((g) => [g, GRANULARITY_LABELS[g]] as const), state.granularity, (g) => set({ granularity: g as Granularity }), { name: "granularity" }),
-        viz === "records" ? null : select("Compare with", [["", "Nothing"], ...COMPARISONS], state.compare ?? "", (c) => set({ compare: c || null }), { name: "compare" }),
+        viz === "records" || joinInfo ? null : select("Compare with", [["", "Nothing"], ...COMPARISONS], state.compare ?? "", (c) => set({ compare: c || null }), { name: "compare" }),
       ),
-      viz === "records" || viz === "kpi"
+      viz === "records" || viz === "kpi" || joinInfo
         ? null
         : h("fieldset", { class: "top" }, h("legend", {}, "Top N"),
             state.groupBy.length

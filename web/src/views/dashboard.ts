@@ -159,7 +159,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
       return element;
     }
     const state = normalise(fromPanelQuery(panel.query, panel.visualization), module);
-    const view = mountPanel(body, state, module, { live: panel.visualization !== "records" });
+    const view = mountPanel(body, state, module, { live: panel.visualization !== "records", modules: options.modules });
     views.set(panel.id, view);
     void view.refresh();
     return element;

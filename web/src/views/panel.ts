@@ -6,7 +6,7 @@ import { optionOf } from "../charts/echarts";
 import { request, subscribe } from "../api/graphql";
 import { buildQuery, buildSubscription, problems, type BuilderState } from "../model/builder";
 import type { ModuleInfo } from "../model/metadata";
-import type { Answer } from "../model/results";
+import { joinedView, type Answer } from "../model/results";
 import { clear, h, notice } from "./dom";
 import { errorNotice } from "./errors";
 import { renderRecords } from "./records";
@@ -40,7 +40,11 @@ export interface PanelOptions {
   live?: boolean;
   /** Now, in ms (tests and the freshness line). */
   now?: () => number;
+  /** Every module's metadata (a joined question labels the joined module's metrics from it). */
+  modules?: ModuleInfo[];
 }
+
+const JOIN_REFRESH_MS = 30_000; // joins have no subscription: a live joined panel asks again this often
 
 /** "updated 2 s ago", "updated 3 min ago". */
 export function freshness(updatedAt: number, now: number): string {
@@ -72,6 +76,8 @@ export function mountPanel(
     : undefined;
   const issues = problems(state, module);
   const query = state.visualization === "records" || issues.length ? null : buildQuery(state, module);
+  const joined = joinedView(state, module, options.modules ?? [module]);
+  let poll: number | undefined;
 
   function show(answer: Answer): void {
     updatedAt = now();
@@ -91,7 +97,7 @@ export function mountPanel(
     if (state.visualization === "records") return;
     const view = h("div", { class: `viz viz-${state.visualization}` });
     body.append(view);
-    cleanup = RENDERERS[state.visualization](view, state, module, answer);
+    cleanup = RENDERERS[state.visualization](view, joined.state, joined.module, joined.flatten(answer));
     body.append(sourceLine(answer));
   }
 
@@ -110,7 +116,10 @@ export function mountPanel(
     }
     if (!body.childElementCount) clear(body, notice("loading", "Loading…"));
     body.dataset.state = "loading";
-    if (options.live) {
+    if (options.live && state.join) {
+      window.clearInterval(poll);
+      poll = window.setInterval(() => void refreshOnce(mine), JOIN_REFRESH_MS);
+    } else if (options.live) {
       stopLive();
       stopLive = subscribe<Record<string, Answer>>(
         buildSubscription(state, module),
@@ -129,10 +138,15 @@ export function mountPanel(
       );
       return;
     }
+    await refreshOnce(mine);
+  }
+
+  async function refreshOnce(mine: number): Promise<void> {
+    const field = state.join ? (module.joins.find((j) => j.name === state.join?.name)?.graphqlName ?? "") : module.graphqlName;
     try {
       const data = await request<Record<string, Answer>>(query ?? "");
       if (mine !== generation) return;
-      const answer = data[module.graphqlName];
+      const answer = data[field];
       if (answer === undefined) throw new Error("the answer has no data for this module");
       show(answer);
     } catch (error) {
@@ -151,6 +165,7 @@ export function mountPanel(
     dispose: () => {
       generation += 1;
       stopLive();
+      window.clearInterval(poll);
       window.clearInterval(ticker);
       cleanup();
     },
