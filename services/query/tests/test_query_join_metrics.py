@@ -4,9 +4,16 @@ return on ad spend is revenue / spend of the same bucket and keys, never an aver
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
+
+from strix_config import load_catalog
 from strix_config.model import JoinSpec
-from strix_contracts.query import Row
+from strix_contracts.caller import Caller
+from strix_contracts.errors import QueryError
+from strix_contracts.query import QueryRequest, Row
+from strix_query.plan import plan_query
 from strix_query.shaping import derive_joined, join_rows
 
 T0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
@@ -56,3 +63,46 @@ def test_derived_join_metrics_come_from_both_sides_of_each_row() -> None:
 def test_no_derived_metrics_asked_leaves_the_rows_alone() -> None:
     rows = [row(0, "FI", revenue=1.0)]
     assert derive_joined(rows, JOIN, []) is rows
+
+
+# The shop joined with its ad network, the join deriving cost_per_event = ads.spend / events and
+# events_per_report = events / ads.reports (shared with tests/test_join_derived_metrics.py).
+JOIN_CONFIGS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "join-configs"
+ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
+
+
+def _join_request(join: dict[str, object], metrics: list[str]) -> QueryRequest:
+    return QueryRequest.model_validate(
+        {
+            "caller": ADMIN,
+            "module": "shop",
+            "window": {"last": 2, "unit": "day"},
+            "granularity": "day",
+            "group_by": ["market"],
+            "metrics": metrics,
+            "join": join,
+        }
+    )
+
+
+def test_a_derived_join_metric_asks_each_side_for_the_metrics_it_reads() -> None:
+    catalog = load_catalog(JOIN_CONFIGS)
+    request = _join_request(
+        {"name": "ads", "metrics": ["reports"], "derived": ["cost_per_event", "events_per_report"]}, []
+    )
+    plan = plan_query(catalog, request, T0, "db")
+    assert plan.main.request.metrics == ["events"]  # asked for nothing of its own: the inputs alone
+    assert plan.join is not None and plan.join.part.request.metrics == ["reports", "spend"]
+    asked = _join_request({"name": "ads", "metrics": ["spend"], "derived": ["cost_per_event"]}, ["events"])
+    plan = plan_query(catalog, asked, T0, "db")
+    assert plan.main.request.metrics == ["events"] and plan.join is not None
+    assert plan.join.part.request.metrics == ["spend"]  # nothing twice
+
+
+def test_a_derived_metric_the_join_does_not_declare_is_refused_naming_it() -> None:
+    catalog = load_catalog(JOIN_CONFIGS)
+    request = _join_request({"name": "ads", "metrics": ["spend"], "derived": ["cost_per_evnt"]}, ["events"])
+    with pytest.raises(QueryError) as caught:
+        plan_query(catalog, request, T0, "db")
+    assert caught.value.argument == "join.derived" and "cost_per_evnt" in caught.value.message
+    assert "did you mean 'cost_per_event'" in (caught.value.hint or "")

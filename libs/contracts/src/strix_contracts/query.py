@@ -148,6 +148,9 @@ class Join(Model):
     name: str
     kind: JoinKind = "inner"
     metrics: list[str]
+    # The join's derived metrics (`joins.<name>.metrics` of the config) to compute after the join from each
+    # row's merged values of both sides; they land among the row's metrics.
+    derived: list[str] = Field(default_factory=list)
 
 
 NestedGroup = Literal["previous", "change", "change_ratio", "joined"]

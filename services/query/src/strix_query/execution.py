@@ -33,7 +33,7 @@ from strix_query.compiler import with_time_limit
 from strix_query.plan import Part, QueryPlan, Sizes, TopKeys, answer_scope, compared_span, plan_query
 from strix_query.records import compile_records, page
 from strix_query.results import result_rows
-from strix_query.shaping import attach_previous, empty_values, fill_series, join_rows
+from strix_query.shaping import attach_previous, derive_joined, empty_values, fill_series, join_rows
 from strix_query.validation import check_row_count, module_of, validate_filters
 from strix_query.window import resolve_window, shift, zone
 from strix_runtime.tracing import clickhouse_span
@@ -182,6 +182,7 @@ async def execute(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None =
         other_rows, _ = await _run(clickhouse, other, None, reuse)
         renamed = [replace(r, dimensions={back[k]: v for k, v in r.dimensions.items()}, wire=None) for r in other_rows]
         rows = join_rows(rows, renamed, request.join.kind, request.group_by, other.request.metrics, request.metrics)
+        rows = derive_joined(rows, main.config.joins[request.join.name], request.join.derived)
         response["joined_source"] = other.source.label
 
     check_row_count(len(rows))  # filled series and outer joins add rows to what the statements returned

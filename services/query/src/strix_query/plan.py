@@ -188,6 +188,7 @@ def plan_query(
     # From here on the request as planned: the caller's row filters are among its filters (the joined side
     # takes the caller's own filters, renamed, and the joined module's row filters).
     asked, request = request, scope.request
+    request = with_join_inputs(config, request)
     validate_request(config, request)
     main = plan_part(config, request, tz, (scope.start, scope.end), now, sizes)
     top = None
@@ -225,10 +226,26 @@ def joined_request(
         time_zone=request.time_zone,
         filters=[*joined_filters(config, catalog.modules[spec.module], spec, request.filters), *joined_rows],
         group_by=[rename[d] for d in request.group_by],
-        metrics=request.join.metrics,
+        metrics=_with(request.join.metrics, [m for d in request.join.derived for m in spec.derived_inputs(d)[1]]),
         fill=request.fill,
     )
     return other, {v: k for k, v in rename.items()}
+
+
+def with_join_inputs(config: ModuleConfig, request: QueryRequest) -> QueryRequest:
+    """The request with this module's metrics that its join's derived metrics read (`join.derived`), where not
+    asked for: they are computed after the join from each row's merged values (`shaping.derive_joined`)."""
+    spec = config.joins.get(request.join.name) if request.join is not None else None
+    if spec is None or request.join is None:
+        return request  # no join, or one `joined_request` refuses by name
+    known = [name for name in request.join.derived if name in spec.metrics]  # the others are refused there too
+    metrics = _with(request.metrics, [m for name in known for m in spec.derived_inputs(name)[0]])
+    return request if metrics == request.metrics else request.model_copy(update={"metrics": metrics})
+
+
+def _with(asked: list[str], needed: list[str]) -> list[str]:
+    """The metrics asked for, then those needed but not asked for, each once."""
+    return [*asked, *(m for m in dict.fromkeys(needed) if m not in asked)]
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,15 @@ def validate_join(catalog: Catalog, config: ModuleConfig, request: QueryRequest)
                 argument="joinedMetrics",
                 hint=_suggest(name, list(other.metrics)),
             )
+    for name in request.join.derived:
+        if name not in spec.metrics:
+            raise QueryError(
+                f"the join {request.join.name!r} derives no metric {name!r}",
+                argument="join.derived",
+                hint=_suggest(name, list(spec.metrics)) if spec.metrics else "declare one under the join's `metrics:`",
+            )
+    if len(set(request.join.derived)) != len(request.join.derived):
+        raise QueryError("a derived metric is listed twice", argument="join.derived")
     if request.top is not None:
         raise QueryError("top-N and joins do not combine yet", argument="top", hint="order and limit the join instead")
     joined_filters(config, other, spec, request.filters)
