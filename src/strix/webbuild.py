@@ -12,7 +12,7 @@ from strix_runtime.logs import get_logger
 log = get_logger("web")
 
 
-SOURCES = ("src", "index.html", "graphiql.html", "package-lock.json", "vite.config.ts")
+SOURCES = ("src", "index.html", "graphiql.html", "package-lock.json", "vite.config.ts", "vite.graphiql.config.ts")
 
 
 def is_built(dist: Path) -> bool:

@@ -3,12 +3,13 @@ outside the build reachable, API paths never answered with the app, and an offli
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
-from strix_gateway.webapp import graphiql_html, web_router
+from strix_gateway.webapp import GRAPHIQL, graphiql_html, graphiql_router, web_router
 
 
 def _dist(root: Path) -> Path:
@@ -57,4 +58,23 @@ async def test_without_a_build_pages_say_how_to_make_one(tmp_path: Path) -> None
         page = await client.get("/")
         assert page.status_code == 503 and "npm ci" in page.text and "http" not in page.text.split("<body")[1]
     assert "not built" in graphiql_html(tmp_path / "nothing")
-    assert "const defaultHeaders = {};" in graphiql_html(_dist(tmp_path / "built"))
+
+
+async def test_the_package_serves_its_own_graphiql_with_no_web_build() -> None:
+    """The gateway alone (its own container has no web/dist): the page and every file it names come from this
+    package, nothing from another origin."""
+    page = graphiql_html()
+    assert "const defaultHeaders = {};" in page and "Loading GraphiQL" in page
+    assert not re.search(r"(src|href)=[\"']?(https?:)?//", page), "the page names another origin"
+    named = re.findall(r'(?:src|href)="(/graphiql/assets/[^"]+)"', page)
+    assert {name.rsplit(".", 1)[1] for name in named} == {"js", "css"}
+    assert {p.name for p in (GRAPHIQL / "assets").iterdir()} == {n.rsplit("/", 1)[1] for n in named}
+    app = FastAPI()
+    app.include_router(graphiql_router())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        for name in named:
+            asset = await client.get(name)
+            assert asset.status_code == 200 and len(asset.content) > 1000, name
+            assert asset.headers["cache-control"].endswith("immutable")
+        assert (await client.get("/graphiql/assets/missing.js")).status_code == 404
+        assert (await client.get("/graphiql/assets/../graphiql.html")).status_code == 404

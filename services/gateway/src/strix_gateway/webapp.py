@@ -1,9 +1,13 @@
 """The web UI and GraphiQL, served from the built assets in `web/dist` (Vite's output): no CDN, no Node at run time.
 
 The app is a single-page app: `/` and every path that is not an API route answer `index.html`, and the app's
-router reads the path; hashed files under `/assets/` are cached for good. GraphiQL (GET /graphql from a browser)
-is the bundled `graphiql.html`. Without a build both say, in a page that needs nothing from outside, how to get
-one (`strix up` builds it on first start when Node is present; images and CI build it ahead).
+router reads the path; hashed files under `/assets/` are cached for good. Without a build it says, in a page that
+needs nothing from outside, how to get one (`strix up` builds it on first start when Node is present; images and
+CI build it ahead).
+
+GraphiQL (GET /graphql from a browser) ships inside this package (`strix_gateway/graphiql/`, built from web/ by
+`npm run build:graphiql` and committed), its assets under `/graphiql/assets/`: the gateway alone — its own container,
+no web/dist — serves a working GraphiQL offline.
 """
 
 from __future__ import annotations
@@ -16,7 +20,20 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 # First path segments that belong to APIs: never answered with the app (a mistyped API path is a 404, not HTML).
 API_PREFIXES = frozenset(
-    {"graphql", "v1", "auth", "healthz", "readyz", "metrics", "demo", "openapi.json", "docs", "redoc", ".well-known"}
+    {
+        "graphql",
+        "graphiql",
+        "v1",
+        "auth",
+        "healthz",
+        "readyz",
+        "metrics",
+        "demo",
+        "openapi.json",
+        "docs",
+        "redoc",
+        ".well-known",
+    }
 )
 IMMUTABLE = "public, max-age=31536000, immutable"  # Vite names assets by content hash
 REVALIDATE = "no-cache"  # index.html names the current hashes: always asked again
@@ -38,13 +55,30 @@ def _missing_page(what: str, dist: Path) -> str:
     )
 
 
-def graphiql_html(dist: Path) -> str:
+GRAPHIQL = Path(__file__).resolve().parent / "graphiql"  # the package's own GraphiQL build
+
+
+def graphiql_html(built: Path = GRAPHIQL) -> str:
     """GraphiQL from bundled assets (strawberry's own page loads its scripts from a public CDN). The page holds
     `const defaultHeaders = {};`, which the gateway may fill in (embedded mode's development sign-in)."""
-    page = dist / "graphiql.html"
-    if not page.is_file():
-        return _missing_page("GraphiQL page", dist)
+    page = built / "graphiql.html"
+    if not page.is_file():  # only a checkout someone deleted it from: the package ships it
+        return _missing_page("GraphiQL page", built)
     return page.read_text(encoding="utf-8")
+
+
+def graphiql_router(built: Path = GRAPHIQL) -> APIRouter:
+    """The GraphiQL page's assets at `/graphiql/assets/` (hashed by content: cached for good)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/graphiql/assets/{path:path}")
+    async def graphiql_asset(path: str) -> Response:
+        found = _inside(built / "assets", path)
+        if found is None:
+            raise HTTPException(404, f"no GraphiQL asset {path!r}")
+        return FileResponse(found, headers={"cache-control": IMMUTABLE})
+
+    return router
 
 
 def _inside(dist: Path, path: str) -> Path | None:
