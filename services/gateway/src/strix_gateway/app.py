@@ -40,7 +40,7 @@ from strix_gateway.history import load_and_record
 from strix_gateway.limits import DEADLINE, MAX_VARIABLE_DEPTH, MAX_WHERE_DEPTH, within_deadline
 from strix_gateway.live import LiveFeed
 from strix_gateway.schema import build_schema
-from strix_gateway.webapp import default_web_dist, graphiql_html
+from strix_gateway.webapp import graphiql_html, graphiql_router
 from strix_runtime.callers import CallerVerifier, DoorOptions, install_error_handler
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -129,7 +129,7 @@ class _Router(GraphQLRouter[Any, Any]):
         developer, said on the page."""
         if not self.doors.open_schema:
             return HTMLResponse(_IDE_OFF, status_code=404)
-        page = graphiql_html(default_web_dist())  # bundled: strawberry's page loads a public CDN
+        page = graphiql_html()  # bundled in this package: strawberry's page loads a public CDN
         if self.dev_token is not None:
             try:
                 page = with_dev_token(page, await self.dev_token())
@@ -236,7 +236,9 @@ def graphql_router(
     """/graphql behind `verifier` (by default one over the gateway's connection, with Strix's issuer and
     audience); `doors` says whether the schema is open signed out and which browser origins may connect;
     `dev_token`, given in embedded mode only, signs the GraphiQL page in as the local developer."""
-    return _Router(gateway, verifier or CallerVerifier(gateway.nc), doors or DoorOptions(), dev_token)
+    router = _Router(gateway, verifier or CallerVerifier(gateway.nc), doors or DoorOptions(), dev_token)
+    router.include_router(graphiql_router())  # the GraphiQL page's bundled assets
+    return router
 
 
 def create_app(gateway: Gateway) -> FastAPI:
