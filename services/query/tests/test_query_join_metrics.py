@@ -66,7 +66,7 @@ def test_no_derived_metrics_asked_leaves_the_rows_alone() -> None:
 
 
 # The shop joined with its ad network, the join deriving cost_per_event = ads.spend / events and
-# events_per_report = events / ads.reports (shared with tests/test_join_derived_metrics.py).
+# events_per_euro = events / ads.spend (shared with tests/test_join_derived_metrics.py).
 JOIN_CONFIGS = Path(__file__).resolve().parents[3] / "tests" / "fixtures" / "join-configs"
 ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
 
@@ -88,7 +88,7 @@ def _join_request(join: dict[str, object], metrics: list[str]) -> QueryRequest:
 def test_a_derived_join_metric_asks_each_side_for_the_metrics_it_reads() -> None:
     catalog = load_catalog(JOIN_CONFIGS)
     request = _join_request(
-        {"name": "ads", "metrics": ["reports"], "derived": ["cost_per_event", "events_per_report"]}, []
+        {"name": "ads", "metrics": ["reports"], "derived": ["cost_per_event", "events_per_euro"]}, []
     )
     plan = plan_query(catalog, request, T0, "db")
     assert plan.main.request.metrics == ["events"]  # asked for nothing of its own: the inputs alone

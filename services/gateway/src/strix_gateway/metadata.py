@@ -18,7 +18,7 @@ from strawberry.scalars import JSON
 from strix_config import Catalog, ModuleConfig
 from strix_config.fieldtypes import FIELD_TYPES
 from strix_config.metrics import METRIC_KINDS, kind_description
-from strix_config.model import PredefinedQuery
+from strix_config.model import JoinSpec, PredefinedQuery
 from strix_config.schema import event_json_schema
 from strix_gateway.names import camel, pascal
 from strix_gateway.types import (
@@ -117,6 +117,24 @@ class JoinMatch:
     joined_dimension: str = strawberry.field(description="The joined module's dimension it equals.")
 
 
+@strawberry.type(
+    description="A metric a join derives after joining, from the merged values of both sides of each row (a bare "
+    "name is this module's metric, <module>.<metric> the joined module's). Selecting its field in the join's rows "
+    "is enough to compute it."
+)
+class JoinMetricInfo:
+    name: str = strawberry.field(description="Name in the config.")
+    graphql_name: str = strawberry.field(description="Name of its field in the join's rows.")
+    label: str | None = strawberry.field(description="Short human name.")
+    description: str | None = strawberry.field(description="What it measures.")
+    unit: str | None = strawberry.field(description="Unit of its values, such as EUR.")
+    format: str | None = strawberry.field(description="How to display its values, such as currency or percent.")
+    kind: MetricKind = strawberry.field(description="How it is derived.")
+    graphql_type: str = strawberry.field(description="GraphQL type of its values.")
+    numerator: str = strawberry.field(description="The metric divided.")
+    denominator: str = strawberry.field(description="The metric divided by; a zero gives null.")
+
+
 @strawberry.type(description="A join declared in the config: this module with another, on shared dimensions.")
 class JoinInfo:
     name: str = strawberry.field(description="Name in the config.")
@@ -126,6 +144,7 @@ class JoinInfo:
     description: str | None = strawberry.field(description="What the join answers.")
     match: list[JoinMatch] = strawberry.field(description="The keys rows are matched on (with the time bucket).")
     joined_metrics: list[str] = strawberry.field(description="Metrics of the joined module one may ask for.")
+    metrics: list[JoinMetricInfo] = strawberry.field(description="Metrics the join derives from both sides.")
 
 
 @strawberry.type(description="The default window of a predefined query.")
@@ -266,6 +285,22 @@ def _metric(config: ModuleConfig, name: str) -> MetricInfo:
     )
 
 
+def _join_metric(spec: JoinSpec, name: str) -> JoinMetricInfo:
+    metric = spec.metrics[name]
+    return JoinMetricInfo(
+        name=name,
+        graphql_name=camel(name),
+        label=metric.label,
+        description=metric.description,
+        unit=metric.unit,
+        format=metric.format,
+        kind=MetricKind(metric.kind),
+        graphql_type=FIELD_TYPES[metric.value_type(None)].graphql,
+        numerator=metric.numerator,
+        denominator=metric.denominator,
+    )
+
+
 def _query(module: str, name: str, query: PredefinedQuery) -> PredefinedQueryInfo:
     window = query.window
     return PredefinedQueryInfo(
@@ -341,6 +376,7 @@ def module_info(catalog: Catalog, types: ModuleTypes, records: bool) -> ModuleIn
                 description=spec.description,
                 match=[JoinMatch(dimension=mine, joined_dimension=theirs) for mine, theirs in spec.match.items()],
                 joined_metrics=list(catalog.modules[spec.module].metrics) if spec.module in catalog.modules else [],
+                metrics=[_join_metric(spec, m) for m in spec.metrics],
             )
             for join_name, spec in config.joins.items()
         ],

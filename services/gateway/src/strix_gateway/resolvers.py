@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -167,11 +167,11 @@ COMPARED_GROUPS = ("previous", "change", "changeRatio")
 
 
 def selected_metrics(
-    config: ModuleConfig, info: Any, groups: tuple[str, ...] = COMPARED_GROUPS, in_row: bool = True
+    metrics: Iterable[str], info: Any, groups: tuple[str, ...] = COMPARED_GROUPS, in_row: bool = True
 ) -> list[str]:
-    """Metrics of `config` the selection asks for in `rows` (`in_row`) or in the rows' nested `groups`: selecting
-    a metric is enough to compute it."""
-    by_name = {camel(m): m for m in config.metrics}
+    """The `metrics` the selection asks for in `rows` (`in_row`) or in the rows' nested `groups`: selecting a
+    metric is enough to compute it."""
+    by_name = {camel(m): m for m in metrics}
     fragments = dict(info.fragments)
     found: dict[str, None] = {}
     for field_node in info.field_nodes:
@@ -199,9 +199,9 @@ def requested_metrics(
     selected = []
     if info is not None:
         selected = (
-            selected_metrics(config, info._raw_info, ("joined",), in_row=False)
+            selected_metrics(config.metrics, info._raw_info, ("joined",), in_row=False)
             if joined
-            else selected_metrics(config, info._raw_info)
+            else selected_metrics(config.metrics, info._raw_info)
         )
     return [*listed, *(m for m in selected if m not in listed)]
 
@@ -387,6 +387,7 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
 
 
 def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
+    derived = list(types.config.joins[join.name].metrics)
     args = [
         *_common_args(types),
         Arg(
@@ -405,6 +406,8 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
             "name": join.name,
             "kind": kwargs.get("kind", JoinKind.INNER).value,
             "metrics": requested_metrics(join.other.config, kwargs, "joined_metrics", joined=True),
+            # The join's derived metrics selected in rows: computed after the join, from both sides.
+            "derived": selected_metrics(derived, kwargs["info"]._raw_info, ()),
         }
         return await answer(types, run, payload, kwargs, join)
 

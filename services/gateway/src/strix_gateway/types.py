@@ -18,6 +18,7 @@ from typing import Any, NewType
 import strawberry
 
 from strix_config import ModuleConfig
+from strix_config.fieldtypes import FIELD_TYPES
 from strix_config.model import Annotated_
 from strix_gateway.fastrows import FLAT_TYPES, MAPPED_ENUMS
 from strix_gateway.names import camel, enum_value, pascal
@@ -488,6 +489,17 @@ def build_join_types(types: ModuleTypes, join_name: str, other: ModuleTypes) -> 
         row_fields[dim] = (scalar | None, _field(describe_dimension(config, dim), None, camel(dim)))
     for name, metric in config.metrics.items():
         row_fields[name] = (metric_scalar(config, name) | None, _field(describe(metric, name), None, camel(name)))
+    for name, derived in spec.metrics.items():
+        inputs = " / ".join(derived.inputs())
+        row_fields[name] = (
+            SCALARS[FIELD_TYPES[derived.value_type(None)].graphql] | None,
+            _field(
+                f"{describe(derived, name)} Derived after the join from both sides' merged values ({inputs}); null "
+                "when a side has no row or the denominator is 0.",
+                None,
+                camel(name),
+            ),
+        )
     row_fields["joined"] = (
         other.values | None,
         _field(f"Metrics of {spec.module} for the same bucket and keys.", None),
