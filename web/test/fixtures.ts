@@ -10,6 +10,23 @@ export const ARCADE: ModuleInfo = {
   keepsRawEvents: true,
   granularities: ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "TOTAL"],
   timeUnits: ["MINUTE", "HOUR", "DAY", "WEEK", "MONTH"],
+  queries: [
+    {
+      name: "busiest_cabinets",
+      graphqlName: "arcadeBusiestCabinets",
+      label: "Busiest cabinets",
+      description: "Plays and takings of two cabinets.",
+      window: { last: 24, unit: "HOUR", preset: null },
+      granularity: "TOTAL",
+      metrics: ["plays", "takings"],
+      groupBy: ["cabinet"],
+      filters: [{ dimension: "cabinet", operator: "IN", values: ['"pinball"', '"tetra-2"'] }],
+      orderBy: [{ field: "plays", descending: true }],
+      limit: null,
+      top: null,
+      compare: "PREVIOUS_PERIOD",
+    },
+  ],
   joins: [
     {
       name: "repairs",
@@ -81,6 +98,7 @@ export const DAILY: ModuleInfo = {
   recordsField: null,
   keepsRawEvents: false,
   joins: [],
+  queries: [],
   granularities: ["DAY", "WEEK", "MONTH", "TOTAL"],
   timeUnits: ["DAY", "WEEK", "MONTH"],
 };

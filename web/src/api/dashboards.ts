@@ -142,6 +142,19 @@ export async function shareDashboard(id: string, share: Share): Promise<Dashboar
   return dashboard(data.shareDashboard);
 }
 
+export async function unshareDashboard(id: string, share: Share): Promise<Dashboard> {
+  const args = `id: ${literal(id)}, kind: ${share.kind}, name: ${literal(share.name)}`;
+  const data = await request<{ unshareDashboard: RawDashboard }>(`mutation StrixUnshare { unshareDashboard(${args}) { ${FIELDS} } }`);
+  return dashboard(data.unshareDashboard);
+}
+
+export async function transferDashboard(id: string, owner: string): Promise<Dashboard> {
+  const data = await request<{ transferDashboard: RawDashboard }>(
+    `mutation StrixTransfer { transferDashboard(id: ${literal(id)}, owner: ${literal(owner)}) { ${FIELDS} } }`,
+  );
+  return dashboard(data.transferDashboard);
+}
+
 export async function createLink(id: string): Promise<{ token: string; dashboard: Dashboard }> {
   const data = await request<{ createDashboardLink: { token: string; dashboard: RawDashboard } }>(
     `mutation StrixLink { createDashboardLink(id: ${literal(id)}) { token dashboard { ${FIELDS} } } }`,

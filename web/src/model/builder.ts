@@ -2,7 +2,7 @@
 // choices, the rules that keep a choice valid (or say why it is not), and the GraphQL text the builder runs.
 
 import { argumentList, enumLiteral } from "./graphql";
-import type { DimensionInfo, FilterOperator, Granularity, MetricInfo, ModuleInfo } from "./metadata";
+import type { DimensionInfo, FilterOperator, Granularity, MetricInfo, ModuleInfo, PredefinedQueryInfo } from "./metadata";
 import { windowArgument, windowProblem, type WindowSpec } from "./window";
 
 export const VISUALIZATIONS = [
@@ -99,6 +99,52 @@ export function defaultState(module: ModuleInfo, timeZone: string): BuilderState
     compare: null,
     top: null,
   };
+}
+
+/**
+ * A predefined query of the config loaded into the form: its window, granularity, metrics, groups, filters, top-N
+ * and comparison, drawn as the chart that fits it (buckets: a time series; groups: bars; neither: a KPI). The time
+ * zone stays the viewer's, as everywhere in the form; the query's ordering and row limit are not the form's (see
+ * `predefinedNotes`).
+ */
+export function fromPredefined(query: PredefinedQueryInfo, module: ModuleInfo, timeZone: string): BuilderState {
+  const w = query.window;
+  const window: WindowSpec =
+    w.preset !== null
+      ? { kind: "preset", preset: w.preset }
+      : { kind: "relative", last: w.last ?? 1, unit: w.unit ?? module.timeUnits[0] ?? "DAY" };
+  const visualization: Visualization =
+    query.granularity !== "TOTAL" ? "line" : query.groupBy.length ? "bar" : "kpi";
+  const state: BuilderState = {
+    module: module.name,
+    visualization,
+    metrics: query.metrics.slice(),
+    groupBy: query.groupBy.slice(),
+    filters: query.filters.map((f) => ({
+      dimension: f.dimension,
+      operator: f.operator,
+      values: f.values.map((v) => {
+        const parsed: unknown = JSON.parse(v);
+        return typeof parsed === "string" ? parsed : JSON.stringify(parsed);
+      }),
+    })),
+    window,
+    timeZone,
+    granularity: query.granularity,
+    compare: query.compare,
+    top: query.top ? { ...query.top } : null,
+    join: null,
+  };
+  return normalise(state, module);
+}
+
+/** What of a predefined query the form does not carry over, said next to it. */
+export function predefinedNotes(query: PredefinedQueryInfo): string[] {
+  const notes: string[] = [];
+  if (query.orderBy.length)
+    notes.push(`Ordered by ${query.orderBy.map((o) => `${o.field}${o.descending ? " (largest first)" : ""}`).join(", ")} in its own field; the form orders by the chart.`);
+  if (query.limit !== null) notes.push(`Its own field returns at most ${query.limit} rows; the form shows them all.`);
+  return notes;
 }
 
 /** Which granularities a visualization can show, of those the module answers. */

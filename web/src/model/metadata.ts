@@ -47,6 +47,23 @@ export interface JoinInfo {
   joinedMetrics: string[];
 }
 
+/** A predefined query of the config: a named question the builder can load into its form. */
+export interface PredefinedQueryInfo {
+  name: string;
+  graphqlName: string;
+  label: string | null;
+  description: string | null;
+  window: { last: number | null; unit: TimeUnit | null; preset: string | null };
+  granularity: Granularity;
+  metrics: string[];
+  groupBy: string[];
+  filters: { dimension: string; operator: FilterOperator; values: string[] }[]; // values as JSON text
+  orderBy: { field: string; descending: boolean }[];
+  limit: number | null;
+  top: { n: number; by: string; others: boolean } | null;
+  compare: string | null;
+}
+
 export interface ModuleInfo {
   name: string;
   graphqlName: string;
@@ -59,6 +76,7 @@ export interface ModuleInfo {
   granularities: Granularity[];
   timeUnits: TimeUnit[];
   joins: JoinInfo[];
+  queries: PredefinedQueryInfo[];
 }
 
 export const MODULES_QUERY = `query StrixModules {
@@ -70,6 +88,10 @@ export const MODULES_QUERY = `query StrixModules {
     }
     metrics { name graphqlName enumValue label description unit format kind graphqlType }
     joins { name graphqlName module label description match { dimension joinedDimension } joinedMetrics }
+    queries {
+      name graphqlName label description window { last unit preset } granularity metrics groupBy
+      filters { dimension operator values } orderBy { field descending } limit top { n by others } compare
+    }
   }
 }`;
 

@@ -3,11 +3,13 @@
 
 import {
   defaultState,
+  fromPredefined,
   granularitiesFor,
   isListOperator,
   JOIN_KINDS,
   normalise,
   OPERATOR_LABELS,
+  predefinedNotes,
   problems,
   VISUALIZATIONS,
   type BuilderState,
@@ -203,6 +205,7 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   let panel: PanelView | null = null;
   let timer: number | undefined;
   let live = false;
+  let predefined = ""; // the predefined query the form holds, until a choice changes it
 
   const form = h("form", { class: "builder", "aria-label": "Query builder", onsubmit: (e: Event) => e.preventDefault() });
   const result = h("section", { class: "panel result-panel", "aria-live": "polite", "aria-label": "Answer" });
@@ -210,7 +213,8 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   const queryBox = h("details", { class: "query" }, h("summary", {}, "GraphQL"), queryText);
   clear(root, h("div", { class: "explore" }, form, h("div", { class: "explore-main" }, result, queryBox)));
 
-  function set(next: Partial<BuilderState>): void {
+  function set(next: Partial<BuilderState>, fromQuery = ""): void {
+    predefined = fromQuery;
     state = normalise({ ...state, ...next }, module);
     drawForm();
     options.onChange?.(state);
@@ -259,6 +263,30 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
             type: "button",
             onclick: () => set({ filters: [...state.filters, { dimension: first.name, operator: first.filterOperators.includes("IN") ? "IN" : "EQ", values: [] }] }),
           }, "+ Add filter")
+        : null,
+    );
+  }
+
+  /** The config's predefined queries: picking one loads its question into the form. */
+  function drawPredefined(): HTMLElement | null {
+    if (!module.queries.length) return null;
+    const chosen = module.queries.find((q) => q.name === predefined);
+    return h(
+      "div",
+      { class: "predefined" },
+      select(
+        "Predefined query",
+        [["", "None (build your own)"], ...module.queries.map((q) => [q.name, q.label ?? q.name] as const)],
+        predefined,
+        (name) => {
+          const query = module.queries.find((q) => q.name === name);
+          if (query) set(fromPredefined(query, module, state.timeZone), name);
+          else set({}, "");
+        },
+        { name: "predefined" },
+      ),
+      chosen
+        ? h("p", { class: "muted small" }, [chosen.description ?? "", ...predefinedNotes(chosen)].filter(Boolean).join(" "))
         : null,
     );
   }
@@ -313,6 +341,7 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
         set({ ...defaultState(module, state.timeZone), visualization: state.visualization === "records" && !module.recordsField ? "table" : state.visualization });
       }, { name: "module" }),
       module.description ? h("p", { class: "muted small" }, module.description) : null,
+      drawPredefined(),
       h(
         "fieldset",
         { class: "segmented", "data-field": "visualization" },

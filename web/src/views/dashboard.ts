@@ -13,6 +13,8 @@ import {
   revisions,
   revokeLink,
   shareDashboard,
+  transferDashboard,
+  unshareDashboard,
   type Content,
   type Dashboard,
   type Share,
@@ -340,10 +342,37 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
     let permission: Share["permission"] = "VIEW";
     const name = h("input", { name: "share-name", "aria-label": "User or role", placeholder: "user or role" });
     const list = h("ul", { class: "shares" });
-    const drawShares = (d: Dashboard): void =>
-      clear(list, d.shares.length ? d.shares.map((s) => h("li", {}, `${s.kind.toLowerCase()} ${s.name} — ${s.permission.toLowerCase()}`)) : h("li", { class: "muted" }, "Not shared."));
-    drawShares(current);
     const status = h("p", { role: "status" });
+    const changed = (d: Dashboard, said: string): void => {
+      current = d;
+      drawShares(d);
+      drawHead();
+      status.textContent = said;
+    };
+    const drawShares = (d: Dashboard): void =>
+      clear(
+        list,
+        d.shares.length
+          ? d.shares.map((s) => {
+              const who = s.kind === "EVERYONE" ? "everyone signed in" : `${s.kind.toLowerCase()} ${s.name}`;
+              return h(
+                "li",
+                {},
+                `${s.kind.toLowerCase()} ${s.name} — ${s.permission.toLowerCase()} `,
+                h("button", {
+                  type: "button",
+                  class: "small",
+                  "aria-label": `Stop sharing with ${who}`,
+                  onclick: () => {
+                    unshareDashboard(d.id, s).then((next) => changed(next, `No longer shared with ${who}.`), (error: unknown) => clear(status, errorNotice(error)));
+                  },
+                }, "Stop sharing"),
+              );
+            })
+          : h("li", { class: "muted" }, "Not shared."),
+      );
+    drawShares(current);
+    const owner = h("input", { name: "new-owner", "aria-label": "New owner (user)", placeholder: "user" });
     dialog(
       "Share",
       list,
@@ -359,16 +388,25 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
           onclick: () => {
             if (!current) return;
             shareDashboard(current.id, { kind, name: kind === "EVERYONE" ? "" : name.value.trim(), permission }).then(
-              (d) => {
-                current = d;
-                drawShares(d);
-                drawHead();
-                status.textContent = "Shared.";
-              },
+              (d) => changed(d, "Shared."),
               (error: unknown) => clear(status, errorNotice(error)),
             );
           },
         }, "Share"),
+      ),
+      h(
+        "div",
+        { class: "row transfer" },
+        h("label", { class: "field" }, h("span", {}, "Transfer ownership to"), owner),
+        h("button", {
+          type: "button",
+          name: "transfer",
+          onclick: () => {
+            const to = owner.value.trim();
+            if (!current || !to || !window.confirm(`Make ${to} the owner of “${current.title}”? You keep only what its shares give you.`)) return;
+            transferDashboard(current.id, to).then((d) => changed(d, `${to} owns it now.`), (error: unknown) => clear(status, errorNotice(error)));
+          },
+        }, "Transfer"),
       ),
       status,
     );
