@@ -79,20 +79,25 @@ async def test_a_batch_acked_halfway_is_finished_by_the_next_worker_without_a_se
 
     # The first worker inserts its batch of 6 messages, acks 2 of them and dies.
     acks = 0
-    real_ack = Msg.ack_sync
+    real_ack, real_ack_sync = Msg.ack, Msg.ack_sync
 
-    async def ack_then_die(self: Msg, *args: Any) -> Msg:
-        nonlocal acks
-        if acks == 2:
-            raise ConnectionError("SIGKILL")
-        acks += 1
-        return await real_ack(self, *args)
+    def dies_after_two(real: Any) -> Any:
+        async def ack(self: Msg, *args: Any) -> Any:
+            nonlocal acks
+            if acks == 2:
+                raise ConnectionError("SIGKILL")
+            acks += 1
+            return await real(self, *args)
 
-    monkeypatch.setattr(Msg, "ack_sync", ack_then_die)
+        return ack
+
+    monkeypatch.setattr(Msg, "ack", dies_after_two(real_ack))
+    monkeypatch.setattr(Msg, "ack_sync", dies_after_two(real_ack_sync))
     with pytest.raises(ConnectionError):
         for _ in range(20):
             await dying.step(stopping)
-    monkeypatch.setattr(Msg, "ack_sync", real_ack)
+    monkeypatch.setattr(Msg, "ack", real_ack)
+    monkeypatch.setattr(Msg, "ack_sync", real_ack_sync)
     assert await count(clickhouse) == 6 * EVENTS_PER_MESSAGE
     assert len(await read_open(boundaries, "clickstream", 0)) == 1
     await first.close()

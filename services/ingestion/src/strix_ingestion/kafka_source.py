@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,21 @@ log = get_logger("ingestion")
 BUCKET = "strix_kafka_batches"
 TOPIC_EVENTS = Counter("strix_ingestion_topic_events", "Events stored from Kafka topics", ["module", "topic"])
 DEAD_LETTERS = Counter("strix_ingestion_dead_letters", "Events dead-lettered", ["module"])
+# Where a topic pump's time goes: `poll` (Kafka), `validate`, `publish` (JetStream), `commit` (offsets, records).
+TOPIC_STAGE_SECONDS = Counter(
+    "strix_ingestion_topic_stage_seconds", "Seconds a topic pump spends per stage", ["module", "stage"]
+)
+
+
+class _Timer:
+    def __init__(self, module: str) -> None:
+        self.module = module
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        TOPIC_STAGE_SECONDS.labels(self.module, stage).inc(now - self.last)
+        self.last = now
 
 
 async def open_bucket(nc: NATS) -> KeyValue:
@@ -102,7 +118,9 @@ class TopicPump:
         try:
             while not stopping.is_set():
                 try:
+                    timer = _Timer(self.config.module)
                     polled = await asyncio.to_thread(consumer.consume, self.max_messages, 0.5)
+                    timer.lap("poll")
                     for message in polled:
                         error = message.error()
                         if error is not None:
@@ -132,6 +150,7 @@ class TopicPump:
         buffer = self.buffers.get(partition)
         if not buffer:
             return False
+        timer = _Timer(self.config.module)
         recorded = await self._recorded(partition)
         count = plan_offsets([m.offset for m in buffer], recorded, self.max_messages)
         if count == 0:
@@ -141,11 +160,13 @@ class TopicPump:
         if recorded != (first, last):
             await self.kv.put(self._key(partition), json.dumps({"first": first, "last": last}).encode())
             self.recorded[partition] = (first, last)
+        timer.lap("commit")
         now = datetime.now(UTC)
         limit = self.publisher.max_message_bytes
         batch = decode_topic_batch(
             self.codec, chosen, self.source.mapping, self.source.format == "ndjson", now, max_event_bytes=limit
         )
+        timer.lap("validate")
         js = self.nc.jetstream()
         for letter in batch.dead:
             letter = _sendable(letter, limit)
@@ -158,12 +179,14 @@ class TopicPump:
         if batch.events:
             key = f"kafka:{self.source.topic}:{partition}:{first}-{last}"
             await self.publisher.publish_all(build_messages(self.config, batch.events, key, limit))
+        timer.lap("publish")
         await asyncio.to_thread(
             consumer.commit, offsets=[TopicPartition(self.source.topic, partition, last + 1)], asynchronous=False
         )
         TOPIC_EVENTS.labels(self.config.module, self.source.topic).inc(len(batch.events))
         self.stored_events += len(batch.events)
         self.buffers[partition] = buffer[count:]
+        timer.lap("commit")
         return True
 
 

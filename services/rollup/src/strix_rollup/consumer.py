@@ -13,9 +13,9 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
+import pyarrow as pa
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
@@ -33,10 +33,9 @@ from strix_clickhouse.event_ids import (
 )
 from strix_config import ModuleConfig
 from strix_contracts.deadletters import DeadLetter
-from strix_contracts.events import wire_decoder
 from strix_contracts.notices import Committed
 from strix_contracts.subjects import committed_subject
-from strix_rollup.batches import Microbatch, build_microbatch
+from strix_rollup.batches import BatchReader, Columns, Microbatch, Rows, as_lists, build_microbatch, distinct, values
 from strix_rollup.boundaries import Boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
 from strix_rollup.deadletters import SOURCE as DEAD_LETTER_SOURCE
@@ -56,18 +55,32 @@ INSERT_SECONDS = Histogram("strix_rollup_insert_seconds", "Time to insert one mi
 INSERT_FAILURES = Counter("strix_rollup_insert_failures", "Failed microbatch inserts (retried)", ["module"])
 REPEATS = Counter("strix_rollup_events_repeated", "Events left out: their id was counted before", ["module"])
 REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed after a restart", ["module"])
+# Where a partition worker's time goes, per stage: `read` (messages into columns), `probe` (earlier ids),
+# `insert` (ClickHouse), `settle` (boundary records, acks and the commit notice). The bench reports them.
+STAGE_SECONDS = Counter("strix_rollup_stage_seconds", "Seconds spent per stage of a microbatch", ["module", "stage"])
+# The probe table keeps the ids of recent batches (each read by its token) and is emptied when it holds more.
+PROBE_ROWS_KEPT = 200_000
 
 
 class _Stopping(Exception):
     """The worker is stopping in the middle of an insert: leave the batch unacked."""
 
 
+_AT_ONCE = 0.001  # a fetch of the messages waiting now, no wait for more
+
+
 @dataclass(frozen=True)
 class BatchLimits:
-    """Up to 100 messages of up to 500 events: microbatches of up to 50 k events, cut sooner when idle."""
+    """Up to 100 messages of up to 500 events: microbatches of up to 50 k events, cut sooner when idle.
+
+    A fetch returns the messages waiting at once, or the first to arrive within `fetch_wait`; a batch short
+    of `max_messages` then lingers `linger` and takes what came meanwhile. Every insert costs a part in each table it fills
+    (~15-20 ms each here, ~65 ms for the clickstream example's seven), so batches grow by themselves while
+    ClickHouse is busy, and stay small, and fresh, while it is not."""
 
     max_messages: int = 100
     fetch_wait: float = 0.25
+    linger: float = 0.05
     max_backoff: float = 10.0
     ack_wait: float = 30.0
     priority_timeout: float = 5.0
@@ -88,17 +101,36 @@ class PartitionState:
 INSERT_SETTINGS = {
     "insert_deduplicate": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
+    # The views fill their tables side by side: a small insert into the example's seven tables 100-115 ms -> 60-70.
+    "parallel_view_processing": 1,
     "max_partitions_per_insert_block": 0,
     "throw_on_max_partitions_per_insert_block": 0,
 }
 
 
-async def insert_rows(clickhouse: ClickHouse, module: str, columns: dict[str, list[Any]], token: str) -> None:
+async def insert_rows(clickhouse: ClickHouse, module: str, columns: Rows, token: str) -> None:
     """One block into the raw table (and through it every rollup), de-duplicated by `token`."""
     settings = {**INSERT_SETTINGS, "insert_deduplication_token": token}
     table = events_table(module)
+    if isinstance(columns, pa.Table):
+        with clickhouse_span("insert", table=table, rows=columns.num_rows):
+            await clickhouse.insert_arrow(table, columns, settings=settings)
+        return
     with clickhouse_span("insert", table=table, rows=len(columns[SEQUENCE_COLUMN])):
         await clickhouse.insert_columns(table, columns, settings=settings)
+
+
+class _Stage:
+    """Adds the seconds of a `with` block to STAGE_SECONDS."""
+
+    def __init__(self, module: str, stage: str) -> None:
+        self.counter = STAGE_SECONDS.labels(module, stage)
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *_: object) -> None:
+        self.counter.inc(time.perf_counter() - self.began)
 
 
 class PartitionWorker:
@@ -123,12 +155,14 @@ class PartitionWorker:
         self.state = state
         self.limits = limits
         self.membership = membership
-        self.decoder = wire_decoder(config)
+        self.reader = BatchReader.of(config)
+        self.stages = {s: _Stage(config.module, s) for s in ("read", "probe", "insert", "settle")}
         self.consumer = partition_consumer(config.module, partition, limits.ack_wait, limits.priority_timeout)
         self.puller = PinnedPuller(nc, self.consumer)
         self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
         self.open: list[Boundary] = []
         self.probe_ready = False  # whether this partition's id probe table exists (dedup)
+        self.probe_rows = 0  # rows put into the probe table since it was last emptied
         self.open_known = False  # whether `open` reflects the KV record (reset when the pin may have moved)
 
     def reset(self) -> None:
@@ -163,6 +197,9 @@ class PartitionWorker:
             return
         had_pin = self.puller.pin is not None
         messages = await self.puller.fetch(self.limits.max_messages, self.limits.fetch_wait)
+        if messages and len(messages) < self.limits.max_messages and self.limits.linger > 0:
+            await asyncio.sleep(self.limits.linger)  # let the batch fill: every insert has a fixed cost
+            messages += await self.puller.fetch(self.limits.max_messages - len(messages), _AT_ONCE)
         if self.puller.lost_pin or (messages and not had_pin):
             self.puller.lost_pin = False
             self.reset()  # the partition was someone else's for a while: re-read its recorded boundary
@@ -194,41 +231,61 @@ class PartitionWorker:
         else:
             boundary = Boundary(chosen_sequences[0], chosen_sequences[-1], count)
             self.open = [*self.open, boundary]
-            await write_open(self.boundaries, self.config.module, self.partition, self.open)
-        batch = self._decode(chosen)
+            with self.stages["settle"]:
+                await write_open(self.boundaries, self.config.module, self.partition, self.open)
+        with self.stages["read"]:
+            batch = self._decode(chosen)
         if batch is not None and self.config.event.id_field is not None:
-            batch = await self._drop_repeats(batch)
+            with self.stages["probe"]:
+                batch = await self._drop_repeats(batch)
         refused = 0
         if batch is not None and batch.events:
-            outcome = await self._insert(batch, stopping)
+            with self.stages["insert"]:
+                outcome = await self._insert(batch, stopping)
             if outcome is None:
                 return  # stopping: left unacked, re-formed by whoever takes the partition
             refused = outcome
-        await self._close_batch(chosen_sequences, boundary)
-        if batch is not None:
-            await self._committed(batch, batch.events - refused)
+        with self.stages["settle"]:
+            await self._close_batch(chosen_sequences, boundary)
+            if batch is not None:
+                await self._committed(batch, batch.events - refused)
 
     async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
         """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
-        so it survives restarts and moves with the partition."""
+        so it survives restarts and moves with the partition. Two statements a batch: the batch's ids into the
+        partition's probe table (Arrow, as the batch itself) and the lookup of those counted before; the probe
+        table is emptied only once it holds PROBE_ROWS_KEPT rows (each lookup reads its own batch's token)."""
         id_field = self.config.event.id_field
         assert id_field is not None
-        ids = batch.columns[id_field]
-        if not ids:
+        if not batch.events:
             return batch
         module, database = self.config.module, self.clickhouse.database
         if not self.probe_ready:
             await self.clickhouse.command(create_probe_sql(self.config, database, self.partition))
             self.probe_ready = True
-        await self.clickhouse.command(clear_probe_sql(module, database, self.partition))
-        await self.clickhouse.insert_columns(
-            probe_table(module, self.partition), {TOKEN_COLUMN: [batch.token] * len(ids), ID_COLUMN: ids}
-        )
+            self.probe_rows = PROBE_ROWS_KEPT  # whatever an earlier process left there: empty it now
+        if self.probe_rows + batch.events > PROBE_ROWS_KEPT:
+            await self.clickhouse.command(clear_probe_sql(module, database, self.partition))
+            self.probe_rows = 0
+        rows = batch.columns
+        table = probe_table(module, self.partition)
+        if isinstance(rows, pa.Table):
+            tokens = pa.repeat(pa.scalar(batch.token, pa.string()), rows.num_rows)
+            probe = pa.Table.from_arrays([tokens, rows.column(id_field)], names=[TOKEN_COLUMN, ID_COLUMN])
+            await self.clickhouse.insert_arrow(table, probe)
+        else:
+            await self.clickhouse.insert_columns(
+                table, {TOKEN_COLUMN: [batch.token] * batch.events, ID_COLUMN: rows[id_field]}
+            )
+        self.probe_rows += batch.events
         found = await self.clickhouse.query(
             earlier_occurrences_sql(module, database, self.partition), {"token": batch.token}
         )
+        if not found.rows and distinct(rows, id_field):
+            return batch  # nothing counted before, no id twice: every event counts (no Python value needed)
         earlier = {row[0]: (int(row[1][0]), int(row[1][1])) for row in found.rows}
-        keep = first_counts(ids, batch.columns[SEQUENCE_COLUMN], batch.columns[POSITION_COLUMN], earlier)
+        ids = values(rows, id_field)
+        keep = first_counts(ids, values(rows, SEQUENCE_COLUMN), values(rows, POSITION_COLUMN), earlier)
         kept = keep_events(batch, keep, self.config.event.time_field)
         if kept.events < batch.events:
             REPEATS.labels(module).inc(batch.events - kept.events)
@@ -238,9 +295,11 @@ class PartitionWorker:
         return kept
 
     async def _close_batch(self, sequences: list[int], boundary: Boundary) -> None:
-        """Ack the batch's buffered messages one by one, then forget its recorded boundary."""
-        for sequence in sequences:
-            await self.buffer.pop(sequence).ack_sync()
+        """Ack the batch's buffered messages, then forget its recorded boundary. The acks go out in order on one
+        connection and only the last waits for the server's answer: the server has then taken every one before it."""
+        for sequence in sequences[:-1]:
+            await self.buffer.pop(sequence).ack()
+        await self.buffer.pop(sequences[-1]).ack_sync()
         self.open = [b for b in self.open if b != boundary]
         await write_open(self.boundaries, self.config.module, self.partition, self.open)
 
@@ -269,7 +328,7 @@ class PartitionWorker:
     def _decode(self, chosen: list[Msg]) -> Microbatch | None:
         payloads = [(m.metadata.sequence.stream, m.data) for m in chosen]
         try:
-            return build_microbatch(self.config, self.decoder, self.partition, payloads)
+            return build_microbatch(self.reader, self.partition, payloads)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             # Ingestion validated these; a payload rollup cannot read is a contract bug. Keep it, loudly.
             log.error(
@@ -295,21 +354,22 @@ class PartitionWorker:
 
     async def _isolate(self, batch: Microbatch, refusal: str, stopping: asyncio.Event) -> int:
         """Split the refused batch down to the events ClickHouse refuses on their own; dead-letter those."""
-        rows = len(batch.columns[SEQUENCE_COLUMN])
+        columns = as_lists(batch.columns)  # slices and dead letters want Python values
+        rows = len(columns[SEQUENCE_COLUMN])
         log.warning(
             "rollup.batch_refused", module=batch.module, partition=batch.partition, token=batch.token, reason=refusal
         )
         isolation = Isolation(rows, batch.token)
         reasons = dict.fromkeys(isolation.dead, refusal)  # a batch of one event is refused as it stands
         while (piece := isolation.next()) is not None:
-            reason = await self._insert_rows(batch, cut(batch.columns, piece), piece.token, stopping)
+            reason = await self._insert_rows(batch, cut(columns, piece), piece.token, stopping)
             if reason is None:
                 isolation.landed(piece)
                 continue
             isolation.refused(piece)
             if piece.size == 1:
                 reasons[piece.start] = reason
-        letters = [self._dead_letter(batch, row, reasons[row]) for row in isolation.dead]
+        letters = [self._dead_letter(batch, columns, row, reasons[row]) for row in isolation.dead]
         await send_dead_letters(self.nc.jetstream(), batch.module, batch.partition, letters)
         self.state.dead_letters += len(letters)
         for letter in letters:
@@ -323,9 +383,7 @@ class PartitionWorker:
             )
         return len(letters)
 
-    async def _insert_rows(
-        self, batch: Microbatch, columns: dict[str, list[Any]], token: str, stopping: asyncio.Event
-    ) -> str | None:
+    async def _insert_rows(self, batch: Microbatch, columns: Rows, token: str, stopping: asyncio.Event) -> str | None:
         """Insert rows under `token`, retrying transient failures with back-off until ClickHouse holds them
         (None); ClickHouse's reason when it refuses the data itself. Raises _Stopping when we are stopping."""
         backoff = 0.2
@@ -354,11 +412,11 @@ class PartitionWorker:
             return None
         raise _Stopping
 
-    def _dead_letter(self, batch: Microbatch, row: int, reason: str) -> DeadLetter:
-        sequence = int(batch.columns[SEQUENCE_COLUMN][row])
-        position = int(batch.columns[POSITION_COLUMN][row])
+    def _dead_letter(self, batch: Microbatch, columns: Columns, row: int, reason: str) -> DeadLetter:
+        sequence = int(columns[SEQUENCE_COLUMN][row])
+        position = int(columns[POSITION_COLUMN][row])
         message = self.buffer.get(sequence)
-        fields = {name: batch.columns[name][row] for name in self.config.event.fields}
+        fields = {name: columns[name][row] for name in self.config.event.fields}
         return DeadLetter(
             payload=event_bytes(message.data if message is not None else None, position, fields),
             reason=reason,

@@ -14,7 +14,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from strix_rollup.batches import Microbatch
+from strix_rollup.batches import Microbatch, keep_rows, row_count, time_span
 
 Place = tuple[int, int]
 
@@ -35,12 +35,6 @@ def keep_events(batch: Microbatch, keep: Sequence[bool], time_field: str) -> Mic
     """The batch with only the kept events (same token: it stands for the same stream sequences)."""
     if all(keep):
         return batch
-    columns = {name: [v for v, k in zip(values, keep, strict=True) if k] for name, values in batch.columns.items()}
-    times = columns[time_field]
-    return replace(
-        batch,
-        columns=columns,
-        events=len(times),
-        first_event=min(times) if times else None,
-        last_event=max(times) if times else None,
-    )
+    columns = keep_rows(batch.columns, list(keep))
+    first, last = time_span(columns, time_field)
+    return replace(batch, columns=columns, events=row_count(columns), first_event=first, last_event=last)

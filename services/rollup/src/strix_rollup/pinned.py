@@ -29,9 +29,12 @@ class PinnedPuller:
         self.lost_pin = False
 
     async def fetch(self, batch: int, wait: float) -> list[Msg]:
+        """Up to `batch` messages: those waiting, or else the first to arrive within `wait` (none after it)."""
         inbox = self.nc.new_inbox()
         subscription = await self.nc.subscribe(inbox)
-        body: dict[str, object] = {"batch": batch, "expires": int(wait * _NANOS), "group": GROUP}
+        # no_wait with expires: the messages waiting now, at once; when none wait, the first to come (within
+        # `wait`) and those with it. The request ends with status 404 when it has given what there was.
+        body: dict[str, object] = {"batch": batch, "expires": int(wait * _NANOS), "no_wait": True, "group": GROUP}
         if self.pin is not None:
             body["id"] = self.pin
         messages: list[Msg] = []
