@@ -239,3 +239,25 @@ async def answered(page: Page) -> str:
     """Wait for the answer panel to show an answer; the GraphQL text it ran."""
     await expect(page.locator(".result-panel .panel-body")).to_have_attribute("data-state", "ready", timeout=20_000)
     return await page.get_by_test_id("query-text").text_content() or ""
+
+
+AXE = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"  # from web/'s lock file (npm ci)
+
+
+async def serious_accessibility_problems(page: Page, within: str = "body") -> list[str]:
+    """axe-core's serious and critical violations (WCAG 2 A/AA rules) on the page as it stands, one line each:
+    the rule, what it says and the first elements it names."""
+    assert AXE.is_file(), f"{AXE} is missing: npm ci in web/"
+    await page.add_script_tag(path=str(AXE))
+    found: list[dict[str, Any]] = await page.evaluate(
+        """async (within) => (await axe.run(document.querySelector(within), {
+               runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+           })).violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                     nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))""",
+        within,
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {v['nodes']}"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]

@@ -245,3 +245,26 @@ async def test_a_join_with_another_module_draws_both(site: Site, new_context: Co
     assert {r["cabinet"].replace("_", "-"): r["joined"]["repairs"] for r in rows} == dict(counted)
     await expect(page.locator(".result-panel th", has_text="Repairs: Repair cost")).to_be_visible()
     await page.locator(".result-panel").screenshot(path=screenshot_path("join"))
+
+
+async def test_a_predefined_query_loads_into_the_form_and_answers_as_its_own_field(
+    site: Site, new_context: ContextFactory
+) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    await sign_in(page, site.url)
+    await answered(page)
+    await page.get_by_label("Predefined query").select_option("busiest_cabinets")
+    await expect(page.locator(".predefined")).to_contain_text("against the day before")
+    query = await answered(page)
+    assert "where: {venue: {in: [harbour, station]}}" in query and "compare: PREVIOUS_PERIOD" in query
+    await expect(page.locator("input[name=metric][value=takings]")).to_be_checked()
+    await expect(page.locator("input[name=group-by][value=cabinet]")).to_be_checked()
+    # The predefined field's own answer (its default window, in UTC: same instants for a relative window).
+    own = (await ask(site.client, "{ arcadeBusiestCabinets { rows { cabinet plays takings } } }"))[
+        "arcadeBusiestCabinets"
+    ]["rows"]
+    option = await page.evaluate("strixChartOption(document.querySelector('.result-panel'))")
+    drawn = dict(zip(option["xAxis"][0]["data"], option["series"][0]["data"], strict=True))
+    assert drawn == {r["cabinet"].replace("_", "-"): r["plays"] for r in own} and sum(drawn.values()) > 0
+    await page.locator(".explore").screenshot(path=screenshot_path("builder-predefined"))

@@ -20,7 +20,7 @@ export const ARCADE: ModuleInfo = {
       granularity: "TOTAL",
       metrics: ["plays", "takings"],
       groupBy: ["cabinet"],
-      filters: [{ dimension: "cabinet", operator: "IN", values: ['"pinball"', '"tetra-2"'] }],
+      filters: [{ dimension: "cabinet", operator: "IN", values: ["pinball", "tetra-2"] }],
       orderBy: [{ field: "plays", descending: true }],
       limit: null,
       top: null,

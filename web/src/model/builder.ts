@@ -123,10 +123,7 @@ export function fromPredefined(query: PredefinedQueryInfo, module: ModuleInfo, t
     filters: query.filters.map((f) => ({
       dimension: f.dimension,
       operator: f.operator,
-      values: f.values.map((v) => {
-        const parsed: unknown = JSON.parse(v);
-        return typeof parsed === "string" ? parsed : JSON.stringify(parsed);
-      }),
+      values: f.values.slice(), // as text already, as the form holds them (strings bare, numbers as written)
     })),
     window,
     timeZone,

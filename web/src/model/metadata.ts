@@ -57,7 +57,7 @@ export interface PredefinedQueryInfo {
   granularity: Granularity;
   metrics: string[];
   groupBy: string[];
-  filters: { dimension: string; operator: FilterOperator; values: string[] }[]; // values as JSON text
+  filters: { dimension: string; operator: FilterOperator; values: string[] }[]; // strings as they are, other values as JSON
   orderBy: { field: string; descending: boolean }[];
   limit: number | null;
   top: { n: number; by: string; others: boolean } | null;
