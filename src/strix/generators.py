@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from strix_config import ModuleConfig
+from strix_config.model import EventField
 
 PRODUCT_GROUPS: dict[str, float] = {
     "books": 0.30,
@@ -123,11 +126,71 @@ def campaign_events(rng: random.Random, count: int, start: datetime, end: dateti
     return events
 
 
+@dataclass(frozen=True)
+class _Draw:
+    """What drawing one value needs besides the field: the random source, the time span, the vocabulary size."""
+
+    rng: random.Random
+    start: datetime
+    end: datetime
+    cardinality: int
+
+
+def _instant(d: _Draw, name: str, spec: EventField) -> Any:
+    return _iso(_moment(d.rng, d.start, d.end))
+
+
+def _text(d: _Draw, name: str, spec: EventField) -> Any:
+    return f"{name[:3]}{d.rng.randrange(d.cardinality)}"[: spec.max_length or 12]
+
+
+def _flag(d: _Draw, name: str, spec: EventField) -> Any:
+    return d.rng.random() < 0.5
+
+
+def _integer(d: _Draw, name: str, spec: EventField) -> Any:
+    low = int(spec.min) if spec.min is not None else 0
+    high = int(spec.max) if spec.max is not None else low + 1000
+    return d.rng.randint(low, high)
+
+
+def _bounded(d: _Draw, spec: EventField, digits: int) -> Decimal:
+    lowest = spec.min if spec.min is not None else 0.0
+    highest = spec.max if spec.max is not None else lowest + 500.0
+    value = Decimal(str(round(d.rng.uniform(lowest, highest), digits)))
+    return min(max(value, Decimal(str(lowest))), Decimal(str(highest)))
+
+
+def _fixed_point(d: _Draw, name: str, spec: EventField) -> Any:
+    return str(_bounded(d, spec, spec.scale))  # exact digits, as a client sends money
+
+
+def _floating(d: _Draw, name: str, spec: EventField) -> Any:
+    return float(_bounded(d, spec, 3))
+
+
+def _unique(d: _Draw, name: str, spec: EventField) -> Any:
+    return _uuid(d.rng) if spec.type_spec.text else d.rng.getrandbits(62)
+
+
+# A value of each field type (strix_config.fieldtypes), drawn within the field's bounds; a test holds the keys
+# equal to the field type table's.
+DRAWS: dict[str, Callable[[_Draw, str, EventField], Any]] = {
+    "string": _text,
+    "int": _integer,
+    "float": _floating,
+    "decimal": _fixed_point,
+    "bool": _flag,
+    "datetime": _instant,
+}
+
+
 def config_events(
     rng: random.Random, config: ModuleConfig, count: int, start: datetime, end: datetime, cardinality: int = 12
 ) -> list[dict[str, Any]]:
     """Events for any module, from its config alone: allowed values are picked, other values drawn from small
     vocabularies so that groups repeat, numbers within their declared bounds."""
+    draw = _Draw(rng, start, end, cardinality)
     events = []
     for _ in range(count):
         event: dict[str, Any] = {}
@@ -135,25 +198,10 @@ def config_events(
             if not spec.required and rng.random() < 0.2:
                 continue
             if name == config.event.id_field:
-                event[name] = _uuid(rng) if spec.type == "string" else rng.getrandbits(62)
-            elif spec.type == "datetime":
-                event[name] = _iso(_moment(rng, start, end))
-            elif spec.allowed:
+                event[name] = _unique(draw, name, spec)
+            elif spec.allowed and name != config.event.time_field:
                 event[name] = rng.choice(spec.allowed)
-            elif spec.type == "string":
-                length = spec.max_length or 12
-                event[name] = f"{name[:3]}{rng.randrange(cardinality)}"[:length]
-            elif spec.type == "bool":
-                event[name] = rng.random() < 0.5
-            elif spec.type == "int":
-                low = int(spec.min) if spec.min is not None else 0
-                high = int(spec.max) if spec.max is not None else low + 1000
-                event[name] = rng.randint(low, high)
             else:
-                lowest = spec.min if spec.min is not None else 0.0
-                highest = spec.max if spec.max is not None else lowest + 500.0
-                value = Decimal(str(round(rng.uniform(lowest, highest), spec.scale if spec.type == "decimal" else 3)))
-                value = min(max(value, Decimal(str(lowest))), Decimal(str(highest)))
-                event[name] = str(value) if spec.type == "decimal" else float(value)
+                event[name] = DRAWS[spec.type](draw, name, spec)
         events.append(event)
     return events

@@ -4,7 +4,7 @@ written out here by hand, apart from the tables, so that a changed row fails a t
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, get_args
@@ -93,6 +93,13 @@ def test_an_optional_decimal_defaults_to_an_exact_decimal() -> None:
     field = EventField.model_validate({"type": "decimal", "required": False, "default": 0.1})
     assert python_default(field) == Decimal("0.1")
     assert python_default(EventField.model_validate({"type": "float", "required": False, "default": 0.1})) == 0.1
+
+
+def test_an_optional_instant_defaults_to_an_instant_not_its_text() -> None:
+    # Ingestion compares an absent field's default with the column's range as it does a sent value (a string
+    # there raised TypeError for every event leaving the field out).
+    field = EventField.model_validate({"type": "datetime", "required": False, "default": "2026-01-01T00:00:00Z"})
+    assert python_default(field) == datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def module(metrics: dict[str, Any]) -> ModuleConfig:

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Annotated, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from strix_config.fieldtypes import INT64_MAX, INT64_MIN
+
 if TYPE_CHECKING:
     from strix_config.model import ModuleConfig
 
@@ -161,7 +163,7 @@ def _typed(values: Sequence[str], kind: str) -> tuple[str | int, ...]:
             number = int(value.strip())
         except ValueError:
             continue
-        if -(2**63) <= number < 2**63:
+        if INT64_MIN <= number <= INT64_MAX:
             numbers.append(number)
     return tuple(dict.fromkeys(numbers))
 

@@ -18,6 +18,9 @@ FieldType = Literal["string", "int", "float", "decimal", "bool", "datetime"]
 
 # Decimal columns hold this many significant digits, `scale` of them after the point.
 DECIMAL_PRECISION = 18
+# What an `int` column (Int64) holds, and so what a count or an integer sum (GraphQL Long) can reach.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class FieldTypeSpec:
         return isinstance(value, self.literals) and (bool in self.literals or not isinstance(value, bool))
 
 
-_INT64 = {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1}
+_INT64 = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
 
 FIELD_TYPES: dict[str, FieldTypeSpec] = {
     spec.name: spec

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from strix_config.access import Access
 
@@ -322,9 +321,8 @@ class ModuleConfig(Annotated_):
 
 
 def python_default(field: EventField) -> Any:
-    """The default of an optional field as the Python value of its type."""
+    """The default of an optional field as the Python value of its type (fieldtypes.py): a decimal's exact digits,
+    an instant from its RFC 3339 text (ingestion compares it with the column's range as it does a sent one)."""
     if field.default is None:
         return None
-    if field.type_spec.python is Decimal:
-        return Decimal(str(field.default))
-    return field.default
+    return TypeAdapter(field.type_spec.python).validate_python(field.default)

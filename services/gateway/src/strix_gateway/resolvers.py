@@ -38,6 +38,7 @@ from strix_gateway.live import LiveFeed, next_change
 from strix_gateway.names import camel
 from strix_gateway.types import (
     FILTER_OPS,
+    FROM_JSON,
     Comparison,
     Granularity,
     JoinKind,
@@ -426,17 +427,17 @@ def records_resolver(types: ModuleTypes, records: RecordTypes, read: RecordsRead
         Arg("first", int, "Page size (at most 1000).", 50),
         Arg("after", str | None, "endCursor of the previous page.", None),
     ]
-    decimals = {n for n, f in config.event.fields.items() if f.type == "decimal"}
-    times = {n for n, f in config.event.fields.items() if f.type == "datetime"}
+    # Each field's value as its scalar (the field type table's `graphql`) takes it: decimals Float everywhere, as
+    # in aggregates; instants DateTime.
+    converters = {
+        name: FROM_JSON[spec.type_spec.graphql]
+        for name, spec in config.event.fields.items()
+        if spec.type_spec.graphql in FROM_JSON
+    }
 
     def typed(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if name in decimals:
-            return float(value)  # decimals are Float everywhere, as in aggregates
-        if name in times and isinstance(value, str):
-            return datetime.fromisoformat(value)
-        return value
+        convert = converters.get(name)
+        return value if value is None or convert is None else convert(value)
 
     async def handle(kwargs: dict[str, Any]) -> Any:
         payload = {

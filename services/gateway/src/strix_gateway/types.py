@@ -18,7 +18,7 @@ from typing import Any, NewType
 import strawberry
 
 from strix_config import ModuleConfig
-from strix_config.fieldtypes import FIELD_TYPES
+from strix_config.fieldtypes import FIELD_TYPES, INT64_MAX, INT64_MIN
 from strix_config.model import Annotated_
 from strix_gateway.fastrows import FLAT_TYPES, MAPPED_ENUMS
 from strix_gateway.names import camel, enum_value, pascal
@@ -29,7 +29,7 @@ Long = NewType("Long", int)
 def parse_long(value: Any) -> int:
     """A 64-bit integer, refused outside the range ClickHouse's Int64 holds."""
     number = int(value)
-    if not -(2**63) <= number < 2**63:
+    if not INT64_MIN <= number <= INT64_MAX:
         raise ValueError(f"{number} is outside the 64-bit range")
     return number
 
@@ -160,6 +160,15 @@ class BoolFilter:
 # input of a dimension of that scalar.
 SCALARS: dict[str, Any] = {"String": str, "Long": Long, "Float": float, "Boolean": bool, "DateTime": datetime}
 FILTERS: dict[str, type] = {"String": StringFilter, "Long": IntFilter, "Float": NumberFilter, "Boolean": BoolFilter}
+
+
+def _instant(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+# A raw record's value as the query service's JSON carries it -> the scalar's Python value, for the scalars whose
+# JSON form is another (a decimal arrives as text, an instant as ISO text); the others pass as they are.
+FROM_JSON: dict[str, Any] = {"Float": float, "DateTime": _instant}
 
 FILTER_OPS = ("eq", "neq", "in_", "not_in", "prefix", "contains", "gt", "gte", "lt", "lte")
 

@@ -22,12 +22,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from strix_config import ModuleConfig
+from strix_config.fieldtypes import DECIMAL_PRECISION as DECIMAL_PRECISION
+from strix_config.fieldtypes import INT64_MAX as INT64_MAX
+from strix_config.fieldtypes import INT64_MIN as INT64_MIN
+from strix_config.fieldtypes import decimal_bound as column_bound
 from strix_config.granularities import GRANULARITY_SECONDS
 from strix_config.model import parse_duration
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-DECIMAL_PRECISION = 18
+# The column bounds (Int64, Decimal(18, scale)) are the field type table's (strix_config.fieldtypes).
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 # 2**32 - 1 seconds after the epoch, the largest DateTime: the first event time refused (half-open range).
 TIME_END = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
@@ -35,7 +37,7 @@ TIME_END = datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC)
 
 def decimal_bound(scale: int) -> Decimal:
     """Decimal(18, scale) holds absolute values below 10 ** (18 - scale)."""
-    return Decimal(10) ** (DECIMAL_PRECISION - scale)
+    return Decimal(column_bound(scale))
 
 
 @dataclass(frozen=True)

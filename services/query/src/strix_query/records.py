@@ -45,7 +45,7 @@ def compile_records(
     time_column = quote_identifier(config.event.time_field)
     seq, pos = quote_identifier(SEQUENCE_COLUMN), quote_identifier(POSITION_COLUMN)
     fields = [quote_identifier(name) for name in config.event.fields]
-    time_type = "DateTime64(3, 'UTC')"
+    time_type = config.event.fields[config.event.time_field].type_spec.parameter_type()
     where = [
         f"{time_column} >= {params.add(start, time_type)}",
         f"{time_column} < {params.add(end, time_type)}",
