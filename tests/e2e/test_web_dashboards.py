@@ -4,6 +4,7 @@ revision, and the first paint of a six-panel dashboard (measured and printed).""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -225,3 +226,55 @@ async def test_first_paint_of_a_six_panel_dashboard(site: Site, new_context: Con
     )
     await page.screenshot(path=screenshot_path("dashboard"), full_page=True)
     assert best < 5_000, f"a six-panel dashboard took {best:.0f} ms to draw every panel"
+
+
+async def test_a_dashboard_duplicated_unshared_transferred_and_deleted(site: Site, new_context: ContextFactory) -> None:
+    watched = await new_context()
+    page = await watched.page()
+    page.on("dialog", lambda box: asyncio.ensure_future(box.accept()))  # the confirm() of transfer and delete
+    await sign_in(page, site.url)
+    await page.get_by_role("link", name="Dashboards").click()
+    await page.get_by_label("New dashboard title").fill("Repairs desk")
+    await page.get_by_role("button", name="New dashboard").click()
+    await _add_panel(page, "Plays by cabinet", "Bar", group_by="cabinet")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".toolbar").get_by_role("button", name="Edit", exact=True)).to_be_visible()
+    original = page.url.rsplit("/", 1)[1].split("?")[0]
+
+    # Duplicate: a new dashboard of Ada's with the same panels.
+    await page.get_by_role("button", name="Duplicate").click()
+    await expect(page).not_to_have_url(re.compile(re.escape(original)))
+    copy = page.url.rsplit("/", 1)[1].split("?")[0]
+    await expect(page.locator(PANEL_READY)).to_have_count(1, timeout=20_000)
+    both = await ask(
+        site.client,
+        f'{{ a: dashboard(id: "{original}") {{ owner panels {{ title query }} }} '
+        f'b: dashboard(id: "{copy}") {{ owner panels {{ title query }} }} }}',
+    )
+    assert both["b"]["owner"] == "ada" and both["b"]["panels"] == both["a"]["panels"]
+
+    # Delete the copy: gone from the list and from the API.
+    await page.get_by_role("button", name="Delete").click()
+    await expect(page).to_have_url(f"{site.url}/dashboards")
+    response = await site.client.post("/graphql", json={"query": f'{{ dashboard(id: "{copy}") {{ id }} }}'})
+    gone = response.json()
+    assert gone.get("errors") and not (gone.get("data") or {}).get("dashboard"), gone
+
+    # Share the original with a role, stop sharing, then hand it to Bo.
+    await page.goto(f"{site.url}/dashboards/{original}")
+    await page.get_by_role("button", name="Share").click()
+    dialog = page.locator("dialog[open]")
+    await dialog.locator("select[name=share-kind]").select_option("ROLE")
+    await dialog.get_by_label("User or role").fill("operator")
+    await dialog.get_by_role("button", name="Share").click()
+    await expect(dialog.locator(".shares")).to_contain_text("role operator — view")
+    await dialog.get_by_role("button", name="Stop sharing with role operator").click()
+    await expect(dialog.locator(".shares")).to_have_text("Not shared.")
+    assert (await ask(site.client, f'{{ dashboard(id: "{original}") {{ shares {{ name }} }} }}'))["dashboard"][
+        "shares"
+    ] == []
+    await dialog.get_by_label("New owner (user)").fill("bo")
+    await dialog.get_by_role("button", name="Transfer").click()
+    await expect(dialog.get_by_role("status")).to_have_text("bo owns it now.")
+    owner = (await ask(site.client, f'{{ dashboard(id: "{original}") {{ owner }} }}'))["dashboard"]["owner"]
+    assert owner == "bo"

@@ -329,7 +329,34 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
     );
   }
 
+  /** Which control has the focus, so a redraw of the form gives it back (a keyboard user keeps their place). */
+  function focusKey(): string | null {
+    const active = document.activeElement;
+    if (!(active instanceof HTMLElement) || !form.contains(active)) return null;
+    const name = active.getAttribute("name") ?? active.getAttribute("aria-label") ?? active.textContent ?? "";
+    const value = active instanceof HTMLInputElement && (active.type === "checkbox" || active.type === "radio") ? active.value : "";
+    return `${active.tagName}|${name}|${value}`;
+  }
+
+  function restoreFocus(key: string | null): void {
+    if (key === null) return;
+    for (const element of form.querySelectorAll<HTMLElement>("input, select, button, textarea")) {
+      const name = element.getAttribute("name") ?? element.getAttribute("aria-label") ?? element.textContent ?? "";
+      const value = element instanceof HTMLInputElement && (element.type === "checkbox" || element.type === "radio") ? element.value : "";
+      if (`${element.tagName}|${name}|${value}` === key) {
+        element.focus();
+        return;
+      }
+    }
+  }
+
   function drawForm(): void {
+    const focused = focusKey();
+    drawFormControls();
+    restoreFocus(focused);
+  }
+
+  function drawFormControls(): void {
     const viz = state.visualization;
     const joinInfo = state.join ? module.joins.find((j) => j.name === state.join?.name) : undefined;
     const issues = problems(state, module);
