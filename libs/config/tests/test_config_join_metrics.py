@@ -10,16 +10,17 @@ import pytest
 from strix_config import ConfigError, load_catalog
 
 REPO = Path(__file__).resolve().parents[3]
-JOIN_AT = "  campaigns:\n    module: campaigns\n"
+JOINS = "\njoins:\n"
 
 
 def catalog_with(tmp_path: Path, join_metrics: str) -> Path:
-    """The example clickstream and campaigns configs, the clickstream's join given these derived metrics."""
+    """The example clickstream and campaigns configs, the clickstream's join (its last section) given these
+    derived metrics instead of its own."""
     clickstream = (REPO / "configs" / "clickstream.yaml").read_text(encoding="utf-8")
-    assert JOIN_AT in clickstream
-    (tmp_path / "clickstream.yaml").write_text(
-        clickstream.replace(JOIN_AT, JOIN_AT + "    metrics:\n" + join_metrics), encoding="utf-8"
-    )
+    assert clickstream.count(JOINS) == 1
+    head = clickstream[: clickstream.index(JOINS) + len(JOINS)]
+    join = "  campaigns:\n    module: campaigns\n    match: {product_group: product_group, country: country}\n"
+    (tmp_path / "clickstream.yaml").write_text(head + join + "    metrics:\n" + join_metrics, encoding="utf-8")
     (tmp_path / "campaigns.yaml").write_text(
         (REPO / "configs" / "campaigns.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
