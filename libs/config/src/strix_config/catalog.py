@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strix_config.apinames import root_field_clashes
 from strix_config.errors import ConfigError, ConfigProblem
 from strix_config.loader import ModuleFile, read_module_file
 from strix_config.model import ModuleConfig
@@ -70,7 +71,7 @@ def load_catalog(directory: Path) -> Catalog:
         modules[config.module] = config
         sources[config.module] = str(path)
         read[config.module] = parsed
-    for module, yaml_path, message in check_joins(modules, broken):
+    for module, yaml_path, message in [*check_joins(modules, broken), *root_field_clashes(modules)]:
         line = read[module].line_for(yaml_path)
         problems.append(ConfigProblem(sources[module], line, ".".join(str(p) for p in yaml_path), message))
     if problems:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from strix_config.apinames import camel, field_clashes
 from strix_config.fieldtypes import NUMERIC_TYPES, decimal_bound
 from strix_config.model import (
     ORDER_OPS,
@@ -177,6 +178,8 @@ def check_module(config: ModuleConfig, declared: Declared | None = None) -> list
             problems.append(((), f"{name!r} is reserved; rename that dimension or metric"))
     for name in set(config.dimensions) & set(config.metrics):
         problems.append((("metrics", name), f"{name!r} is both a dimension and a metric"))
+    row_names = [*((d, ("dimensions", d)) for d in config.dimensions), *((m, ("metrics", m)) for m in config.metrics)]
+    problems.extend(field_clashes(row_names, {camel(r): r for r in RESERVED}))
 
     stored = set(config.stored_metrics())
     for name, rollup in config.rollups.items():
@@ -259,7 +262,8 @@ def _join_metric_problems(
     """The derived metrics of a join: named apart from the module's own names, reading metrics of this module
     (a bare name) or of the joined one (<module>.<metric>; None: that module is broken, any name goes)."""
     join = config.joins[jname]
-    problems: list[tuple[Path, str]] = []
+    row_names = {camel(n): n for n in [*RESERVED, *config.dimensions, *config.metrics]}
+    problems = field_clashes(((n, ("joins", jname, "metrics", n)) for n in join.metrics), row_names)
     for metric_name, metric in join.metrics.items():
         path: Path = ("joins", jname, "metrics", metric_name)
         if metric_name in config.metrics or metric_name in config.dimensions or metric_name in RESERVED:

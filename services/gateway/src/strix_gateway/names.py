@@ -1,16 +1,8 @@
-"""GraphQL names derived from config names: one rule, used everywhere."""
+"""GraphQL names derived from config names: one rule (strix_config.apinames), which the config checks read too, so a
+config whose names would clash in the schema is refused when it loads."""
 
 from __future__ import annotations
 
-
-def pascal(name: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
-
-
-def camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def enum_value(name: str) -> str:
-    return name.upper()
+from strix_config.apinames import camel as camel
+from strix_config.apinames import enum_value as enum_value
+from strix_config.apinames import pascal as pascal
