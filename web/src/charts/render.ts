@@ -95,7 +95,8 @@ export function renderTable(container: HTMLElement, state: BuilderState, module:
     ),
   );
   container.append(
-    h("div", { class: "table-wrap" }, h("table", { class: "result" }, h("thead", {}, head), h("tbody", {}, body))),
+    // Focusable, so a keyboard user can scroll a table larger than its panel.
+    h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": "Answer table" }, h("table", { class: "result" }, h("thead", {}, head), h("tbody", {}, body))),
   );
   return () => undefined;
 }

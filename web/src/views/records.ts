@@ -71,7 +71,7 @@ export function renderRecords(container: HTMLElement, state: BuilderState, modul
       h("span", { class: "muted" }, `Page ${pageIndex + 1}`),
       h("button", { type: "button", disabled: !page.hasNextPage, onclick: () => void go(pageIndex + 1) }, "Older →"),
     );
-    clear(container, h("div", { class: "table-wrap" }, table), pager);
+    clear(container, h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": "Events table" }, table), pager);
   }
 
   async function go(index: number): Promise<void> {
