@@ -54,6 +54,20 @@ def test_pipeline_bench_kafka_figures() -> None:
     assert set(lines["stages_kafka_pump"]["stages"]) == {"poll", "validate", "publish", "commit"}
 
 
+def test_ingest_cost_bench_covers_every_rollup_and_metric_kind() -> None:
+    measures = by_measure(run_bench("tests.bench.ingest_costs", "--events", "3000", "--repeats", "1"))
+    names = {"raw_table", "all_rollups"} | {f"rollup_{name}" for name in ("minute_overview", "daily_groups")}
+    names |= {f"{shape}_{kind}" for shape in ("minute_fine", "hour_coarse") for kind in ("count", "uniq", "quantile")}
+    for name in names:
+        line = measures[f"ingest_cost_{name}"]
+        assert line["cpu_s_per_million"] > 0 and line["wall_s_per_million"] > 0, line
+    assert (
+        measures["ingest_cost_all_rollups"]["rollup_rows"]
+        > measures["ingest_cost_minute_fine_count"]["rollup_rows"]
+        > 0
+    )
+
+
 def test_query_bench_answers_through_graphql(tmp_path: Path) -> None:
     lines = run_bench(
         "tests.bench.queries", "--events", "20000", "--iterations", "3", "--data-dir", str(tmp_path / "store")
