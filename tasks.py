@@ -47,8 +47,11 @@ def e2e(c: Context) -> None:
 
 @task
 def bench(c: Context, events: int = 20_000_000, pipeline_events: int = 300_000, iterations: int = 200) -> None:
-    """Benchmarks (not run by CI): pipeline rates and freshness, then dashboard query latency over `events`."""
+    """Benchmarks (not run by CI; tests/test_bench_smoke.py runs each on a tiny data set): pipeline rates,
+    stages and freshness, what each rollup and metric kind costs at ingest, then dashboard query latency over
+    `events`. Every figure is a JSON line with its baseline, the ratio and the load average."""
     c.run(f"python -m tests.bench.pipeline --events {pipeline_events}")
+    c.run("python -m tests.bench.ingest_costs")
     c.run(f"python -m tests.bench.queries --events {events} --iterations {iterations}")
 
 

@@ -375,9 +375,13 @@ async def main(events_count: int, freshness_seconds: float, kafka: bool = True) 
                     "load": load(),
                 },
             )
+            stages_before = rollup_stages()
+            batches_before = counter("strix_rollup_insert_seconds_count", {"module": MODULE})
             fresh = await bench_freshness(
                 platform.http_url, headers, clickhouse, http_rate / 2, freshness_seconds, len(events)
             )
+            batches = counter("strix_rollup_insert_seconds_count", {"module": MODULE}) - batches_before
+            per_batch = {k: round((v - stages_before[k]) / max(batches, 1), 3) for k, v in rollup_stages().items()}
             for name, goal in FRESHNESS_GOALS.items():
                 emit(
                     lines,
@@ -390,6 +394,8 @@ async def main(events_count: int, freshness_seconds: float, kafka: bool = True) 
                         rate_events_per_s=round(http_rate / 2),
                         batches=fresh["batches"],
                         mean_s=round(fresh["mean_s"], 3),
+                        insert_batches=round(batches),
+                        rollup_s_per_batch=per_batch,
                     ),
                 )
             base = await count(clickhouse, clickhouse.database)
