@@ -54,6 +54,13 @@ class BucketCache(Generic[Item]):
     size: int = 0
     hits: int = 0
     misses: int = 0
+    # Shapes found to hold more rows than one answer may: not tried again (a top-N ranks its groups by a statement).
+    oversized: set[str] = field(default_factory=set)
+
+    def refuse(self, shape: str) -> None:
+        if len(self.oversized) >= 1000:
+            self.oversized.clear()
+        self.oversized.add(shape)
 
     def generation(self, module: str) -> int:
         return self.generations.get(module, 0)

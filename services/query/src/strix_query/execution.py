@@ -18,6 +18,7 @@ from msgspec.structs import replace
 from strix_clickhouse import ClickHouse, QueryResult
 from strix_clickhouse.columns import rollup_table
 from strix_config import Catalog
+from strix_contracts.errors import QueryError
 from strix_contracts.query import (
     QueryRequest,
     QueryResponse,
@@ -148,9 +149,22 @@ async def _compared_by_bucket(clickhouse: ClickHouse, plan: QueryPlan, keys: Top
     return rows, sql
 
 
-async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan) -> TopKeys | None:
+async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None) -> TopKeys | None:
+    """The top-N groups: ranked from bucket rows when the plan can and the bucket cache may be read (a sliding
+    window then reads its new buckets only, shared with every viewer asking a top-N of the same groups), else
+    by the top-N statement (fresh requests: one small statement costs less than every bucket of the window)."""
     if plan.top is None:
         return None
+    ranking = plan.ranking
+    if ranking is not None and reuse is not None and reuse.read:
+        shape = ranking.part.shape(clickhouse.database, None)
+        if shape not in reuse.cache.oversized:
+            try:
+                rows, _ = await _run(clickhouse, ranking.part, None, Reuse(reuse.cache))
+            except QueryError:
+                reuse.cache.refuse(shape)  # more groups x buckets than an answer holds: the statement ranks them
+            else:
+                return ranking.keys(rows)
     result = await select(clickhouse, plan.top.sql, plan.top.parameters)
     return [tuple(row[: len(plan.main.request.group_by)]) for row in result.rows]
 
@@ -158,7 +172,7 @@ async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan) -> TopKeys | None:
 async def execute(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None = None) -> QueryResponse:
     main = plan.main
     request, tz = main.request, main.tz
-    keys = await _top_keys(clickhouse, plan)
+    keys = await _top_keys(clickhouse, plan, reuse)
     response: dict[str, Any] = {}
     comparison = plan.comparison
     if comparison is None:

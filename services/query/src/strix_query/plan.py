@@ -19,11 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from strix_config import Catalog, ModuleConfig
-from strix_contracts.query import Condition, QueryRequest
+from strix_contracts.query import Condition, QueryRequest, Row
 from strix_query.access import authorize, restricted
 from strix_query.cache import Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
@@ -139,12 +140,59 @@ class Joined:
 
 
 @dataclass(frozen=True)
+class Ranking:
+    """The top-N groups ranked from bucket rows instead of a statement: each group's `by` per bucket (a part
+    read through the bucket cache, shared by every top-N question of its filters and groups), summed over the
+    window. Exact for counts and sums of integers or decimals only: their total is the sum of their bucket
+    values (decimal sums arrive as floats, so totals are rounded to the field's scale and ties stay ties)."""
+
+    part: Part
+    by: str
+    n: int
+    digits: int | None  # decimal sums: totals rounded to this many digits
+
+    def keys(self, rows: Sequence[Row]) -> TopKeys:
+        """The groups as the top-N statement orders them: largest total first, ties by the group values
+        ascending (nulls last), the first `n`."""
+        dims = self.part.request.group_by
+        totals: dict[tuple[Any, ...], Any] = {}
+        for row in rows:
+            key = tuple(row.dimensions.get(d) for d in dims)
+            totals[key] = totals.get(key, 0) + (row.metrics.get(self.by) or 0)
+        if self.digits is not None:
+            totals = {key: round(total, self.digits) for key, total in totals.items()}
+        ordered = sorted(totals.items(), key=lambda item: (-item[1], *((v is None, v) for v in item[0])))
+        return [key for key, _ in ordered[: self.n]]
+
+
+def ranking(config: ModuleConfig, main: Part) -> Ranking | None:
+    """How to rank `main`'s top-N groups from bucket rows, or None when only the top-N statement can (no
+    top, a part not read bucket by bucket, or a `by` whose total is not the sum of its buckets)."""
+    top = main.request.top
+    if top is None or not main.reusable:
+        return None
+    metric = config.metrics[top.by]
+    digits = None
+    if metric.kind == "sum" and metric.source_field is not None:
+        field = config.event.fields[metric.source_field]
+        if field.type_spec.python is Decimal:
+            digits = field.scale
+        elif field.type_spec.python is not int:
+            return None
+    elif metric.kind != "count" or not metric.stored:
+        return None
+    request = main.request.model_copy(update={"top": None, "metrics": [top.by], "fill": False})
+    return Ranking(replace(main, request=request), top.by, top.n, digits)
+
+
+@dataclass(frozen=True)
 class QueryPlan:
     scope: Scope
     main: Part
     top: CompiledQuery | None  # the statement choosing the top-N groups, when the request asks for them
     comparison: Comparison | None
     join: Joined | None
+    ranking: Ranking | None = None  # the top-N groups from bucket rows, when they can be (`Ranking`)
 
     @property
     def compared_by_bucket(self) -> bool:
@@ -206,7 +254,7 @@ def plan_query(
         other_config = catalog.modules[other_request.module]
         validate_request(other_config, other_request)
         join = Joined(plan_part(other_config, other_request, tz, (main.start, main.end), now, sizes), back)
-    return QueryPlan(scope, main, top, comparison, join)
+    return QueryPlan(scope, main, top, comparison, join, ranking(config, main))
 
 
 def joined_request(
