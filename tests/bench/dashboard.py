@@ -113,7 +113,17 @@ def report(name: str, millis: list[float], **extra: object) -> dict[str, object]
     return line
 
 
-def run(url: str, base: datetime, iterations: int, literal: bool = False, token: str | None = None) -> None:
+MEASURES = ("sliding", "repeated", "cold", "panels")
+
+
+def run(
+    url: str,
+    base: datetime,
+    iterations: int,
+    literal: bool = False,
+    token: str | None = None,
+    measures: tuple[str, ...] = MEASURES,
+) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
 
@@ -135,20 +145,23 @@ def run(url: str, base: datetime, iterations: int, literal: bool = False, token:
             reused.append(answer["reusedBuckets"])
         median_reuse = sorted(reused)[len(reused) // 2]
         report("graphql_sliding", sliding, rows=rows, source=warm["source"], reused_buckets_p50=median_reuse)
-        repeated: list[float] = []
-        for _ in range(iterations):
-            elapsed, answer = ask(base - timedelta(hours=1))
-            assert answer["cached"]
-            repeated.append(elapsed)
-        report("graphql_repeated", repeated, rows=rows)
-        cold: list[float] = []
-        for i in range(COLD_RUNS):
-            elapsed, answer = ask(base - timedelta(hours=i), fresh=True)
-            assert not answer["cached"] and answer["reusedBuckets"] == 0
-            cold.append(elapsed)
-        report("graphql_cold", cold, rows=rows)
-        for name in PANELS:
-            measure_panel(client, name, base + timedelta(days=30), iterations)
+        if "repeated" in measures:
+            repeated: list[float] = []
+            for _ in range(iterations):
+                elapsed, answer = ask(base - timedelta(hours=1))
+                assert answer["cached"]
+                repeated.append(elapsed)
+            report("graphql_repeated", repeated, rows=rows)
+        if "cold" in measures:
+            cold: list[float] = []
+            for i in range(COLD_RUNS):
+                elapsed, answer = ask(base - timedelta(hours=i), fresh=True)
+                assert not answer["cached"] and answer["reusedBuckets"] == 0
+                cold.append(elapsed)
+            report("graphql_cold", cold, rows=rows)
+        if "panels" in measures:
+            for name in PANELS:
+                measure_panel(client, name, base + timedelta(days=30), iterations)
 
 
 if __name__ == "__main__":
@@ -162,5 +175,10 @@ if __name__ == "__main__":
         default=os.environ.get("STRIX_TOKEN"),
         help="access token or API key (read scope) the queries carry; default $STRIX_TOKEN",
     )
+    parser.add_argument(
+        "--measures",
+        default=",".join(MEASURES),
+        help=f"what to time after the sliding window, comma-separated among {', '.join(MEASURES[1:])}",
+    )
     args = parser.parse_args()
-    run(args.url, args.base, args.iterations, args.literal, args.token)
+    run(args.url, args.base, args.iterations, args.literal, args.token, tuple(args.measures.split(",")))

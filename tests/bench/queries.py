@@ -89,14 +89,16 @@ def _raw_sql(database: str) -> str:
     """
 
 
-async def load(clickhouse: ClickHouse, events: int, now: datetime) -> None:
+async def load(clickhouse: ClickHouse, events: int, now: datetime, offset: int = 0) -> None:
+    """`events` more events over the 62 days before `now`; `offset`: how many earlier loads made (a new
+    event numbers on from there, so a store grown in steps holds distinct events)."""
     start = now - timedelta(days=62)
     span = int((now - start).total_seconds())
     loaded = 0
     began = time.perf_counter()
     while loaded < events:
         rows = min(CHUNK, events - loaded)
-        await clickhouse.command(_load_sql(clickhouse.database, start, span, loaded, rows))
+        await clickhouse.command(_load_sql(clickhouse.database, start, span, offset + loaded, rows))
         loaded += rows
         rate = loaded / (time.perf_counter() - began)
         print(json.dumps({"progress": "load", "events": loaded, "of": events, "events_per_s": round(rate)}), flush=True)
@@ -108,6 +110,25 @@ async def load(clickhouse: ClickHouse, events: int, now: datetime) -> None:
         began = time.perf_counter()
         await clickhouse.command(f"OPTIMIZE TABLE `{clickhouse.database}`.`{table}` FINAL")
         print(json.dumps({"progress": "merge", "table": table, "s": round(time.perf_counter() - began, 1)}), flush=True)
+
+
+async def prepare(clickhouse: ClickHouse, events: int, now: datetime) -> tuple[datetime, int]:
+    """At least `events` events in the store (loading what is missing, numbered on from what is there), and
+    the hour the windows end at: where the events do (data kept from an earlier run ends at that run's hour)."""
+    table = f"`{clickhouse.database}`.`clickstream_events`"
+    count = int((await clickhouse.query(f"SELECT count() FROM {table}")).rows[0][0])
+    if count:
+        latest = (await clickhouse.query(f"SELECT max(ts) FROM {table}")).rows[0][0]
+        now = latest.replace(tzinfo=UTC, minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    if count < events:
+        await load(clickhouse, events - count, now, count)
+        count = events
+    sizes = await clickhouse.query(
+        "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+        {"db": clickhouse.database},
+    )
+    print(json.dumps({"events": count, "tables": {t: int(r) for t, r in sizes.rows}}), flush=True)
+    return now, count
 
 
 def _catalog() -> Catalog:
@@ -127,19 +148,7 @@ async def main(events: int, iterations: int, data_dir: Path, literal: bool = Fal
     async with run_platform(options) as platform:
         clickhouse = platform.clickhouse
         assert clickhouse is not None
-        count = (await clickhouse.query(f"SELECT count() FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][0]
-        if count < events:
-            await load(clickhouse, events - count, now)
-        # Windows end where the events do: data kept from an earlier run (--keep) ends at that run's hour.
-        latest = (await clickhouse.query(f"SELECT max(ts) FROM `{clickhouse.database}`.`clickstream_events`")).rows[0][
-            0
-        ]
-        now = latest.replace(tzinfo=UTC, minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        sizes = await clickhouse.query(
-            "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
-            {"db": clickhouse.database},
-        )
-        print(json.dumps({"tables": {t: int(r) for t, r in sizes.rows}}), flush=True)
+        now, count = await prepare(clickhouse, events, now)
         freeze_startup_heap()  # as `strix up` and `strix serve` do once started
 
         base = now - timedelta(days=30)

@@ -1,0 +1,204 @@
+"""Benchmark: many dashboard viewers at once, through one and then two gateway processes.
+
+    uv run python -m tests.bench.viewers --events 20000000 --clients 50 --seconds 60
+
+The bench process loads N clickstream events (as tests/bench/queries.py does) and runs the query service on
+them; the auth service and the gateway run as their own `strix serve` processes (tests/bench/processes.py).
+Then `--clients` dashboard clients, in one client process of their own, each on its own HTTP connection with a
+read API key, each slide their own 6-hour window (hourly, the top 5 product groups by revenue with events and
+unique customers) one hour per question for `--seconds`, as viewers who opened the same dashboard at different
+times and step through it. Printed: answers/s, p50/p99 latency, and the CPU (cores busy) of every process — with
+one gateway, then with `--gateways` behind a client-side round robin, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from strix.platform import PlatformOptions, run_platform
+from strix_runtime.heap import freeze_startup_heap
+from strix_runtime.logs import configure_logging
+from tests.bench.dashboard import percentile
+from tests.bench.processes import REPO, CpuMeter, forget_answers, rss_mb, serving
+from tests.bench.queries import _catalog, prepare
+from tests.support import api_key
+
+# The question each viewer slides: 6 hours, hourly, top 5 product groups by revenue (the issue's many-viewers one).
+DOCUMENT = (
+    "query Viewer($window: WindowInput!) { clickstream(window: $window, granularity: HOUR, "
+    "groupBy: [PRODUCT_GROUP], metrics: [REVENUE, EVENTS, CUSTOMERS], top: {n: 5, by: REVENUE}) "
+    "{ source rows { bucket productGroup revenue events customers } } }"
+)
+WINDOW = timedelta(hours=6)
+
+
+async def _viewer(
+    url: str, token: str, first: datetime, hours: int, offset: int, until: float, millis: list[float]
+) -> int:
+    """One viewer on its own connection: its window starts `offset` hours into the `hours` after `first` and
+    moves an hour per question (wrapping round) until `until`. Returns the rows it was sent."""
+    rows = 0
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+        step = offset
+        while time.perf_counter() < until:
+            start = first + timedelta(hours=step % hours)
+            window = {"start": start.isoformat(), "end": (start + WINDOW).isoformat()}
+            began = time.perf_counter()
+            response = await client.post("/graphql", json={"query": DOCUMENT, "variables": {"window": window}})
+            body = response.json()
+            millis.append((time.perf_counter() - began) * 1000)
+            assert "errors" not in body, body
+            rows += len(body["data"]["clickstream"]["rows"])
+            step += 1
+    return rows
+
+
+async def viewers(urls: list[str], token: str, first: datetime, hours: int, clients: int, seconds: float) -> None:
+    """`clients` viewers spread round robin over `urls`; prints one JSON line with what they saw."""
+    millis: list[float] = []
+    cpu_before = time.process_time()
+    began = time.perf_counter()
+    until = began + seconds
+    spread = max(1, hours // clients)
+    rows = await asyncio.gather(
+        *(_viewer(urls[i % len(urls)], token, first, hours, i * spread, until, millis) for i in range(clients))
+    )
+    wall = time.perf_counter() - began
+    print(
+        json.dumps(
+            {
+                "answers": len(millis),
+                "rows": sum(rows),
+                "seconds": round(wall, 1),
+                "answers_per_s": round(len(millis) / wall, 1),
+                "p50_ms": round(percentile(millis, 0.5), 1),
+                "p99_ms": round(percentile(millis, 0.99), 1),
+                "max_ms": round(max(millis), 1),
+                "client_cpu": round((time.process_time() - cpu_before) / wall, 2),
+            }
+        ),
+        flush=True,
+    )
+
+
+async def _run_viewers(urls: list[str], token: str, first: datetime, hours: int, clients: int, seconds: float) -> Any:
+    """The viewers in a process of their own (their parsing must not share the server's Python thread)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.bench.viewers",
+        "clients",
+        "--urls",
+        ",".join(urls),
+        "--first",
+        first.isoformat(),
+        "--hours",
+        str(hours),
+        "--clients",
+        str(clients),
+        "--seconds",
+        str(seconds),
+        cwd=REPO,
+        env={**os.environ, "STRIX_TOKEN": token},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise SystemExit("the viewers failed")
+    return json.loads(out.decode().strip().splitlines()[-1])
+
+
+async def main(events: int, clients: int, seconds: float, gateways: int, data_dir: Path) -> None:
+    configure_logging("warning")
+    # This process: the store, the rollup (it owns the tables) and the query service; nothing else.
+    options = PlatformOptions(
+        catalog=_catalog(), data_dir=data_dir, nats_port=-1, port=0, services=("rollup", "query"), access_log=False
+    )
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    async with run_platform(options) as platform:
+        assert platform.clickhouse is not None
+        now, count = await prepare(platform.clickhouse, events, now)
+        freeze_startup_heap()
+        first = now - timedelta(days=30)
+        hours = int((now - first - WINDOW) / timedelta(hours=1))
+        async with serving([["auth"]], platform.nats_url, data_dir) as (auth,):
+            token = await api_key(platform.nc, ["read"], name="bench viewers")
+            results: dict[int, dict[str, Any]] = {}
+            for n in sorted({1, gateways}):
+                async with serving([["gateway"]] * n, platform.nats_url, data_dir) as doors:
+                    urls = [d.url for d in doors]
+                    # A few questions first: imports, first plans, the rollup sizes, every connection's setup.
+                    await _run_viewers(urls, token, first, hours, min(clients, 4), min(2.0, seconds / 2))
+                    # Every run starts from empty caches: the one before must not have answered this one's windows.
+                    await forget_answers(platform.nc, first - timedelta(days=31), now)
+                    pids = {"query": os.getpid(), "auth": auth.pid} | {
+                        f"gateway{i + 1}": d.pid for i, d in enumerate(doors)
+                    }
+                    meter = CpuMeter(pids)
+                    meter.start()
+                    seen = await _run_viewers(urls, token, first, hours, clients, seconds)
+                    cpu = meter.stop()
+                    memory = {name: rss_mb(pid) for name, pid in pids.items()}
+                    line = {
+                        "measure": f"viewers_{n}_gateway{'s' if n > 1 else ''}",
+                        "events": count,
+                        "clients": clients,
+                    }
+                    line |= seen | {"cpu_cores": cpu, "rss_mb": memory}
+                    print(json.dumps(line), flush=True)
+                    results[n] = line
+            one, most = results[1], results[max(results)]
+            print(
+                json.dumps(
+                    {
+                        "measure": "viewers_gateways_scaling",
+                        "gateways": max(results),
+                        "value": most["answers_per_s"],
+                        "baseline": "viewers_1_gateway",
+                        "baseline_value": one["answers_per_s"],
+                        "ratio": round(most["answers_per_s"] / one["answers_per_s"], 2),
+                        "p99_ms": most["p99_ms"],
+                        "goal_p99_ms": 250,
+                    }
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+    client_args = sub.add_parser("clients", help="(internal) the viewers' own process")
+    client_args.add_argument("--urls", required=True)
+    client_args.add_argument("--first", required=True, type=datetime.fromisoformat)
+    client_args.add_argument("--hours", required=True, type=int)
+    client_args.add_argument("--clients", required=True, type=int)
+    client_args.add_argument("--seconds", required=True, type=float)
+    parser.add_argument("--events", type=int, default=20_000_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--gateways", type=int, default=2, help="gateway processes of the second run")
+    parser.add_argument("--data-dir", type=Path, default=REPO / ".strix-bench")
+    parser.add_argument("--keep", action="store_true", help="reuse the loaded data of a previous run")
+    args = parser.parse_args()
+    if args.command == "clients":
+        token = os.environ["STRIX_TOKEN"]
+        asyncio.run(viewers(args.urls.split(","), token, args.first, args.hours, args.clients, args.seconds))
+        sys.exit(0)
+    if args.data_dir.exists() and not args.keep:
+        shutil.rmtree(args.data_dir)
+    asyncio.run(main(args.events, args.clients, args.seconds, args.gateways, args.data_dir))
+    sys.exit(0)
