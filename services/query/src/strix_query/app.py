@@ -28,6 +28,7 @@ from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
 from strix_query.compiler import STATEMENT_SECONDS
 from strix_query.execution import Answer, execute_cached, read_records, rollup_sizes
+from strix_query.planner import Held
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
@@ -68,7 +69,7 @@ class QueryService:
     catalog: Catalog
     nc: NATS
     clickhouse: ClickHouse
-    sizes: dict[str, dict[str, int]] = field(default_factory=dict)
+    sizes: dict[str, dict[str, list[Held]]] = field(default_factory=dict)
     sizes_at: float = 0.0
     cache: ResultCache[Answer] = field(default_factory=ResultCache)
     bucket_cache: BucketCache[Row] = field(default_factory=BucketCache)
@@ -99,8 +100,9 @@ class QueryService:
         buckets = self.bucket_cache.invalidate(notice.module, notice.first_event, notice.last_event)
         BUCKETS_INVALIDATED.labels(notice.module).inc(buckets)
 
-    async def rollup_sizes(self) -> dict[str, dict[str, int]]:
-        """Rows per rollup, refreshed every few seconds: the planner reads the smallest rollup that answers."""
+    async def rollup_sizes(self) -> dict[str, dict[str, list[Held]]]:
+        """Each rollup's parts (rows, bucket span), refreshed every few seconds: the planner reads the rollup with
+        the fewest rows in the window among those that answer."""
         if time.monotonic() - self.sizes_at > SIZES_REFRESH_SECONDS:
             try:
                 self.sizes = await rollup_sizes(self.clickhouse, self.catalog)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from msgspec.structs import replace
@@ -32,6 +32,7 @@ from strix_query.buckets_cache import BucketCache
 from strix_query.cache import ResultCache
 from strix_query.compiler import with_time_limit
 from strix_query.plan import Part, QueryPlan, Sizes, TopKeys, answer_scope, compared_span, plan_query
+from strix_query.planner import Held
 from strix_query.records import compile_records, page
 from strix_query.results import result_rows
 from strix_query.shaping import attach_previous, derive_joined, empty_values, fill_series, join_rows
@@ -273,14 +274,17 @@ async def read_records(
     )
 
 
-async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, dict[str, int]]:
-    """Rows held by each rollup table, by module and rollup name (active parts; merges shrink them later)."""
+async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, dict[str, list[Held]]]:
+    """The active parts of each rollup table (rows, first and last bucket), by module and rollup name: the
+    planner estimates from them the rows a window reads (merges shrink them later)."""
     result = await select(
         clickhouse,
-        "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+        "SELECT table, rows, min_time, max_time FROM system.parts WHERE database = {db:String} AND active",
         {"db": clickhouse.database},
     )
-    by_table = {str(table): int(rows) for table, rows in result.rows}
+    by_table: dict[str, list[Held]] = {}
+    for table, rows, first, last in result.rows:
+        by_table.setdefault(str(table), []).append(Held(int(rows), _utc(first), _utc(last)))
     return {
         name: {
             rollup: by_table[rollup_table(name, rollup)]
@@ -289,3 +293,7 @@ async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, di
         }
         for name, config in catalog.modules.items()
     }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -28,11 +28,12 @@ from strix_contracts.query import Condition, QueryRequest, Row
 from strix_query.access import authorize, restricted
 from strix_query.cache import Window
 from strix_query.compiler import CompiledQuery, compile_query, compile_top_keys, filter_dimensions
-from strix_query.planner import Source, choose_source
+from strix_query.planner import Held, Source, choose_source, window_sizes
 from strix_query.validation import check_bucket_count, joined_filters, module_of, validate_join, validate_request
 from strix_query.window import buckets, comparison_window, constant_lag, resolve_window, zone
 
-Sizes = Mapping[str, Mapping[str, int]]
+# Rows per module and rollup: a count, or the parts held with their spans (the planner then counts the window's).
+Sizes = Mapping[str, Mapping[str, int | Sequence[Held]]]
 TopKeys = list[tuple[Any, ...]]
 
 
@@ -216,7 +217,7 @@ def plan_part(
     stored = {m for name in request.metrics for m in config.metric_inputs(name)}
     if request.top is not None:
         stored |= set(config.metric_inputs(request.top.by))
-    module_sizes = (sizes or {}).get(config.module)
+    module_sizes = window_sizes(config, (sizes or {}).get(config.module), start, end)
     source = choose_source(config, dims, stored, request.granularity, tz, start, end, now, module_sizes)
     return Part(request, config, tz, start, end, source)
 

@@ -7,7 +7,8 @@ in the caller's zone (an hourly rollup serves Asia/Kolkata days only if they sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -109,6 +110,49 @@ def _shape_misfit(
     return None
 
 
+@dataclass(frozen=True)
+class Held:
+    """Rows one part of a rollup table holds and the span of their buckets (first and last bucket start): what
+    the planner needs to estimate the rows a window reads from that rollup."""
+
+    rows: int
+    first: datetime
+    last: datetime
+
+
+def rows_within(parts: Sequence[Held], start: datetime, end: datetime, step: timedelta) -> int:
+    """The rows of `parts` whose buckets fall in [start, end), estimated part by part as spread evenly over the
+    part's span (`step`: the rollup's bucket length). A rollup keeping years of data but little of the window
+    then ranks below a finer one that holds the window densely."""
+    total = 0.0
+    for part in parts:
+        if part.last.year <= 1970:  # a part without a time span (no minmax index): every row may be in the window
+            total += part.rows
+            continue
+        span_end = part.last + step
+        overlap = (min(end, span_end) - max(start, part.first)).total_seconds()
+        if overlap > 0:
+            total += part.rows * overlap / (span_end - part.first).total_seconds()
+    return math.ceil(total)
+
+
+def window_sizes(
+    config: ModuleConfig, sizes: Mapping[str, int | Sequence[Held]] | None, start: datetime, end: datetime
+) -> dict[str, int] | None:
+    """Rows per rollup as `choose_source` ranks them: those within [start, end) when the parts are known, else
+    the rollup's whole count."""
+    if sizes is None:
+        return None
+    found: dict[str, int] = {}
+    for name, held in sizes.items():
+        if isinstance(held, int):
+            found[name] = held
+        elif name in config.rollups:
+            step = timedelta(seconds=GRANULARITY_SECONDS[config.rollups[name].granularity])
+            found[name] = rows_within(held, start, end, step)
+    return found
+
+
 def choose_source(
     config: ModuleConfig,
     dimensions: set[str],
@@ -120,7 +164,7 @@ def choose_source(
     now: datetime,
     sizes: Mapping[str, int] | None = None,
 ) -> Source:
-    """`sizes` (rows per rollup, when known) ranks the candidates: fewest rows to read wins; without sizes,
+    """`sizes` (rows per rollup, when known: `window_sizes`) ranks the candidates: fewest rows to read wins; without sizes,
     the coarsest granularity, then the fewest dimensions."""
     candidates: list[tuple[tuple[float, int, int], str]] = []
     too_short: list[str] = []  # rollups that would answer but for their retention
