@@ -46,13 +46,29 @@ def e2e(c: Context) -> None:
 
 
 @task
-def bench(c: Context, events: int = 20_000_000, pipeline_events: int = 300_000, iterations: int = 200) -> None:
-    """Benchmarks (not run by CI; tests/test_bench_smoke.py runs each on a tiny data set): pipeline rates,
-    stages and freshness, what each rollup and metric kind costs at ingest, then dashboard query latency over
-    `events`. Every figure is a JSON line with its baseline, the ratio and the load average."""
+def bench(
+    c: Context,
+    events: int = 20_000_000,
+    pipeline_events: int = 300_000,
+    iterations: int = 200,
+    viewers: int = 50,
+    viewer_seconds: int = 60,
+    growth_sizes: str = "2000000,20000000,60000000",
+) -> None:
+    """Benchmarks (not run by CI; tests/test_bench_smoke.py and test_bench_viewers_smoke.py run each on a tiny
+    data set): pipeline rates, stages and freshness, what each rollup and metric kind costs at ingest, then
+    dashboard query latency over `events`, many viewers through one and two gateway processes (the same store,
+    kept) and the store's growth (`growth_sizes`, comma-separated; empty: skipped). Every figure is a JSON line
+    with its baseline, the ratio and the load average."""
     c.run(f"python -m tests.bench.pipeline --events {pipeline_events}")
     c.run("python -m tests.bench.ingest_costs")
-    c.run(f"python -m tests.bench.queries --events {events} --iterations {iterations}")
+    c.run(f"python -m tests.bench.queries --events {events} --iterations {iterations} --data-dir .strix-bench")
+    c.run(
+        f"python -m tests.bench.viewers --events {events} --clients {viewers} --seconds {viewer_seconds} "
+        "--data-dir .strix-bench --keep"
+    )
+    if growth_sizes:
+        c.run(f"python -m tests.bench.growth --sizes {growth_sizes} --iterations {iterations}")
 
 
 @task
