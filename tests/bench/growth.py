@@ -99,6 +99,7 @@ async def main(sizes: list[int], iterations: int, data_dir: Path) -> None:
                     "sliding_p50_ms": sliding["p50_ms"],
                     "sliding_p99_ms": sliding["p99_ms"],
                     "rss_mb": {"query": rss_mb(os.getpid()), "gateway": rss_mb(gateway.pid), "auth": rss_mb(auth.pid)},
+                    "load": list(os.getloadavg()),
                 }
                 print(json.dumps(line), flush=True)
                 table.append(line)

@@ -157,7 +157,7 @@ async def main(events: int, clients: int, seconds: float, gateways: int, data_di
                         "events": count,
                         "clients": clients,
                     }
-                    line |= seen | {"cpu_cores": cpu, "rss_mb": memory}
+                    line |= seen | {"cpu_cores": cpu, "rss_mb": memory, "load": list(os.getloadavg())}
                     print(json.dumps(line), flush=True)
                     results[n] = line
             one, most = results[1], results[max(results)]
@@ -172,6 +172,7 @@ async def main(events: int, clients: int, seconds: float, gateways: int, data_di
                         "ratio": round(most["answers_per_s"] / one["answers_per_s"], 2),
                         "p99_ms": most["p99_ms"],
                         "goal_p99_ms": 250,
+                        "load": list(os.getloadavg()),
                     }
                 ),
                 flush=True,

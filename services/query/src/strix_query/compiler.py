@@ -20,6 +20,7 @@ from strix_contracts.query import AllOf, AnyOf, Condition, Filter, Order, QueryR
 from strix_query.planner import Source
 
 BUCKET_ALIAS = "__bucket"
+CURRENT_ALIAS = "__current"  # 1 on a row of the window asked, 0 on the earlier window's (`compile_query(earlier=)`)
 _LIST_OPS = {"in", "not_in"}
 _ORDER_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _STRING_OPS = {"prefix", "contains"}
@@ -224,7 +225,11 @@ def compile_query(
     end: datetime,
     database: str,
     top_keys: list[tuple[Any, ...]] | None = None,
+    earlier: tuple[datetime, datetime] | None = None,
 ) -> CompiledQuery:
+    """The SQL of `request` over [start, end). With `earlier`, the same statement also reads that window: every
+    row then ends with a column CURRENT_ALIAS (1 for the window's rows, 0 for the earlier window's), grouped by
+    it, so a comparison costs one statement and one pass over the table."""
     params = Params()
     if source.rollup:
         table = qualified(database, rollup_table(config.module, source.rollup))
@@ -252,10 +257,13 @@ def compile_query(
         groups.append(quote_identifier(dimension_alias(dim)))
     for name in request.metrics:
         selects.append(f"{metric_expr(config, name, source)} AS {quote_identifier(metric_alias(name))}")
-    where = [
-        f"{time_column} >= {params.add(start, time_type)}",
-        f"{time_column} < {params.add(end, time_type)}",
-    ]
+    current = f"{time_column} >= {params.add(start, time_type)} AND {time_column} < {params.add(end, time_type)}"
+    where = [current]
+    if earlier is not None:
+        before = f"{time_column} >= {params.add(earlier[0], time_type)} AND {time_column} < {params.add(earlier[1], time_type)}"
+        where = [f"(({current}) OR ({before}))"]
+        selects.append(f"toUInt8({current}) AS {quote_identifier(CURRENT_ALIAS)}")
+        groups.append(quote_identifier(CURRENT_ALIAS))
     filters = filters_sql(config, request.filters, source, params, " AND ", "filters")
     if filters:
         where.append(f"({filters})")
@@ -274,5 +282,7 @@ def compile_query(
         sql += f"\nORDER BY {', '.join(order)}"
     # One row past the cap, so an answer that would exceed it is refused rather than cut short.
     cap = MAX_ROWS + 1 if request.limit is None else min(request.limit, MAX_ROWS + 1)
+    if earlier is not None:
+        cap *= 2  # both windows' rows, each checked against the cap apart
     sql += f"\nLIMIT {params.add(cap, 'UInt64')}"
     return CompiledQuery(sql, params.values, list(request.group_by), list(request.metrics), bucketed)

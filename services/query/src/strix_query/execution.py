@@ -150,6 +150,21 @@ async def _compared_by_bucket(clickhouse: ClickHouse, plan: QueryPlan, keys: Top
     return rows, sql
 
 
+async def _compared_in_one(clickhouse: ClickHouse, plan: QueryPlan, keys: TopKeys | None) -> Read:
+    """Totals and their comparison from one statement over both windows (`QueryPlan.compared_in_one`): its rows
+    end with the window they belong to, split here, then paired as two statements' rows would be."""
+    main, comparison = plan.main, plan.comparison
+    assert comparison is not None
+    compiled = main.statement(clickhouse.database, keys, comparison.earlier)
+    result = await select(clickhouse, compiled.sql, compiled.parameters)
+    current = [values[:-1] for values in result.rows if values[-1]]
+    earlier = [values[:-1] for values in result.rows if not values[-1]]
+    rows = result_rows(compiled, current, main.tz)
+    previous_rows = result_rows(compiled, earlier, main.tz)
+    empty = empty_values(main.config, main.request.metrics)
+    return attach_previous(rows, previous_rows, comparison.bucket_map, main.request.group_by, empty), compiled.sql
+
+
 async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None) -> TopKeys | None:
     """The top-N groups: ranked from bucket rows when the plan can and the bucket cache may be read (a sliding
     window then reads its new buckets only, shared with every viewer asking a top-N of the same groups), else
@@ -181,6 +196,8 @@ async def execute(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None =
     else:
         if reuse is not None and plan.compared_by_bucket:
             rows, sql = await _compared_by_bucket(clickhouse, plan, keys, reuse)
+        elif plan.compared_in_one:
+            rows, sql = await _compared_in_one(clickhouse, plan, keys)
         else:
             # Both periods at once: a ClickHouse server runs them in parallel (chDB serialises them anyway).
             (rows, sql), (previous_rows, _) = await asyncio.gather(

@@ -61,9 +61,11 @@ class Part:
         """Every bucket start of the window ([None] for a total)."""
         return buckets(self.start, self.end, self.request.granularity, self.tz)
 
-    def statement(self, database: str, top_keys: TopKeys | None = None) -> CompiledQuery:
-        """The SQL and parameters reading this part (restricted to `top_keys`, the top-N groups, when given)."""
-        return compile_query(self.request, self.config, self.source, self.start, self.end, database, top_keys)
+    def statement(self, database: str, top_keys: TopKeys | None = None, earlier: Part | None = None) -> CompiledQuery:
+        """The SQL and parameters reading this part (restricted to `top_keys`, the top-N groups, when given;
+        with `earlier`, that part's window too, in the same statement: `compile_query(earlier=)`)."""
+        other = None if earlier is None else (earlier.start, earlier.end)
+        return compile_query(self.request, self.config, self.source, self.start, self.end, database, top_keys, other)
 
     def shape(self, database: str, top_keys: TopKeys | None) -> str:
         """The bucket cache's key: everything that decides the rows of one bucket — the request but its window,
@@ -194,6 +196,20 @@ class QueryPlan:
     comparison: Comparison | None
     join: Joined | None
     ranking: Ranking | None = None  # the top-N groups from bucket rows, when they can be (`Ranking`)
+
+    @property
+    def compared_in_one(self) -> bool:
+        """Whether a comparison of totals reads both windows in one statement (KPI tiles): the same source, no
+        limit cutting across the windows, nothing filled."""
+        c = self.comparison
+        request = self.main.request
+        return (
+            c is not None
+            and request.granularity == "total"
+            and c.earlier.source.label == self.main.source.label
+            and request.limit is None
+            and not request.fill
+        )
 
     @property
     def compared_by_bucket(self) -> bool:
