@@ -168,9 +168,15 @@ class TopicPump:
                         self.buffers[partition].append(
                             TopicMessage(self.source.topic, partition, offset, message.value() or b"")
                         )
-                    for partition in list(self.buffers):
-                        while await self._flush(consumer, partition):
-                            pass
+                    # Partitions are independent (each its own recorded batch, messages and offsets): their
+                    # batches are published side by side; every one has finished before the next consume.
+                    drained = await asyncio.gather(
+                        *(self._drain(consumer, partition) for partition in list(self.buffers)),
+                        return_exceptions=True,
+                    )
+                    for outcome in drained:
+                        if isinstance(outcome, BaseException):
+                            raise outcome
                 except StrixError as exc:  # JetStream full or away: keep the offsets, retry shortly
                     log.warning("ingestion.kafka_backoff", topic=self.source.topic, error=exc.message)
                     await asyncio.sleep(1.0)
@@ -179,6 +185,10 @@ class TopicPump:
                     await asyncio.sleep(1.0)
         finally:
             await asyncio.to_thread(consumer.close)
+
+    async def _drain(self, consumer: Consumer, partition: int) -> None:
+        while await self._flush(consumer, partition):
+            pass
 
     async def _flush(self, consumer: Consumer, partition: int) -> bool:
         """Publish the next batch of a partition if it is complete; True when one was published."""
