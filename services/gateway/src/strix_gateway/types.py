@@ -254,7 +254,7 @@ def value_names(values: list[str]) -> dict[str, str]:
 def allowed_values(config: ModuleConfig, dim: str) -> list[str]:
     """The `allowed:` values of a string dimension's field: such a dimension is an enum (empty: it is not)."""
     field = config.event.fields[config.dimension_field(dim)]
-    if field.type != "string" or not field.allowed:
+    if not field.type_spec.text or not field.allowed:
         return []
     return [str(v) for v in field.allowed]
 
