@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +49,9 @@ QUERY_SECONDS = Histogram("strix_query_seconds", "Query latency inside the query
 T = TypeVar("T")
 
 SIZES_REFRESH_SECONDS = 15.0
+# Requests answered at once: the store runs one statement at a time (chDB) or a few (a server), but answers from
+# the caches and the Python around statements need not wait; the cap bounds memory under a burst.
+MAX_IN_FLIGHT = 32
 # The longest one request may take (several statements: top-N keys, the comparison window, the joined module);
 # past it the caller hears what to narrow. Below the gateway's own deadline, so this clearer answer comes first.
 QUERY_DEADLINE = 20.0
@@ -74,6 +77,33 @@ class QueryService:
     cache: ResultCache[Answer] = field(default_factory=ResultCache)
     bucket_cache: BucketCache[Row] = field(default_factory=BucketCache)
     deadline: float = QUERY_DEADLINE
+    in_flight: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    running: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def concurrently(self, handler: Callable[[Request], Awaitable[None]]) -> Callable[[Request], Awaitable[None]]:
+        """`handler` run as a task of its own per request. NATS hands a subscription's messages over one at a time
+        and waits for each callback: without this, an answer the caches hold waited behind every statement
+        before it, and no request's Python overlapped another's statement. At most MAX_IN_FLIGHT run at once;
+        past that the subscription waits for a slot (its messages queue in NATS's pending buffer)."""
+
+        async def spawn(request: Request) -> None:
+            await self.in_flight.acquire()
+            task = asyncio.create_task(self._released(handler, request))
+            self.running.add(task)
+            task.add_done_callback(self.running.discard)
+
+        return spawn
+
+    async def _released(self, handler: Callable[[Request], Awaitable[None]], request: Request) -> None:
+        try:
+            await handler(request)
+        finally:
+            self.in_flight.release()
+
+    async def drain(self) -> None:
+        """Wait for the requests under way (after the endpoints stopped taking new ones)."""
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=self.deadline)
 
     async def within_deadline(self, work: Awaitable[T]) -> T:
         """`work`, or a QueryError naming what to narrow when it outlasts the deadline or a statement its time
@@ -181,17 +211,16 @@ async def run_query_service(
     # Subscribe before serving: an answer cached after a commit we missed would stay stale.
     notices = await nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=service.on_committed)
     micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
-    await micro.add_endpoint(
-        name="run", subject=QUERY_RUN, handler=traced_handler(service.handle), queue_group="strix-query"
-    )
-    await micro.add_endpoint(
-        name="records", subject=QUERY_RECORDS, handler=traced_handler(service.handle_records), queue_group="strix-query"
-    )
+    run = service.concurrently(traced_handler(service.handle))
+    await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=run, queue_group="strix-query")
+    records = service.concurrently(traced_handler(service.handle_records))
+    await micro.add_endpoint(name="records", subject=QUERY_RECORDS, handler=records, queue_group="strix-query")
     log.info("query.started", modules=catalog.names())
     try:
         yield service
     finally:
         await micro.stop()
+        await service.drain()
         await notices.unsubscribe()
         log.info("query.stopped")
 
