@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from strix_testkit.kafka import KafkaBroker
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,8 +49,18 @@ def test_pipeline_bench_prints_every_figure_with_its_baseline() -> None:
     assert lines["freshness_p50_s"]["batches"] > 0
 
 
-def test_pipeline_bench_kafka_figures() -> None:
-    lines = by_measure(run_bench("tests.bench.pipeline", "--events", "2000", "--freshness-seconds", "0.5"))
+def test_pipeline_bench_kafka_figures(kafka_broker: KafkaBroker) -> None:
+    lines = by_measure(
+        run_bench(
+            "tests.bench.pipeline",
+            "--events",
+            "2000",
+            "--freshness-seconds",
+            "0.5",
+            "--kafka-bootstrap",
+            kafka_broker.bootstrap_servers,
+        )
+    )
     for name in ("kafka_end_to_end", "kafka_steady", "kafka_start_to_first_commit"):
         assert lines[name]["value"] > 0, lines[name]
     assert set(lines["stages_kafka_pump"]["stages"]) == {"poll", "validate", "publish", "commit"}
