@@ -147,7 +147,12 @@ async def test_a_dashboard_is_stored_as_data_and_read_back(
     assert got == made
     assert [p["id"] for p in got["panels"]] == ["rounds", "spend", "events"]
     assert got["panels"][0]["query"]["filters"] == [{"dimension": "currency", "op": "eq", "value": "EUR"}]
-    assert got["panels"][1]["query"]["join"] == {"name": "campaigns", "kind": "inner", "metrics": ["spend"]}
+    assert got["panels"][1]["query"]["join"] == {
+        "name": "campaigns",
+        "kind": "inner",
+        "metrics": ["spend"],
+        "derived": [],
+    }
     assert got["panels"][0]["options"] == {"stacked": True}
     assert all(p["problems"] == [] for p in got["panels"])
 

@@ -305,7 +305,8 @@ class KafkaBroker:
 def _format_storage(java: str, libs: Path, archive: Path, run_dir: Path) -> None:
     options = [f"-XX:SharedArchiveFile={archive}"] if archive.is_file() else []
     command = [java, *_JVM_OPTIONS, *options, "-cp", f"{libs}/*", "kafka.tools.StorageTool", "format"]
-    command += ["-t", _cluster_id(), "-c", str(run_dir / "server.properties"), "--standalone"]
+    # `--cluster-id=<id>`: an id may start with "-" (1 in 64 do), which the parser would read as an option.
+    command += [f"--cluster-id={_cluster_id()}", "-c", str(run_dir / "server.properties"), "--standalone"]
     result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=run_dir)
     log_path = run_dir / "format.log"
     log_path.write_text(result.stdout + result.stderr, encoding="utf-8")
