@@ -4,32 +4,31 @@ Endpoints (queue group `strix-auth`, so replicas share the load): `auth.config`,
 and `auth.oidc.complete` (OpenID Connect sign-in, see oidc.py), `auth.token.dev` (development sign-in, refused
 unless started with `dev_sign_in=True`), `auth.token.refresh`, `auth.signout`, `auth.signing.rotate`,
 `auth.keys.create|list|revoke|verify`. Each handler parses, calls one function, replies; errors are rendered once,
-in `_respond_error`. Who may call them is the gateway's check (admin scope for keys) and NATS credentials'.
+in `strix_runtime.micro`. Who may call them is the gateway's check (admin scope for keys) and NATS credentials'.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.request import Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from strix_auth import oidc, sessions
 from strix_auth.oidc import OidcSettings
 from strix_auth.provider import OidcProvider, open_http
 from strix_auth.store import AuthStore, open_store
-from strix_contracts.errors import Forbidden, StrixError, Unauthorized, internal, invalid_request
+from strix_contracts.errors import Forbidden, StrixError, Unauthorized
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.requestid import request_id_from_headers
+from strix_runtime.micro import json_endpoint
 from strix_tokens import apikeys, messages
 from strix_tokens.access import issue_access_token
 from strix_tokens.keys import jwks
@@ -238,40 +237,6 @@ class _Empty(BaseModel):
     pass
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _endpoint(
-    model: type[M], call: Callable[[M], Awaitable[BaseModel | dict[str, Any]]]
-) -> Callable[[Request], Awaitable[None]]:
-    """Parse -> call -> reply, with every error rendered once."""
-
-    async def handle(request: Request) -> None:
-        try:
-            try:
-                parsed = model.model_validate_json(request.data or b"{}")
-            except ValidationError as exc:
-                raise invalid_request(exc) from exc
-            answer = await call(parsed)
-        except StrixError as exc:
-            await _respond_error(request, exc)
-            return
-        except Exception:
-            rid = request_id_from_headers(request.headers)
-            log.exception("auth.failed", subject=request.subject, request_id=rid)
-            await _respond_error(request, internal(rid), "internal error")
-            return
-        body = answer.model_dump_json() if isinstance(answer, BaseModel) else json.dumps(answer)
-        await request.respond(body.encode())
-
-    return handle
-
-
-async def _respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:
-    """The one place a StrixError becomes a NATS micro error: status code, description, JSON body."""
-    await request.respond_error(str(exc.status), description or exc.describe(), exc.body().model_dump_json().encode())
-
-
 @asynccontextmanager
 async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterator[Auth]:
     options = options or AuthOptions()
@@ -284,18 +249,26 @@ async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterato
     await store.key_set(options.clock(), options.access_lifetime)  # the first key, made before serving
     micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix auth: tokens and API keys")
     endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
-        ("config", messages.AUTH_CONFIG, _endpoint(_Empty, lambda _: auth.config())),
-        ("jwks", messages.AUTH_JWKS, _endpoint(_Empty, lambda _: auth.jwks())),
-        ("oidc-begin", messages.AUTH_OIDC_BEGIN, _endpoint(messages.OidcBegin, auth.oidc_begin)),
-        ("oidc-complete", messages.AUTH_OIDC_COMPLETE, _endpoint(messages.OidcCallback, auth.oidc_complete)),
-        ("token-dev", messages.AUTH_TOKEN_DEV, _endpoint(messages.DevSignIn, auth.dev_sign_in)),
-        ("token-refresh", messages.AUTH_TOKEN_REFRESH, _endpoint(messages.RefreshRequest, auth.refresh)),
-        ("signout", messages.AUTH_SIGNOUT, _endpoint(messages.RefreshRequest, auth.sign_out)),
-        ("signing-rotate", messages.AUTH_SIGNING_ROTATE, _endpoint(_Empty, lambda _: auth.rotate())),
-        ("keys-create", messages.AUTH_KEYS_CREATE, _endpoint(messages.ApiKeyCreate, auth.create_key)),
-        ("keys-list", messages.AUTH_KEYS_LIST, _endpoint(_Empty, lambda _: auth.list_keys())),
-        ("keys-revoke", messages.AUTH_KEYS_REVOKE, _endpoint(messages.ApiKeyRef, auth.revoke_key)),
-        ("keys-verify", messages.AUTH_KEYS_VERIFY, _endpoint(messages.ApiKeyVerify, auth.verify_key)),
+        ("config", messages.AUTH_CONFIG, json_endpoint(_Empty, lambda _: auth.config())),
+        ("jwks", messages.AUTH_JWKS, json_endpoint(_Empty, lambda _: auth.jwks())),
+        ("oidc-begin", messages.AUTH_OIDC_BEGIN, json_endpoint(messages.OidcBegin, auth.oidc_begin)),
+        (
+            "oidc-complete",
+            messages.AUTH_OIDC_COMPLETE,
+            json_endpoint(messages.OidcCallback, auth.oidc_complete),
+        ),
+        ("token-dev", messages.AUTH_TOKEN_DEV, json_endpoint(messages.DevSignIn, auth.dev_sign_in)),
+        (
+            "token-refresh",
+            messages.AUTH_TOKEN_REFRESH,
+            json_endpoint(messages.RefreshRequest, auth.refresh),
+        ),
+        ("signout", messages.AUTH_SIGNOUT, json_endpoint(messages.RefreshRequest, auth.sign_out)),
+        ("signing-rotate", messages.AUTH_SIGNING_ROTATE, json_endpoint(_Empty, lambda _: auth.rotate())),
+        ("keys-create", messages.AUTH_KEYS_CREATE, json_endpoint(messages.ApiKeyCreate, auth.create_key)),
+        ("keys-list", messages.AUTH_KEYS_LIST, json_endpoint(_Empty, lambda _: auth.list_keys())),
+        ("keys-revoke", messages.AUTH_KEYS_REVOKE, json_endpoint(messages.ApiKeyRef, auth.revoke_key)),
+        ("keys-verify", messages.AUTH_KEYS_VERIFY, json_endpoint(messages.ApiKeyVerify, auth.verify_key)),
     ]
     for name, subject, handler in endpoints:
         await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-auth")

@@ -5,7 +5,7 @@ strix_contracts.dashboards: create, get, edit, delete, duplicate, list, share, u
 restore, link.create, link.revoke, and link.resolve (a door's verifier turns a public link token into its Caller).
 Every request but link.resolve carries the caller the gateway verified; each method loads the record, asks
 `permissions` and `validation` (pure), and writes by compare-and-set (`store`). Errors are rendered once, in
-`_respond_error`.
+`strix_runtime.micro`.
 """
 
 from __future__ import annotations
@@ -14,25 +14,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.micro import add_service
 from nats.micro.request import Request
-from pydantic import BaseModel, ValidationError
 
 from strix_config import Catalog
 from strix_contracts import dashboards as contract
 from strix_contracts.caller import Caller
 from strix_contracts.dashboards import Dashboard
-from strix_contracts.errors import Conflict, StrixError, Unauthorized, internal, invalid_request
+from strix_contracts.errors import Conflict, StrixError, Unauthorized
 from strix_dashboards import permissions, records, validation
 from strix_dashboards.records import StoredDashboard, StoredLink
 from strix_dashboards.store import DashboardStore, open_store
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.requestid import request_id_from_headers
+from strix_runtime.micro import json_endpoint
 
 log = get_logger("dashboards")
 
@@ -297,53 +295,50 @@ def _fields(content: contract.DashboardContent) -> dict[str, object]:
     return {"title": content.title, "description": content.description, "panels": list(content.panels)}
 
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def _endpoint(model: type[M], call: Callable[[M], Awaitable[BaseModel]]) -> Callable[[Request], Awaitable[None]]:
-    """Parse -> call -> reply, with every error rendered once."""
-
-    async def handle(request: Request) -> None:
-        try:
-            try:
-                parsed = model.model_validate_json(request.data or b"{}")
-            except ValidationError as exc:
-                raise invalid_request(exc) from exc
-            answer = await call(parsed)
-        except StrixError as exc:
-            await _respond_error(request, exc)
-            return
-        except Exception:
-            rid = request_id_from_headers(request.headers)
-            log.exception("dashboards.failed", subject=request.subject, request_id=rid)
-            await _respond_error(request, internal(rid), "internal error")
-            return
-        await request.respond(answer.model_dump_json().encode())
-
-    return handle
-
-
-async def _respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:
-    """The one place a StrixError becomes a NATS micro error: status code, description, JSON body."""
-    await request.respond_error(str(exc.status), description or exc.describe(), exc.body().model_dump_json().encode())
-
-
 def _endpoints(service: Dashboards) -> list[tuple[str, str, Callable[[Request], Awaitable[None]]]]:
     return [
-        ("create", contract.DASHBOARDS_CREATE, _endpoint(contract.CreateDashboard, service.create)),
-        ("get", contract.DASHBOARDS_GET, _endpoint(contract.GetDashboard, service.get)),
-        ("edit", contract.DASHBOARDS_EDIT, _endpoint(contract.EditDashboard, service.edit)),
-        ("delete", contract.DASHBOARDS_DELETE, _endpoint(contract.DashboardRef, service.delete)),
-        ("duplicate", contract.DASHBOARDS_DUPLICATE, _endpoint(contract.DuplicateDashboard, service.duplicate)),
-        ("list", contract.DASHBOARDS_LIST, _endpoint(contract.ListDashboards, service.list)),
-        ("share", contract.DASHBOARDS_SHARE, _endpoint(contract.ShareDashboard, service.share)),
-        ("unshare", contract.DASHBOARDS_UNSHARE, _endpoint(contract.UnshareDashboard, service.unshare)),
-        ("transfer", contract.DASHBOARDS_TRANSFER, _endpoint(contract.TransferDashboard, service.transfer)),
-        ("revisions", contract.DASHBOARDS_REVISIONS, _endpoint(contract.DashboardRef, service.revisions)),
-        ("restore", contract.DASHBOARDS_RESTORE, _endpoint(contract.RestoreRevision, service.restore)),
-        ("link-create", contract.DASHBOARDS_LINK_CREATE, _endpoint(contract.DashboardRef, service.create_link)),
-        ("link-revoke", contract.DASHBOARDS_LINK_REVOKE, _endpoint(contract.DashboardRef, service.revoke_link)),
-        ("link-resolve", contract.DASHBOARDS_LINK_RESOLVE, _endpoint(contract.LinkToken, service.resolve_link)),
+        ("create", contract.DASHBOARDS_CREATE, json_endpoint(contract.CreateDashboard, service.create)),
+        ("get", contract.DASHBOARDS_GET, json_endpoint(contract.GetDashboard, service.get)),
+        ("edit", contract.DASHBOARDS_EDIT, json_endpoint(contract.EditDashboard, service.edit)),
+        ("delete", contract.DASHBOARDS_DELETE, json_endpoint(contract.DashboardRef, service.delete)),
+        (
+            "duplicate",
+            contract.DASHBOARDS_DUPLICATE,
+            json_endpoint(contract.DuplicateDashboard, service.duplicate),
+        ),
+        ("list", contract.DASHBOARDS_LIST, json_endpoint(contract.ListDashboards, service.list)),
+        ("share", contract.DASHBOARDS_SHARE, json_endpoint(contract.ShareDashboard, service.share)),
+        (
+            "unshare",
+            contract.DASHBOARDS_UNSHARE,
+            json_endpoint(contract.UnshareDashboard, service.unshare),
+        ),
+        (
+            "transfer",
+            contract.DASHBOARDS_TRANSFER,
+            json_endpoint(contract.TransferDashboard, service.transfer),
+        ),
+        (
+            "revisions",
+            contract.DASHBOARDS_REVISIONS,
+            json_endpoint(contract.DashboardRef, service.revisions),
+        ),
+        ("restore", contract.DASHBOARDS_RESTORE, json_endpoint(contract.RestoreRevision, service.restore)),
+        (
+            "link-create",
+            contract.DASHBOARDS_LINK_CREATE,
+            json_endpoint(contract.DashboardRef, service.create_link),
+        ),
+        (
+            "link-revoke",
+            contract.DASHBOARDS_LINK_REVOKE,
+            json_endpoint(contract.DashboardRef, service.revoke_link),
+        ),
+        (
+            "link-resolve",
+            contract.DASHBOARDS_LINK_RESOLVE,
+            json_endpoint(contract.LinkToken, service.resolve_link),
+        ),
     ]
 
 
