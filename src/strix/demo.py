@@ -22,9 +22,10 @@ from pydantic import BaseModel
 
 from strix.generators import clickstream_events
 from strix_contracts.caller import Caller
-from strix_contracts.errors import QueryError, error_from_json
-from strix_runtime.callers import ERROR_HEADER, CallerVerifier, requires
+from strix_contracts.errors import QueryError
+from strix_runtime.callers import CallerVerifier, requires
 from strix_runtime.logs import get_logger
+from strix_runtime.micro import call_service
 from strix_tokens import messages
 
 log = get_logger("demo")
@@ -114,9 +115,7 @@ class DemoGenerator:
 
 
 async def _auth_call(nc: NATS, subject: str, body: BaseModel) -> bytes:
-    reply = await nc.request(subject, body.model_dump_json().encode(), timeout=10)
-    if reply.headers and ERROR_HEADER in reply.headers:
-        raise error_from_json(reply.data)
+    reply = await call_service(nc, subject, body.model_dump_json().encode(), service="auth", wait=10)
     data: bytes = reply.data
     return data
 

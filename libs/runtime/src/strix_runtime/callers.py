@@ -36,14 +36,13 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ValidationError
 
 from strix_contracts.caller import Caller
 from strix_contracts.dashboards import DASHBOARDS_LINK_RESOLVE, LinkToken
-from strix_contracts.errors import StrixError, Unauthorized, Unavailable, error_from_json
+from strix_contracts.errors import StrixError, Unauthorized, Unavailable
 from strix_runtime.health import MetricsAccess
+from strix_runtime.micro import call_service
 from strix_runtime.settings import StrixSettings
 from strix_tokens import messages
 from strix_tokens.access import UnknownKeyId, verify_access_token
@@ -53,7 +52,6 @@ AUTHORIZATION = "authorization"
 API_KEY_HEADER = "x-api-key"
 LINK_HEADER = "x-strix-link"
 LINK_RESOLVE = DASHBOARDS_LINK_RESOLVE  # the dashboards service turns a public link's token into its Caller
-ERROR_HEADER = "Nats-Service-Error-Code"
 MAX_CREDENTIAL_BYTES = 8192
 
 CredentialKind = Literal["token", "api_key", "link"]
@@ -214,22 +212,15 @@ class CallerVerifier:
 
     async def _request(self, subject: str, body: BaseModel, service: str) -> bytes:
         try:
-            reply = await self.nc.request(subject, body.model_dump_json().encode(), timeout=self.request_timeout)
-        except NoRespondersError as exc:
-            raise Unavailable(
-                f"the {service} service is not running, so no credential can be checked",
-                hint=f"start `strix serve {service}`",
-            ) from exc
-        except NatsTimeout as exc:
-            raise Unavailable(f"the {service} service did not answer within {self.request_timeout:g}s") from exc
-        if reply.headers and ERROR_HEADER in reply.headers:
-            try:
-                error = error_from_json(reply.data)
-            except ValidationError:
-                error = StrixError(f"the {service} service failed checking a credential")
+            reply = await call_service(
+                self.nc, subject, body.model_dump_json().encode(), service=service, wait=self.request_timeout
+            )
+        except Unavailable as exc:
+            raise Unavailable(f"{exc.message}, so no credential can be checked", hint=exc.hint) from exc
+        except StrixError as error:
             if error.status == 400 or error.status == 404:  # a malformed or unknown credential: not ours
                 raise Unauthorized(error.message, argument=error.argument, hint=error.hint) from None
-            raise error
+            raise
         data: bytes = reply.data
         return data
 
@@ -335,7 +326,7 @@ async def development_token(nc: NATS, wait: float = 5.0) -> str:
     """An access token of the local developer (roles and scopes admin) from the auth service's development
     sign-in, which answers in embedded mode only."""
     request = messages.DevSignIn(user=DEVELOPER, roles=["admin"], scopes=["read", "write", "admin"])
-    reply = await nc.request(messages.AUTH_TOKEN_DEV, request.model_dump_json().encode(), timeout=wait)
-    if reply.headers and ERROR_HEADER in reply.headers:
-        raise error_from_json(reply.data)
+    reply = await call_service(
+        nc, messages.AUTH_TOKEN_DEV, request.model_dump_json().encode(), service="auth", wait=wait
+    )
     return messages.TokenPair.model_validate_json(reply.data).access_token

@@ -1,4 +1,5 @@
-"""NATS micro service endpoints that speak JSON: parse the request into its model, call one function, reply.
+"""NATS micro services that speak JSON: their endpoints (parse the request into its model, call one function,
+reply) and the one way to call them (`call_service`).
 
 Every Strix micro service (auth, dashboards) renders its errors here, once: a StrixError becomes a micro error
 with its HTTP-like status, a one-line description and the JSON error body the callers decode; anything else is
@@ -11,12 +12,20 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.micro.request import Request
 from pydantic import BaseModel, ValidationError
 
-from strix_contracts.errors import StrixError, internal, invalid_request
+from strix_contracts.errors import StrixError, Unavailable, error_from_json, internal, invalid_request
 from strix_runtime.logs import get_logger
 from strix_runtime.requestid import request_id_from_headers
+
+# The headers of a NATS micro error reply (nats.micro sets them; it exports no names for them).
+ERROR_HEADER = "Nats-Service-Error-Code"
+DESCRIPTION_HEADER = "Nats-Service-Error"
 
 M = TypeVar("M", bound=BaseModel)
 log = get_logger("micro")
@@ -50,3 +59,25 @@ def json_endpoint(model: type[M], call: Callable[[M], Awaitable[BaseModel | dict
         await request.respond(body.encode())
 
     return handle
+
+
+async def call_service(
+    nc: NATS, subject: str, body: bytes, *, service: str, wait: float, headers: dict[str, str] | None = None
+) -> Msg:
+    """One request to a Strix micro service. No responder, or no answer in time, is Unavailable naming the
+    service; an error reply is raised as the StrixError it carries (a reply from outside Strix's handlers, the
+    micro framework's bare description, as a StrixError saying so)."""
+    try:
+        reply = await nc.request(subject, body, timeout=wait, headers=headers)
+    except NoRespondersError as exc:
+        raise Unavailable(f"no {service} service is running", hint=f"start `strix serve {service}`") from exc
+    except NatsTimeout as exc:
+        raise Unavailable(f"the {service} service did not answer within {wait:g}s") from exc
+    if reply.headers and ERROR_HEADER in reply.headers:
+        try:
+            error = error_from_json(reply.data)
+        except ValidationError:
+            reason = reply.headers.get(DESCRIPTION_HEADER) or "no reason given"
+            error = StrixError(f"the {service} service failed: {reason}")
+        raise error
+    return reply

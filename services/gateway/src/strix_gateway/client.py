@@ -6,18 +6,13 @@ from typing import Any, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from strix_contracts.errors import StrixError, Unavailable, error_from_json
 from strix_contracts.query import QueryRequest, RecordsRequest, RecordsResponse
 from strix_contracts.subjects import CACHED_HEADER, QUERY_RECORDS, QUERY_RUN
 from strix_gateway.fastrows import decode_answer
+from strix_runtime.micro import call_service
 from strix_runtime.tracing import nats_request_span
-
-ERROR_HEADER = "Nats-Service-Error-Code"
-DESCRIPTION_HEADER = "Nats-Service-Error"
 
 Reply = TypeVar("Reply", bound=BaseModel)
 
@@ -29,21 +24,9 @@ async def _request(nc: NATS, subject: str, request: BaseModel, reply_type: type[
 async def _reply(nc: NATS, subject: str, request: BaseModel, wait: float) -> Msg:
     """One request in a client span; its headers carry the request id and the trace context."""
     with nats_request_span(subject) as headers:
-        try:
-            reply = await nc.request(subject, request.model_dump_json().encode(), timeout=wait, headers=headers)
-        except NoRespondersError as exc:
-            raise Unavailable("no query service is running", hint="start `strix serve query`") from exc
-        except NatsTimeout as exc:
-            raise Unavailable(f"the query service did not answer within {wait:.0f}s") from exc
-        if reply.headers and ERROR_HEADER in reply.headers:
-            try:
-                error = error_from_json(reply.data)
-            except ValidationError:  # a failure outside Strix's handlers: the micro framework's bare description
-                error = StrixError(
-                    f"the query service failed: {reply.headers.get(DESCRIPTION_HEADER) or 'no reason given'}"
-                )
-            raise error
-        return reply
+        return await call_service(
+            nc, subject, request.model_dump_json().encode(), service="query", wait=wait, headers=headers
+        )
 
 
 async def run_query(nc: NATS, request: QueryRequest, request_timeout: float = 30.0) -> dict[str, Any]:

@@ -23,19 +23,17 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from nats.aio.client import Client as NATS
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ValidationError
 
-from strix_contracts.errors import QueryError, StrixError, Unauthorized, Unavailable, error_from_json, invalid_request
+from strix_contracts.errors import QueryError, StrixError, Unauthorized, invalid_request
 from strix_runtime.callers import CallerVerifier, signed_in, strix_error_response
+from strix_runtime.micro import call_service
 from strix_tokens import messages
 from strix_tokens.redirects import safe_return_to
 
 REFRESH_COOKIE = "strix_refresh"
 COOKIE_PATH = "/auth"
 CALLBACK_PATH = "/auth/callback"
-ERROR_HEADER = "Nats-Service-Error-Code"
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,14 +67,7 @@ def signin_router(nc: NATS, verifier: CallerVerifier, options: SignInOptions | N
     router = APIRouter(tags=["sign-in"])
 
     async def call(subject: str, body: BaseModel, answer: type[M]) -> M:
-        try:
-            reply = await nc.request(subject, body.model_dump_json().encode(), timeout=options.timeout)
-        except NoRespondersError as exc:
-            raise Unavailable("the auth service is not running", hint="start `strix serve auth`") from exc
-        except NatsTimeout as exc:
-            raise Unavailable(f"the auth service did not answer within {options.timeout:g}s") from exc
-        if reply.headers and ERROR_HEADER in reply.headers:
-            raise error_from_json(reply.data)
+        reply = await call_service(nc, subject, body.model_dump_json().encode(), service="auth", wait=options.timeout)
         return answer.model_validate_json(reply.data)
 
     def base_url(request: Request) -> str:
