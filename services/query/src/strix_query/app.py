@@ -32,6 +32,7 @@ from strix_query.planner import Held
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
+from strix_runtime.micro import respond_error
 from strix_runtime.requestid import request_id_from_headers
 from strix_runtime.tracing import traced_handler
 
@@ -154,12 +155,12 @@ class QueryService:
                 read_records(self.clickhouse, self.catalog, records_request, datetime.now(UTC))
             )
         except StrixError as exc:
-            await _respond_error(request, exc)
+            await respond_error(request, exc)
             return
         except Exception:
             rid = request_id_from_headers(request.headers)
             log.exception("query.records_failed", request_id=rid)
-            await _respond_error(request, internal(rid), "internal error")
+            await respond_error(request, internal(rid), "internal error")
             return
         await request.respond(response.model_dump_json().encode())
 
@@ -181,13 +182,13 @@ class QueryService:
             check_answer_size(len(answer.payload), self.nc.max_payload)
         except StrixError as exc:
             QUERIES.labels(module, "-", exc.code).inc()
-            await _respond_error(request, exc)
+            await respond_error(request, exc)
             return
         except Exception:
             rid = request_id_from_headers(request.headers)
             log.exception("query.failed", module=module, request_id=rid)
             QUERIES.labels(module, "-", "internal").inc()
-            await _respond_error(request, internal(rid), "internal error")
+            await respond_error(request, internal(rid), "internal error")
             return
         elapsed = time.perf_counter() - started
         QUERY_SECONDS.labels(module).observe(elapsed)
@@ -196,11 +197,6 @@ class QueryService:
             BUCKETS_REUSED.labels(module).inc(answer.reused_buckets)
         log.debug("query.answered", module=module, source=answer.source, rows=answer.rows, ms=elapsed * 1000)
         await request.respond(answer.payload, headers={CACHED_HEADER: "1"} if cached else None)
-
-
-async def _respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:
-    """The one place a StrixError becomes a NATS micro error: status code, description, JSON body."""
-    await request.respond_error(str(exc.status), description or exc.describe(), exc.body().model_dump_json().encode())
 
 
 @asynccontextmanager
