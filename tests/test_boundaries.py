@@ -108,8 +108,8 @@ LIB_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "discovery.py": {"nats"},  # $SRV.PING
         "health.py": {"http"},  # /healthz, /readyz and /metrics routers
         "asgi.py": {"http"},  # access log and trace middleware
-        "callers.py": {"nats", "http"},
-        "micro.py": {"nats"},  # JSON endpoints of NATS micro services, errors rendered once  # credentials verified over NATS; the FastAPI dependency and error rendering
+        "callers.py": {"nats", "http"},  # credentials verified over NATS; the FastAPI dependency and error rendering
+        "micro.py": {"nats"},  # NATS micro services: their JSON endpoints and the one way to call them
     },
     # Real servers for tests: a Kafka broker, a chDB store per process.
     "testkit": {"kafka.py": {"kafka"}, "kafka_plugin.py": {"kafka"}, "plugin.py": {"clickhouse"}},
