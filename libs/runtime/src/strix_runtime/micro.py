@@ -9,14 +9,16 @@ logged with the request id and answered as an internal error carrying that id.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from nats.micro import add_service
 from nats.micro.request import Request
+from nats.micro.service import Service
 from pydantic import BaseModel, ValidationError
 
 from strix_contracts.errors import StrixError, Unavailable, error_from_json, internal, invalid_request
@@ -30,6 +32,19 @@ DESCRIPTION_HEADER = "Nats-Service-Error"
 M = TypeVar("M", bound=BaseModel)
 log = get_logger("micro")
 Handler = Callable[[Request], Awaitable[None]]
+Endpoint = tuple[str, str, Handler]  # name, subject, handler
+
+
+async def start_service(
+    nc: NATS, *, name: str, version: str, description: str, queue_group: str, endpoints: Sequence[Endpoint]
+) -> Service:
+    """A micro service with its endpoints in one queue group (replicas share the load), started only once the
+    server holds every subscription: a request sent right after start must find a responder."""
+    service = await add_service(nc, name=name, version=version, description=description)
+    for endpoint, subject, handler in endpoints:
+        await service.add_endpoint(name=endpoint, subject=subject, handler=handler, queue_group=queue_group)
+    await nc.flush()
+    return service
 
 
 async def respond_error(request: Request, exc: StrixError, description: str | None = None) -> None:

@@ -9,7 +9,7 @@ in `strix_runtime.micro`. Who may call them is the gateway's check (admin scope 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -17,8 +17,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
-from nats.micro import add_service
-from nats.micro.request import Request
 from pydantic import BaseModel
 
 from strix_auth import oidc, sessions
@@ -28,7 +26,7 @@ from strix_auth.store import AuthStore, open_store
 from strix_contracts.errors import Forbidden, StrixError, Unauthorized
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import json_endpoint
+from strix_runtime.micro import Endpoint, json_endpoint, start_service
 from strix_tokens import apikeys, messages
 from strix_tokens.access import issue_access_token
 from strix_tokens.keys import jwks
@@ -247,8 +245,7 @@ async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterato
         provider = OidcProvider(options.oidc, await stack.enter_async_context(open_http()))
     auth = Auth(nc, store, options, provider)
     await store.key_set(options.clock(), options.access_lifetime)  # the first key, made before serving
-    micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix auth: tokens and API keys")
-    endpoints: list[tuple[str, str, Callable[[Request], Awaitable[None]]]] = [
+    endpoints: list[Endpoint] = [
         ("config", messages.AUTH_CONFIG, json_endpoint(_Empty, lambda _: auth.config())),
         ("jwks", messages.AUTH_JWKS, json_endpoint(_Empty, lambda _: auth.jwks())),
         ("oidc-begin", messages.AUTH_OIDC_BEGIN, json_endpoint(messages.OidcBegin, auth.oidc_begin)),
@@ -270,8 +267,14 @@ async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterato
         ("keys-revoke", messages.AUTH_KEYS_REVOKE, json_endpoint(messages.ApiKeyRef, auth.revoke_key)),
         ("keys-verify", messages.AUTH_KEYS_VERIFY, json_endpoint(messages.ApiKeyVerify, auth.verify_key)),
     ]
-    for name, subject, handler in endpoints:
-        await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-auth")
+    micro = await start_service(
+        nc,
+        name=SERVICE_NAME,
+        version="0.2.0",
+        description="Strix auth: tokens and API keys",
+        queue_group="strix-auth",
+        endpoints=endpoints,
+    )
     log.info("auth.started", dev_sign_in=options.dev_sign_in, oidc=options.oidc.issuer if options.oidc else None)
     try:
         yield auth

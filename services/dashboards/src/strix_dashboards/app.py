@@ -10,15 +10,13 @@ Every request but link.resolve carries the caller the gateway verified; each met
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
-from nats.micro import add_service
-from nats.micro.request import Request
 
 from strix_config import Catalog
 from strix_contracts import dashboards as contract
@@ -30,7 +28,7 @@ from strix_dashboards.records import StoredDashboard, StoredLink
 from strix_dashboards.store import DashboardStore, open_store
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import json_endpoint
+from strix_runtime.micro import Endpoint, json_endpoint, start_service
 
 log = get_logger("dashboards")
 
@@ -295,7 +293,7 @@ def _fields(content: contract.DashboardContent) -> dict[str, object]:
     return {"title": content.title, "description": content.description, "panels": list(content.panels)}
 
 
-def _endpoints(service: Dashboards) -> list[tuple[str, str, Callable[[Request], Awaitable[None]]]]:
+def _endpoints(service: Dashboards) -> list[Endpoint]:
     return [
         ("create", contract.DASHBOARDS_CREATE, json_endpoint(contract.CreateDashboard, service.create)),
         ("get", contract.DASHBOARDS_GET, json_endpoint(contract.GetDashboard, service.get)),
@@ -349,10 +347,14 @@ async def run_dashboards(
     """`catalog`: the module configs panels are checked against (None: no modules, so only empty dashboards)."""
     store = await open_store(nc.jetstream())
     service = Dashboards(nc, store, catalog if catalog is not None else Catalog(modules={}), clock)
-    micro = await add_service(nc, name=SERVICE_NAME, version="0.2.0", description="Strix dashboards as data")
-    for name, subject, handler in _endpoints(service):
-        await micro.add_endpoint(name=name, subject=subject, handler=handler, queue_group="strix-dashboards")
-    await nc.flush()  # the server holds every subscription before anyone is told the service is up
+    micro = await start_service(
+        nc,
+        name=SERVICE_NAME,
+        version="0.2.0",
+        description="Strix dashboards as data",
+        queue_group="strix-dashboards",
+        endpoints=_endpoints(service),
+    )
     log.info("dashboards.started", modules=service.catalog.names())
     try:
         yield service

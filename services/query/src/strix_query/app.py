@@ -13,7 +13,6 @@ from typing import TypeVar
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.micro import add_service
 from nats.micro.request import Request
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
@@ -32,7 +31,7 @@ from strix_query.planner import Held
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import respond_error
+from strix_runtime.micro import respond_error, start_service
 from strix_runtime.requestid import request_id_from_headers
 from strix_runtime.tracing import traced_handler
 
@@ -206,11 +205,17 @@ async def run_query_service(
     service = QueryService(catalog, nc, clickhouse, deadline=deadline)
     # Subscribe before serving: an answer cached after a commit we missed would stay stale.
     notices = await nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=service.on_committed)
-    micro = await add_service(nc, name=QUERY_SERVICE, version="0.1.0", description="Strix queries over rollups")
-    run = service.concurrently(traced_handler(service.handle))
-    await micro.add_endpoint(name="run", subject=QUERY_RUN, handler=run, queue_group="strix-query")
-    records = service.concurrently(traced_handler(service.handle_records))
-    await micro.add_endpoint(name="records", subject=QUERY_RECORDS, handler=records, queue_group="strix-query")
+    micro = await start_service(
+        nc,
+        name=QUERY_SERVICE,
+        version="0.1.0",
+        description="Strix queries over rollups",
+        queue_group="strix-query",
+        endpoints=[
+            ("run", QUERY_RUN, service.concurrently(traced_handler(service.handle))),
+            ("records", QUERY_RECORDS, service.concurrently(traced_handler(service.handle_records))),
+        ],
+    )
     log.info("query.started", modules=catalog.names())
     try:
         yield service
