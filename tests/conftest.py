@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from strix.platform import Platform, PlatformOptions, run_platform
+from strix_clickhouse import connect
 from strix_config import load_catalog
 from strix_runtime.logs import configure_logging
 from strix_runtime.natsserver import NatsServer
@@ -48,10 +49,13 @@ def start_platform(
             port=0,
             **overrides,
         )
-        async with run_platform(options) as platform:
-            async with await signed_in_client(platform.http_url, platform.nc) as client:
-                yield platform, client
-            assert platform.clickhouse is not None
-            await platform.clickhouse.command(f"DROP DATABASE IF EXISTS `{clickhouse_database}` SYNC")
+        async with run_platform(options) as platform, await signed_in_client(platform.http_url, platform.nc) as client:
+            yield platform, client
+        # dropped once every service has stopped, so none of them logs the database vanishing under it
+        leftover = connect(clickhouse_url, clickhouse_database)
+        try:
+            await leftover.command(f"DROP DATABASE IF EXISTS `{clickhouse_database}` SYNC")
+        finally:
+            leftover.close()
 
     return start
