@@ -277,6 +277,23 @@ async def test_tampered_callbacks_are_refused_each_with_its_reason(site: Site, b
     assert denied.status_code == 401 and "user said no" in error_of(denied)["message"]
 
 
+async def test_a_browser_sees_a_page_it_can_act_on_when_sign_in_fails(site: Site, browser: httpx.AsyncClient) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    callback = await through_provider(browser, await begin(browser, site), site)
+    replayed = with_param(callback, state="A" * 43)
+    page = await browser.get(replayed, headers=html)
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert "Sign-in failed" in page.text and "unknown, expired or already used" in page.text
+    assert 'href="/auth/login?return_to=%2F"' in page.text and "set-cookie" not in page.headers
+    # the provider's error_description is the visitor's input: shown, never run
+    hostile = "<script>alert(1)</script>"
+    denied = await browser.get(with_param(callback, error="access_denied", error_description=hostile), headers=html)
+    assert denied.status_code == 401 and hostile not in denied.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in denied.text
+    # a script asking for JSON still gets JSON
+    assert error_of(await browser.get(replayed))["argument"] == "state"
+
+
 async def test_an_id_token_with_another_nonce_is_refused(site: Site, browser: httpx.AsyncClient) -> None:
     authorize = await begin(browser, site)
     # an attacker's authorization request (its own nonce) completed under this browser's state

@@ -26,6 +26,7 @@ from nats.aio.client import Client as NATS
 from pydantic import BaseModel, ValidationError
 
 from strix_contracts.errors import QueryError, StrixError, Unauthorized, invalid_request
+from strix_gateway.signin_page import signin_failed_page, wants_html
 from strix_runtime.callers import CallerVerifier, signed_in, strix_error_response
 from strix_runtime.micro import call_service
 from strix_tokens import messages
@@ -58,6 +59,20 @@ def _rendered(route: Callable[..., Awaitable[Response]]) -> Callable[..., Awaita
             return await route(*args, **kwargs)
         except StrixError as exc:
             return strix_error_response(exc)
+
+    return render
+
+
+def _rendered_for_browsers(route: Callable[..., Awaitable[Response]]) -> Callable[..., Awaitable[Response]]:
+    """As `_rendered`, but a browser navigating (login, the provider's redirect back) gets a page it can act
+    on instead of JSON."""
+
+    @wraps(route)
+    async def render(request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return await route(request, *args, **kwargs)
+        except StrixError as exc:
+            return signin_failed_page(exc) if wants_html(request) else strix_error_response(exc)
 
     return render
 
@@ -125,14 +140,14 @@ def signin_router(nc: NATS, verifier: CallerVerifier, options: SignInOptions | N
         return JSONResponse((await call(messages.AUTH_CONFIG, _Empty(), messages.SignInConfig)).model_dump())
 
     @router.get("/auth/login", summary="Start signing in at the OpenID Connect provider")
-    @_rendered
+    @_rendered_for_browsers
     async def login(request: Request, return_to: str = "/") -> Response:
         begin = messages.OidcBegin(return_to=safe_return_to(return_to), redirect_uri=base_url(request) + CALLBACK_PATH)
         redirect = await call(messages.AUTH_OIDC_BEGIN, begin, messages.OidcRedirect)
         return RedirectResponse(redirect.authorize_url, status_code=302, headers={"Cache-Control": "no-store"})
 
     @router.get("/auth/callback", summary="Where the provider sends the browser back")
-    @_rendered
+    @_rendered_for_browsers
     async def callback(request: Request) -> Response:
         query = request.query_params
         callback = messages.OidcCallback(
