@@ -68,6 +68,13 @@ FORMS: dict[str, tuple[dict[str, Any], str, str, str, str]] = {
         "uniqExactMerge(`m`)",
         "uniqExact(`vehicle_id`)",
     ),
+    "uniq_approx": (
+        {"kind": "uniq_approx", "field": "vehicle_id"},  # precision 12 unless the config says otherwise
+        "uniqCombined64State(12)(`vehicle_id`)",
+        "AggregateFunction(uniqCombined64(12), String)",
+        "uniqCombined64Merge(12)(`m`)",
+        "uniqCombined64(12)(`vehicle_id`)",
+    ),
     "quantile": (
         {"kind": "quantile", "field": "toll", "level": 0.99},
         "quantileTDigestState(0.99)(toFloat64(`toll`))",

@@ -117,6 +117,7 @@ EXPECTED_KINDS: dict[str, tuple[dict[str, Any], int | None, str]] = {
     "avg": ({"kind": "avg", "field": "load_kg"}, None, "Float"),
     "uniq": ({"kind": "uniq", "field": "vehicle_id"}, 0, "Long"),
     "uniq_exact": ({"kind": "uniq_exact", "field": "vehicle_id"}, 0, "Long"),
+    "uniq_approx": ({"kind": "uniq_approx", "field": "vehicle_id"}, 0, "Long"),
     "quantile": ({"kind": "quantile", "field": "load_kg", "level": 0.5}, None, "Float"),
     "ratio": ({"kind": "ratio", "numerator": "sum", "denominator": "count"}, None, "Float"),
 }

@@ -360,6 +360,7 @@ def test_schema_knows_every_metric_kind() -> None:
         "avg",
         "uniq",
         "uniq_exact",
+        "uniq_approx",
         "quantile",
         "ratio",
     }

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from strix_config.aggregates import Aggregate
 from strix_config.base import Annotated_, WhereCondition
-from strix_config.fieldtypes import FieldType
+from strix_config.fieldtypes import FIELD_TYPES, NUMERIC_TYPES, FieldType
 
 
 class MetricBase(Annotated_):
@@ -30,7 +30,8 @@ class MetricBase(Annotated_):
 
     stored: ClassVar[bool] = True  # holds an aggregate state in rollups; a derived kind is computed from others
     empty: ClassVar[int | None] = None  # the value over no events (none for min, max, avg, quantiles, ratios)
-    numeric_field: ClassVar[bool] = True  # the field aggregated must be numeric
+    field_types: ClassVar[frozenset[str]] = NUMERIC_TYPES  # the types of field it may aggregate
+    field_types_name: ClassVar[str] = "numeric"  # those types in an error message
     input_keys: ClassVar[tuple[str, ...]] = ()  # a derived kind's config keys naming its inputs
 
     @property
@@ -118,7 +119,8 @@ class DistinctMetric(FieldMetric):
     """Distinct values of a field of any type: an integer, 0 over no events."""
 
     empty: ClassVar[int | None] = 0
-    numeric_field: ClassVar[bool] = False
+    field_types: ClassVar[frozenset[str]] = frozenset(FIELD_TYPES)
+    field_types_name: ClassVar[str] = "any"
 
     def value_type(self, field_type: str | None) -> FieldType:
         return "int"
@@ -134,6 +136,32 @@ class UniqMetric(DistinctMetric):
 class UniqExactMetric(DistinctMetric):
     kind: Literal["uniq_exact"] = Field(description="uniq_exact: exact distinct values (costs memory per group).")
     function: ClassVar[str] = "uniqExact"
+
+
+class UniqApproxMetric(DistinctMetric):
+    """A fixed-size sketch: its merge costs the same however many values a state holds, where a `uniq` state
+    grows to 65 536 values. Measured merging 59 k hourly states at 20 M events: uniq 622-749 ms, this 376-408 ms.
+    uniqCombined64, not uniqCombined: it hashes every type to 64 bits, so int ids stay accurate past 2^32."""
+
+    kind: Literal["uniq_approx"] = Field(
+        description="uniq_approx: distinct values estimated by a fixed-size sketch (ClickHouse uniqCombined64, "
+        "HyperLogLog): relative standard error 1.04/sqrt(2^precision), 1.6% at the default precision 12; exact "
+        "while a group holds a few hundred values."
+    )
+    precision: int = Field(
+        default=12,
+        ge=12,
+        le=20,
+        description="log2 of the sketch's cells, 12 to 20: each step up divides the error by 1.41 and doubles the "
+        "state (12: 1.6%, 3 KiB; 16: 0.4%, 48 KiB; 20: 0.1%, 768 KiB).",
+    )
+    function: ClassVar[str] = "uniqCombined64"
+    # A sketch counts identifiers; a bool, float, decimal or datetime field is better counted with `uniq`.
+    field_types: ClassVar[frozenset[str]] = frozenset({"string", "int"})
+    field_types_name: ClassVar[str] = "string or int"
+
+    def aggregate(self, column: str, column_type: str) -> Aggregate:
+        return Aggregate(self.function, f"({self.precision})", (column,), (column_type,))
 
 
 class QuantileMetric(FieldMetric):
@@ -182,6 +210,7 @@ Metric = Annotated[
     | AvgMetric
     | UniqMetric
     | UniqExactMetric
+    | UniqApproxMetric
     | QuantileMetric
     | RatioMetric,
     Field(discriminator="kind"),

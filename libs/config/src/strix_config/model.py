@@ -41,6 +41,7 @@ from strix_config.metrics import MinMetric as MinMetric
 from strix_config.metrics import QuantileMetric as QuantileMetric
 from strix_config.metrics import RatioMetric as RatioMetric
 from strix_config.metrics import SumMetric as SumMetric
+from strix_config.metrics import UniqApproxMetric as UniqApproxMetric
 from strix_config.metrics import UniqExactMetric as UniqExactMetric
 from strix_config.metrics import UniqMetric as UniqMetric
 

@@ -156,8 +156,9 @@ def check_module(config: ModuleConfig, declared: Declared | None = None) -> list
         source = metric.source_field
         if source is not None:
             field = need_field((*mpath, "field"), source)
-            if field is not None and metric.numeric_field and field.type not in NUMERIC_TYPES:
-                problems.append(((*mpath, "field"), f"{metric.kind} needs a numeric field, {source!r} is {field.type}"))
+            if field is not None and field.type not in metric.field_types:
+                needs = f"{metric.kind} needs a {metric.field_types_name} field"
+                problems.append(((*mpath, "field"), f"{needs}, {source!r} is {field.type}"))
         for side, ref in zip(metric.input_keys, metric.inputs(), strict=True):
             if not is_metric(ref):
                 problems.append(((*mpath, side), f"unknown metric {ref!r}; known: {', '.join(sorted(config.metrics))}"))
