@@ -493,6 +493,28 @@ async def test_ownership_transfer_and_deleting_someone_elses_dashboard(
     assert await listed(nc, ADMIN, "all") == [other["id"]]
 
 
+async def test_owners_and_writers_are_named_as_people_know_them(
+    nats_server: NatsServer, stack: AsyncExitStack, catalog: Catalog
+) -> None:
+    nc = await start(stack, nats_server, catalog)
+    alice = ALICE.model_copy(update={"attributes": {**ALICE.attributes, "name": ("Alice Martin",)}})
+    carol = CAROL.model_copy(update={"attributes": {**CAROL.attributes, "email": ("carol@example.com",)}})
+    made = await create(nc, alice)
+    assert (made["owner"], made["owner_name"], made["updated_by_name"]) == ("alice", "Alice Martin", "Alice Martin")
+    ident = made["id"]
+    # Given to carol: her name is not known until she writes it, so her subject shows meanwhile.
+    moved = await call(nc, contract.DASHBOARDS_TRANSFER, alice, id=ident, owner="carol")
+    assert (moved["owner_name"], moved["updated_by_name"]) == ("carol", "Alice Martin")
+    edited = await call(
+        nc, contract.DASHBOARDS_EDIT, carol, id=ident, revision=moved["revision"], content=content("Carol's")
+    )
+    assert (edited["owner_name"], edited["updated_by_name"]) == ("carol@example.com", "carol@example.com")
+    listed_by_carol = await call(nc, contract.DASHBOARDS_LIST, carol, scope="mine")
+    assert [d["owner_name"] for d in listed_by_carol["dashboards"]] == ["carol@example.com"]
+    history = await call(nc, contract.DASHBOARDS_REVISIONS, carol, id=ident)
+    assert [r["updated_by_name"] for r in history["revisions"]] == ["carol@example.com", "Alice Martin", "Alice Martin"]
+
+
 async def test_duplicate_makes_a_dashboard_of_ones_own(
     nats_server: NatsServer, stack: AsyncExitStack, catalog: Catalog
 ) -> None:
@@ -912,8 +934,11 @@ async def test_a_public_link_reads_over_http_what_its_owner_saw_until_revoked(st
             seen = await post_graphql(owner, BY_BRAND)
             assert seen["data"]["rounds"]["rows"] == [{"brand": "acme", "rounds": expected["acme"]}]
             made = await post_graphql(
-                owner, "mutation($i: DashboardInput!) { createDashboard(input: $i) { id } }", {"i": E2E_DASHBOARD}
+                owner,
+                "mutation($i: DashboardInput!) { createDashboard(input: $i) { id ownerName } }",
+                {"i": E2E_DASHBOARD},
             )
+            assert made["data"]["createDashboard"]["ownerName"] == "API key owner"  # the key's name, not its id
             ident = made["data"]["createDashboard"]["id"]
             link = await post_graphql(
                 owner, "mutation($id: ID!) { createDashboardLink(id: $id) { token } }", {"id": ident}

@@ -147,7 +147,13 @@ async def test_api_keys_create_list_verify_revoke(nats_server: NatsServer, stack
     assert [k["id"] for k in listed] == [created["id"]]
     assert "key" not in listed[0] and key.split("_", 2)[2] not in json.dumps(listed)
     verified = await _call(nc, messages.AUTH_KEYS_VERIFY, {"key": key})
-    assert verified == {"id": created["id"], "scopes": ["read:games", "write"], "roles": [], "attributes": {}}
+    assert verified == {
+        "id": created["id"],
+        "name": "producer",
+        "scopes": ["read:games", "write"],
+        "roles": [],
+        "attributes": {},
+    }
     revoked = await _call(nc, messages.AUTH_KEYS_REVOKE, {"id": created["id"]})
     assert revoked["revoked_at"] is not None
     with pytest.raises(Unauthorized, match="revoked"):

@@ -13,7 +13,19 @@ from strix_contracts.caller import Caller
 from strix_contracts.dashboards import DashboardContent, Panel, Share
 from strix_contracts.errors import QueryError
 from strix_dashboards import permissions
-from strix_dashboards.records import StoredDashboard, StoredLink, link_caller, link_hash, link_matches, new_link_token
+from strix_dashboards.records import (
+    StoredDashboard,
+    StoredLink,
+    display_name,
+    link_caller,
+    link_hash,
+    link_matches,
+    new_link_token,
+    written_by,
+)
+from strix_dashboards.records import (
+    view as shown_as,
+)
 from strix_dashboards.validation import check_content, content_problems, marked
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs"
@@ -174,3 +186,29 @@ def test_a_dashboard_too_large_for_one_message_is_refused(catalog: Catalog) -> N
     check_content(
         DashboardContent(title="T", panels=[panel("a").model_copy(update={"options": {"n": "x" * 1000}})]), catalog
     )
+
+
+def test_owners_are_shown_by_name_and_old_records_by_subject(catalog: Catalog) -> None:
+    named = Caller(subject="u-81", kind="user", attributes={"email": ("bob@example.com",)})
+    both = Caller(subject="u-82", kind="user", attributes={"name": ("Bob Martin",), "email": ("bob@example.com",)})
+    key = Caller(subject="apikey:0f3a9c", kind="api_key", name="nightly export")
+    assert display_name(named) == "bob@example.com"
+    assert display_name(both) == "Bob Martin"
+    assert display_name(key) == "API key nightly export"
+    assert display_name(OWNER) == "alice"  # no name attribute: the subject (the dev sign-in's user name)
+    # A record stored before names were kept reads with names made from the subjects.
+    old = stored().model_copy(update={"owner": "apikey:0f3a9c", "updated_by": "apikey:0f3a9c"})
+    shown = shown_as(old, 3, ADMIN, catalog)
+    assert (shown.owner, shown.owner_name, shown.updated_by_name) == (
+        "apikey:0f3a9c",
+        "API key 0f3a9c",
+        "API key 0f3a9c",
+    )
+    # The owner's own write stores its name; someone else's write names only the writer.
+    as_owner = Caller(subject="alice", kind="user", attributes={"name": ("Alice Martin",)})
+    assert written_by(stored(), as_owner) == {
+        "updated_by": "alice",
+        "updated_by_name": "Alice Martin",
+        "owner_name": "Alice Martin",
+    }
+    assert written_by(stored(), key) == {"updated_by": "apikey:0f3a9c", "updated_by_name": "API key nightly export"}

@@ -92,6 +92,11 @@ export async function authHeaders(): Promise<Record<string, string>> {
   return value === null ? {} : { Authorization: `Bearer ${value}` };
 }
 
+/** The signed-in subject as last known (null signed out or through a public link): tells one's own dashboards. */
+export function currentSubject(): string | null {
+  return linkToken === null ? (token?.subject ?? null) : null;
+}
+
 export async function signedInAs(): Promise<string | null> {
   return (await accessToken()) === null ? null : (token?.subject ?? null);
 }

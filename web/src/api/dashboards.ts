@@ -15,6 +15,7 @@ export interface Share {
 export interface Dashboard {
   id: string;
   owner: string;
+  ownerName: string;
   title: string;
   description: string;
   panels: Panel[];
@@ -23,6 +24,7 @@ export interface Dashboard {
   createdAt: string;
   updatedAt: string;
   updatedBy: string;
+  updatedByName: string;
   revision: number;
 }
 
@@ -30,13 +32,14 @@ export interface Revision {
   revision: number;
   updatedAt: string;
   updatedBy: string;
+  updatedByName: string;
   title: string;
   panels: number;
 }
 
 export type Saved = { saved: Dashboard } | { conflict: Dashboard; message: string };
 
-const FIELDS = `id owner title description revision createdAt updatedAt updatedBy
+const FIELDS = `id owner ownerName title description revision createdAt updatedAt updatedBy updatedByName
   link { createdAt createdBy }
   shares { kind name permission }
   panels { id title query visualization options problems layout { x y w h } }`;
@@ -113,7 +116,7 @@ export async function editDashboard(id: string, revision: number, content: Conte
 
 export async function revisions(id: string): Promise<Revision[]> {
   const data = await request<{ dashboardRevisions: Revision[] }>(
-    `query StrixRevisions { dashboardRevisions(id: ${literal(id)}) { revision updatedAt updatedBy title panels } }`,
+    `query StrixRevisions { dashboardRevisions(id: ${literal(id)}) { revision updatedAt updatedBy updatedByName title panels } }`,
   );
   return data.dashboardRevisions;
 }

@@ -22,7 +22,9 @@ import {
 import { normalise, type BuilderState } from "../model/builder";
 import { labelOf, type ModuleInfo } from "../model/metadata";
 import { differences, fromPanelQuery, nextSlot, place, toPanelQuery, type Layout, type Panel } from "../model/panels";
+import { person } from "../model/people";
 import { viewerTimeZone } from "../model/window";
+import { currentSubject } from "../api/auth";
 import { mountBuilder } from "./builder";
 import { clear, h, notice, select } from "./dom";
 import { errorNotice } from "./errors";
@@ -193,7 +195,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
             },
           })
         : h("h1", {}, title),
-      h("span", { class: "muted small", "data-testid": "revision", "data-revision": d.revision }, `by ${d.owner} · revision ${d.revision} · updated ${new Date(d.updatedAt).toLocaleString()} by ${d.updatedBy}`),
+      h("span", { class: "muted small", "data-testid": "revision", "data-revision": d.revision }, `by ${person(d.owner, d.ownerName, currentSubject())} · revision ${d.revision} · updated ${new Date(d.updatedAt).toLocaleString()} by ${person(d.updatedBy, d.updatedByName, currentSubject())}`),
       readOnly
         ? h("span", { class: "badge" }, "Public, read-only")
         : h(
@@ -305,7 +307,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
     const changes = differences(mine, theirs);
     const box = dialog(
       "Someone saved first",
-      h("p", {}, `${message} ${theirs.updatedBy} saved revision ${theirs.revision} since you opened it.`),
+      h("p", {}, `${message} ${person(theirs.updatedBy, theirs.updatedByName, currentSubject())} saved revision ${theirs.revision} since you opened it.`),
       h("ul", { class: "changes" }, (changes.length ? changes : ["the same panels: only the revision moved on"]).map((c) => h("li", {}, c))),
       h(
         "div",
@@ -349,16 +351,19 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
       drawHead();
       status.textContent = said;
     };
-    const drawShares = (d: Dashboard): void =>
+    const ownedBy = h("p", { class: "muted small", "data-testid": "share-owner" });
+    const drawShares = (d: Dashboard): void => {
+      ownedBy.textContent = `Owned by ${person(d.owner, d.ownerName, currentSubject())}.`;
       clear(
         list,
         d.shares.length
           ? d.shares.map((s) => {
-              const who = s.kind === "EVERYONE" ? "everyone signed in" : `${s.kind.toLowerCase()} ${s.name}`;
+              const named = s.kind === "USER" && s.name === currentSubject() ? "you" : s.name;
+              const who = s.kind === "EVERYONE" ? "everyone signed in" : `${s.kind.toLowerCase()} ${named}`;
               return h(
                 "li",
                 {},
-                `${s.kind.toLowerCase()} ${s.name} — ${s.permission.toLowerCase()} `,
+                `${who} — ${s.permission.toLowerCase()} `,
                 h("button", {
                   type: "button",
                   class: "small",
@@ -371,10 +376,12 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
             })
           : h("li", { class: "muted" }, "Not shared."),
       );
+    };
     drawShares(current);
     const owner = h("input", { name: "new-owner", "aria-label": "New owner (user)", placeholder: "user" });
     dialog(
       "Share",
+      ownedBy,
       list,
       h(
         "div",
@@ -438,7 +445,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
     };
     dialog(
       "Public link",
-      h("p", { class: "muted" }, current.link ? `A link exists (made ${new Date(current.link.createdAt).toLocaleString()} by ${current.link.createdBy}). A new one replaces it.` : "No public link yet."),
+      h("p", { class: "muted" }, current.link ? `A link exists (made ${new Date(current.link.createdAt).toLocaleString()} by ${person(current.link.createdBy, current.link.createdBy === current.owner ? current.ownerName : "", currentSubject())}). A new one replaces it.` : "No public link yet."),
       h("div", { class: "actions" }, h("button", { type: "button", class: "primary", name: "make-link", onclick: make }, current.link ? "Make a new link" : "Make a public link"), current.link ? h("button", { type: "button", onclick: revoke }, "Revoke") : null),
       out,
     );
@@ -457,7 +464,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
           h(
             "li",
             { "data-revision": r.revision },
-            h("span", {}, `Revision ${r.revision}: “${r.title}”, ${r.panels} panel(s), ${new Date(r.updatedAt).toLocaleString()} by ${r.updatedBy}`),
+            h("span", {}, `Revision ${r.revision}: “${r.title}”, ${r.panels} panel(s), ${new Date(r.updatedAt).toLocaleString()} by ${person(r.updatedBy, r.updatedByName, currentSubject())}`),
             r.revision === d.revision
               ? h("span", { class: "muted" }, " (current)")
               : h("button", {

@@ -1,6 +1,8 @@
 // The dashboards list: mine, shared with me, public; and a new one.
 
+import { currentSubject } from "../api/auth";
 import { createDashboard, listDashboards, type Dashboard } from "../api/dashboards";
+import { person } from "../model/people";
 import { clear, h, notice } from "./dom";
 import { errorNotice } from "./errors";
 
@@ -30,7 +32,7 @@ export function mountDashboardList(root: HTMLElement, navigate: (path: string) =
       "li",
       { class: "dash-card panel" },
       h("a", { href: `/dashboards/${encodeURIComponent(d.id)}`, onclick: (e: Event) => { e.preventDefault(); navigate(`/dashboards/${encodeURIComponent(d.id)}`); } }, d.title),
-      h("p", { class: "muted small" }, `${d.panels.length} panel(s) · by ${d.owner} · updated ${new Date(d.updatedAt).toLocaleString()}`),
+      h("p", { class: "muted small" }, `${d.panels.length} panel(s) · by ${person(d.owner, d.ownerName, currentSubject())} · updated ${new Date(d.updatedAt).toLocaleString()}`),
       d.description ? h("p", { class: "small" }, d.description) : null,
     );
   }

@@ -39,6 +39,8 @@ class Caller(BaseModel):
     attributes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     # A public link reads exactly the panels of one dashboard: the query service admits only those modules.
     dashboard: str | None = None
+    # An API key's name, shown to people where the key's id would mean nothing (a dashboard's owner); empty else.
+    name: str = Field(default="", max_length=200)
 
     @property
     def is_admin(self) -> bool:

@@ -144,12 +144,16 @@ class LinkInfo(Model):
 
 class Dashboard(DashboardContent):
     id: str
-    owner: str
+    owner: str  # the owner's subject (what permissions compare)
+    # How people know the owner: the name or email its identity carried, "API key <name>", or the subject when
+    # none was known (a dashboard transferred to a subject who has not saved it since).
+    owner_name: str = ""
     shares: list[Share] = Field(default_factory=list)
     link: LinkInfo | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
     updated_by: str
+    updated_by_name: str = ""  # how people know `updated_by` (as `owner_name`)
     revision: int = 0  # the KV revision this dashboard was read at
 
 
@@ -157,6 +161,7 @@ class RevisionInfo(Model):
     revision: int
     updated_at: datetime
     updated_by: str
+    updated_by_name: str = ""
     title: str
     panels: int
 

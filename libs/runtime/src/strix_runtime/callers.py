@@ -190,6 +190,7 @@ class CallerVerifier:
             roles=tuple(verified.roles),
             scopes=tuple(verified.scopes),
             attributes={name: tuple(values) for name, values in verified.attributes.items()},
+            name=verified.name[:200],
         )
 
     async def resolve_link(self, token: str) -> Caller:

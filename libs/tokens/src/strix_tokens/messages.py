@@ -90,6 +90,7 @@ class ApiKeyVerify(_Message):
 
 class ApiKeyVerified(_Message):
     id: str
+    name: str = ""  # the key's label, shown where its id would mean nothing to people
     scopes: list[str]
     roles: list[str] = Field(default_factory=list)
     attributes: dict[str, list[str]] = Field(default_factory=dict)

@@ -213,6 +213,7 @@ class Auth:
         scopes = apikeys.verify_secret(record, secret, self.options.clock())
         return messages.ApiKeyVerified(
             id=record.id,
+            name=record.name,
             scopes=list(scopes),
             roles=list(record.roles),
             attributes={k: list(v) for k, v in record.attributes.items()},

@@ -75,10 +75,12 @@ class Dashboards:
         stored = StoredDashboard(
             id=records.new_dashboard_id(),
             owner=caller.subject,
+            owner_name=records.display_name(caller),
             **content.model_dump(),
             created_at=now,
             updated_at=now,
             updated_by=caller.subject,
+            updated_by_name=records.display_name(caller),
         )
         revision = await self.store.create(stored)
         log.info("dashboards.created", id=stored.id, owner=stored.owner, panels=len(stored.panels))
@@ -93,7 +95,12 @@ class Dashboards:
         past = await self.store.at(request.id, request.revision)
         # The content of then; who owns and shares it is as it is now.
         then = stored.model_copy(
-            update={**_fields(past.content()), "updated_at": past.updated_at, "updated_by": past.updated_by}
+            update={
+                **_fields(past.content()),
+                "updated_at": past.updated_at,
+                "updated_by": past.updated_by,
+                "updated_by_name": past.updated_by_name,
+            }
         )
         return self._view(then, request.revision, request.caller)
 
@@ -121,7 +128,7 @@ class Dashboards:
         self, stored: StoredDashboard, content: contract.DashboardContent, last: int, caller: Caller
     ) -> Dashboard:
         changed = stored.model_copy(
-            update={**_fields(content), "updated_at": self.clock(), "updated_by": caller.subject}
+            update={**_fields(content), "updated_at": self.clock(), **records.written_by(stored, caller)}
         )
         revision = await self.store.update(changed, last)
         if revision is None:  # another writer won from the same revision
@@ -138,10 +145,12 @@ class Dashboards:
         copy = StoredDashboard(
             id=records.new_dashboard_id(),
             owner=caller.subject,
+            owner_name=records.display_name(caller),
             **{**validation.cleared(stored.content()).model_dump(), "title": request.title or f"{stored.title} (copy)"},
             created_at=now,
             updated_at=now,
             updated_by=caller.subject,
+            updated_by_name=records.display_name(caller),
         )
         revision = await self.store.create(copy)
         log.info("dashboards.duplicated", id=copy.id, source=stored.id, owner=copy.owner)
@@ -187,7 +196,8 @@ class Dashboards:
         for _ in range(_CAS_ATTEMPTS):
             stored, revision = await self.store.get(dashboard_id)
             check(stored)
-            changed = change(stored).model_copy(update={"updated_at": self.clock(), "updated_by": caller.subject})
+            after = change(stored)
+            changed = after.model_copy(update={"updated_at": self.clock(), **records.written_by(after, caller)})
             written = await self.store.update(changed, revision)
             if written is not None:
                 return stored, changed, written
@@ -223,7 +233,14 @@ class Dashboards:
             request.id,
             request.caller,
             lambda s: permissions.require_manage(s, request.caller, "transfer"),
-            lambda s: s.model_copy(update={"owner": request.owner, "link": None}),
+            # The new owner's name is not known here: it shows as its subject until that owner saves it.
+            lambda s: s.model_copy(
+                update={
+                    "owner": request.owner,
+                    "owner_name": s.owner_name if request.owner == s.owner else "",
+                    "link": None,
+                }
+            ),
         )
         if before.link is not None:
             await self.store.drop_link(before.link.hash)

@@ -38,6 +38,8 @@ class StoredDashboard(BaseModel):
 
     id: str
     owner: str
+    # Display names, captured from the identity when it writes (records stored before them read as "": `named`).
+    owner_name: str = ""
     title: str
     description: str = ""
     panels: list[Panel] = Field(default_factory=list)
@@ -46,9 +48,39 @@ class StoredDashboard(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     updated_by: str
+    updated_by_name: str = ""
 
     def content(self) -> DashboardContent:
         return DashboardContent(title=self.title, description=self.description, panels=self.panels)
+
+
+NAME_ATTRIBUTES = ("name", "email")  # the attributes (mapped from the provider's claims) that name a person
+
+
+def display_name(caller: Caller) -> str:
+    """How people know `caller`: its `name` or `email` attribute, "API key <its name>", else its subject."""
+    for attribute in NAME_ATTRIBUTES:
+        values = caller.attributes.get(attribute, ())
+        if values and values[0].strip():
+            return values[0].strip()[:200]
+    if caller.kind == "api_key":
+        return f"API key {caller.name or caller.subject.removeprefix('apikey:')}"
+    return caller.subject
+
+
+def named(name: str, subject: str) -> str:
+    """A stored display name, or one made from the subject when none was stored (older records, a transfer)."""
+    if name:
+        return name
+    return f"API key {subject.removeprefix('apikey:')}" if subject.startswith("apikey:") else subject
+
+
+def written_by(stored: StoredDashboard, caller: Caller) -> dict[str, str]:
+    """The fields a write by `caller` sets: who wrote it, and the owner's name refreshed when the owner writes."""
+    fields = {"updated_by": caller.subject, "updated_by_name": display_name(caller)}
+    if caller.kind != "public_link" and caller.subject == stored.owner:
+        fields["owner_name"] = fields["updated_by_name"]
+    return fields
 
 
 def new_dashboard_id() -> str:
@@ -78,6 +110,7 @@ def view(stored: StoredDashboard, revision: int, caller: Caller, catalog: Catalo
     return Dashboard(
         id=stored.id,
         owner=stored.owner,
+        owner_name=named(stored.owner_name, stored.owner),
         title=stored.title,
         description=stored.description,
         panels=marked(stored.panels, catalog),
@@ -86,6 +119,7 @@ def view(stored: StoredDashboard, revision: int, caller: Caller, catalog: Catalo
         created_at=stored.created_at,
         updated_at=stored.updated_at,
         updated_by=stored.updated_by,
+        updated_by_name=named(stored.updated_by_name, stored.updated_by),
         revision=revision,
     )
 
@@ -95,6 +129,7 @@ def revision_info(stored: StoredDashboard, revision: int) -> RevisionInfo:
         revision=revision,
         updated_at=stored.updated_at,
         updated_by=stored.updated_by,
+        updated_by_name=named(stored.updated_by_name, stored.updated_by),
         title=stored.title,
         panels=len(stored.panels),
     )

@@ -110,7 +110,11 @@ class DashboardLink:
 @strawberry.type(description="A dashboard: its panels as data, who owns it, whom it is shared with.")
 class Dashboard:
     id: IdArg = _d("The dashboard's id.")
-    owner: str = _d("The subject of its owner.")
+    owner: str = _d("The subject of its owner (compare it with the caller's to tell one's own dashboards).")
+    owner_name: str = _d(
+        "How people know its owner: the name or email of its identity, `API key <name>`, or its subject when no "
+        "name is known yet."
+    )
     title: str = _d("Its title.")
     description: str = _d("What it is for.")
     panels: list[DashboardPanel] = _d("Its panels, in order.")
@@ -119,6 +123,7 @@ class Dashboard:
     created_at: datetime = _d("When it was made.")
     updated_at: datetime = _d("When this revision was written.")
     updated_by: str = _d("Who wrote this revision.")
+    updated_by_name: str = _d("How people know who wrote this revision (as `ownerName`).")
     revision: Long = _d("The revision read; an edit names the revision it starts from.")
 
 
@@ -127,6 +132,7 @@ class DashboardRevision:
     revision: Long = _d("The revision number.")
     updated_at: datetime = _d("When it was written.")
     updated_by: str = _d("Who wrote it.")
+    updated_by_name: str = _d("How people know who wrote it (as `Dashboard.ownerName`).")
     title: str = _d("The title then.")
     panels: int = _d("How many panels it had.")
 
@@ -200,6 +206,7 @@ def dashboard_type(d: contract.Dashboard) -> Dashboard:
     return Dashboard(
         id=strawberry.ID(d.id),
         owner=d.owner,
+        owner_name=d.owner_name,
         title=d.title,
         description=d.description,
         panels=[
@@ -222,6 +229,7 @@ def dashboard_type(d: contract.Dashboard) -> Dashboard:
         created_at=d.created_at,
         updated_at=d.updated_at,
         updated_by=d.updated_by,
+        updated_by_name=d.updated_by_name,
         revision=Long(d.revision),
     )
 
@@ -311,6 +319,7 @@ def dashboard_fields(api: DashboardsApi) -> tuple[dict[str, Any], dict[str, Any]
                 revision=Long(r.revision),
                 updated_at=r.updated_at,
                 updated_by=r.updated_by,
+                updated_by_name=r.updated_by_name,
                 title=r.title,
                 panels=r.panels,
             )
