@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strix_clickhouse.columns import (
@@ -123,3 +125,78 @@ def plan_module(config: ModuleConfig, database: str) -> list[Statement]:
         statements.extend(plan_rollup(config, name, database))
     statements.extend(Statement(kind, name, sql) for kind, name, sql in plan_event_ids(config, database, _settings()))
     return statements
+
+
+# The columns of a database's tables as ClickHouse holds them: what `state_conflicts` compares a plan with.
+EXISTING_COLUMNS_SQL = "SELECT table, name, type FROM system.columns WHERE database = {database:String}"
+
+
+@dataclass(frozen=True)
+class StateConflict:
+    """A rollup table that already exists and does not hold a metric's state as the config now declares it
+    (the kind, its precision, its field or its condition changed, or the metric joined the rollup later)."""
+
+    module: str
+    rollup: str
+    metric: str
+    table: str
+    view: str
+    stored: str | None  # the column's type in ClickHouse; None when the table has no such column
+    wanted: str
+
+    def message(self, database: str) -> str:
+        held = f"holds it as {self.stored}" if self.stored else "has no column for it"
+        return (
+            f"module {self.module!r}, rollup {self.rollup!r}, metric {self.metric!r}: the config wants a {self.wanted} "
+            f"state, but the existing table {database}.{self.table} {held}. Its stored states cannot be converted. "
+            f"Either restore the metric as it was, or drop the rollup (DROP VIEW {qualified(database, self.view)}; "
+            f"DROP TABLE {qualified(database, self.table)}) so that the next start creates it again: empty, counting "
+            "events from then on (Strix does not yet backfill a rollup from raw events)."
+        )
+
+
+class StateConflictError(Exception):
+    """Rollups whose stored states no longer match the configs: refused at start-up, before any event is
+    inserted through a view that would write the old state or any query merges it with the new function."""
+
+    def __init__(self, conflicts: list[StateConflict], database: str) -> None:
+        self.conflicts = conflicts
+        super().__init__("\n".join(c.message(database) for c in conflicts))
+
+
+def check_states(configs: list[ModuleConfig], existing: Mapping[str, Mapping[str, str]], database: str) -> None:
+    """Raise StateConflictError naming every conflict of every module, or return when there is none."""
+    conflicts = [conflict for config in configs for conflict in state_conflicts(config, existing)]
+    if conflicts:
+        raise StateConflictError(conflicts, database)
+
+
+def _normal(column_type: str) -> str:
+    return re.sub(r"\s+", "", column_type)
+
+
+def state_conflicts(config: ModuleConfig, existing: Mapping[str, Mapping[str, str]]) -> list[StateConflict]:
+    """Where `config`'s rollups differ from tables that already exist: `existing` maps each table of the
+    database to its columns' types (`EXISTING_COLUMNS_SQL`). `CREATE ... IF NOT EXISTS` keeps an existing table
+    as it is, so without this check a changed metric is merged with the wrong function at query time."""
+    conflicts = []
+    for rollup_name, rollup in config.rollups.items():
+        table = rollup_table(config.module, rollup_name)
+        columns = existing.get(table)
+        if columns is None:
+            continue  # created by this start
+        for metric in config.rollup_metrics(rollup):
+            wanted = state_type(config, metric)
+            stored = columns.get(metric)
+            if stored is None or _normal(stored) != _normal(wanted):
+                view = rollup_view(config.module, rollup_name)
+                conflicts.append(StateConflict(config.module, rollup_name, metric, table, view, stored, wanted))
+    return conflicts
+
+
+def existing_columns(rows: list[tuple[object, ...]]) -> dict[str, dict[str, str]]:
+    """`EXISTING_COLUMNS_SQL`'s rows as {table: {column: type}}."""
+    tables: dict[str, dict[str, str]] = {}
+    for table, column, column_type in rows:
+        tables.setdefault(str(table), {})[str(column)] = str(column_type)
+    return tables

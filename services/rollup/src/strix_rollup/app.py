@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from prometheus_client import Gauge
 
 from strix_clickhouse import ClickHouse, plan_module
+from strix_clickhouse.ddl import EXISTING_COLUMNS_SQL, check_states, existing_columns
 from strix_config import Catalog
 from strix_rollup.boundary_store import open_bucket
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker, run_partition
@@ -67,6 +68,9 @@ class Rollup:
 
 
 async def apply_schema(clickhouse: ClickHouse, catalog: Catalog) -> None:
+    """Refuses to start when an existing rollup holds a metric's state other than the configs declare."""
+    found = await clickhouse.query(EXISTING_COLUMNS_SQL, {"database": clickhouse.database})
+    check_states([catalog.modules[n] for n in catalog.names()], existing_columns(found.rows), clickhouse.database)
     for name in catalog.names():
         statements = plan_module(catalog.modules[name], clickhouse.database)
         await clickhouse.apply(statements)
