@@ -241,6 +241,67 @@ def test_a_raw_table_not_kept_does_not_count() -> None:
     assert "2026-06-02T00:00:00Z" in only(codec, order(ts="2026-06-01T23:59:59Z"), NOW).reason
 
 
+# --- a body is checked whole first: it must refuse exactly what each event alone refuses --------------------
+
+ONE_BAD_AMONG_MANY = [
+    {"amount": "1.234"},  # three places
+    {"amount": "1.230"},  # three places, the last a zero: still finer than Decimal(18, 2) is written
+    {"amount": "1E-7"},  # exponent notation
+    {"amount": "0E-10"},
+    {"amount": "10000000000000000"},
+    {"amount": "-10000000000000000"},
+    {"amount": "NaN"},
+    {"amount": "-Infinity"},
+    {"ts": "1969-12-31T23:59:59.999Z"},
+    {"ts": "2106-02-07T06:28:15Z"},
+    {"ts": "1970-01-01T00:30:00+01:00"},
+    {"shipped": "1899-12-31T23:59:59Z"},
+    {"shipped": "2300-01-01T00:00:00Z"},
+    {"quantity": 9223372036854775808},
+]
+
+
+@pytest.mark.parametrize("changes", ONE_BAD_AMONG_MANY, ids=lambda c: str(c))
+@pytest.mark.parametrize("ndjson", [False, True], ids=["array", "ndjson"])
+def test_one_bad_event_among_many_is_named_as_when_sent_alone(
+    forever: EventCodec, changes: dict[str, Any], ndjson: bool
+) -> None:
+    """Good events on both sides of the bad one, at the bounds' edges (the whole-body check compares the
+    smallest and largest values): the rejection is the one the event gets alone, at its position."""
+    good = [
+        order(id="a", amount="9999999999999999.99", ts="1970-01-01T00:00:00Z", shipped="1900-01-01T00:00:00Z"),
+        order(id="b", amount="-9999999999999999.99", ts="2106-02-07T06:28:14.999Z", shipped="2299-12-31T23:59:59Z"),
+        order(id="c", amount="1E+2", ts="2026-06-15T12:00:00+02:00"),  # 100: exponent notation, no places
+    ]
+    events = [*good, order(id="bad", **changes), *good]
+    body = "\n".join(json.dumps(e) for e in events) if ndjson else json.dumps(events)
+    decoded, rejected = decode_events(forever, body.encode(), ndjson, NOW)
+    alone = only(forever, order(id="bad", **changes), NOW)
+    assert rejected == [Rejection(3, alone.field, alone.reason)]
+    assert [e.id for e in decoded] == ["a", "b", "c", "a", "b", "c"]
+
+
+def test_a_body_of_good_events_is_accepted_whole_with_times_in_utc(forever: EventCodec) -> None:
+    events = [order(id=str(i), ts=f"2026-06-15T1{i}:00:00+0{i}:00", amount=f"{i}.5") for i in range(8)]
+    for ndjson in (False, True):
+        body = "\n".join(json.dumps(e) for e in events) if ndjson else json.dumps(events)
+        decoded, rejected = decode_events(forever, body.encode(), ndjson, NOW)
+        assert rejected == []
+        assert [(e.id, e.ts, str(e.amount)) for e in decoded] == [
+            (str(i), datetime(2026, 6, 15, 10, tzinfo=UTC), f"{i}.5") for i in range(8)
+        ]
+        assert all(e.ts.tzinfo is UTC for e in decoded)
+
+
+def test_ndjson_lines_hold_one_event_each(forever: EventCodec) -> None:
+    """Two events on one line, or one spread over two, are refused by line, even when the counts add up."""
+    line = json.dumps(order()).encode()
+    spread = b'{"id": "o1", "ts": "2026-06-15T10:00:00Z",\n"customer": "c1"}'
+    events, rejected = decode_events(forever, line + b"\n" + spread + b"\n" + line + b" " + line, True, NOW)
+    assert len(events) == 1  # the first line; the caller decides whether to keep it
+    assert [r.index for r in rejected] == [1, 2, 3]
+
+
 # --- hostile bodies ------------------------------------------------------------------------------------------
 
 VALID = json.dumps(order()).encode()
