@@ -41,7 +41,7 @@ from tests.support import api_key
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = 40
-CHUNK = 2_000_000
+CHUNK = 500_000
 
 
 def _load_sql(database: str, start: datetime, span_seconds: int, offset: int, rows: int) -> str:
@@ -94,11 +94,16 @@ async def load(clickhouse: ClickHouse, events: int, now: datetime, offset: int =
     event numbers on from there, so a store grown in steps holds distinct events)."""
     start = now - timedelta(days=62)
     span = int((now - start).total_seconds())
+    # Each chunk's events fall in its own slice of the 62 days (uniform within it, so uniform overall): a block
+    # spanning every day would write a part into every daily partition of each table it feeds.
+    chunks = max(1, -(-events // CHUNK))
+    slice_seconds = span // chunks
     loaded = 0
     began = time.perf_counter()
-    while loaded < events:
-        rows = min(CHUNK, events - loaded)
-        await clickhouse.command(_load_sql(clickhouse.database, start, span, offset + loaded, rows))
+    for chunk in range(chunks):
+        rows = events // chunks + (1 if chunk < events % chunks else 0)
+        first = start + timedelta(seconds=chunk * slice_seconds)
+        await clickhouse.command(_load_sql(clickhouse.database, first, slice_seconds, offset + loaded, rows))
         loaded += rows
         rate = loaded / (time.perf_counter() - began)
         print(json.dumps({"progress": "load", "events": loaded, "of": events, "events_per_s": round(rate)}), flush=True)
