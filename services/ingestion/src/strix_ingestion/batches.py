@@ -18,6 +18,7 @@ import hashlib
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -106,13 +107,8 @@ def build_messages(
     """Messages for one request, each payload at most `max_bytes` (see `payload_limit`). `positions` are the
     events' indexes in the body, for the error naming an event too large for any message."""
     indexes = positions if positions is not None else list(range(len(events)))
-    grouped: dict[int, tuple[list[Any], list[int]]] = defaultdict(lambda: ([], []))
-    for event, index in zip(events, indexes, strict=True):
-        group = grouped[partition_of(getattr(event, config.partition_by), config.partitions)]
-        group[0].append(event)
-        group[1].append(index)
     cut: list[tuple[str, bytes, int]] = []
-    for partition, (partition_events_, partition_positions) in sorted(grouped.items()):
+    for partition, (partition_events_, partition_positions) in _by_partition(config, events, indexes):
         subject = event_subject(config.module, partition)
         cut += [(subject, p, n) for p, n in _pack(partition_events_, partition_positions, max_bytes)]
     request_id = _request_id(config, cut, idempotency_key)
@@ -120,6 +116,23 @@ def build_messages(
         OutgoingMessage(subject, payload, f"{config.module}:{request_id}:{n}", count)
         for n, (subject, payload, count) in enumerate(cut)
     ]
+
+
+def _by_partition(
+    config: ModuleConfig, events: list[Any], indexes: list[int]
+) -> list[tuple[int, tuple[list[Any], list[int]]]]:
+    """Events and their positions per partition, in partition order, each group in body order. partition_of
+    hashes a value's text, so it is called once per distinct text (a body repeats its customers)."""
+    texts = [str(v) for v in map(attrgetter(config.partition_by), events)]
+    partition = {text: partition_of(text, config.partitions) for text in set(texts)}
+    if len(set(partition.values())) <= 1:
+        return [(partition[texts[0]], (events, indexes))] if events else []
+    grouped: dict[int, tuple[list[Any], list[int]]] = defaultdict(lambda: ([], []))
+    for event, index, text in zip(events, indexes, texts, strict=True):
+        group = grouped[partition[text]]
+        group[0].append(event)
+        group[1].append(index)
+    return sorted(grouped.items())
 
 
 def _request_id(config: ModuleConfig, cut: list[tuple[str, bytes, int]], idempotency_key: str | None) -> str:
