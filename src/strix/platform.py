@@ -128,8 +128,16 @@ def build_http_app(platform: Platform) -> FastAPI:
     """One HTTP app for the services of this process: ingestion API, GraphQL, health, metrics; every door
     behind the caller verifier, the OpenAPI pages only when the schema is open signed out (embedded mode)."""
     doors = platform.options.doors
-    pages: dict[str, Any] = {} if doors.open_schema else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    # FastAPI's own /docs and /redoc load their scripts from public CDNs: /docs is served from bundled assets
+    # instead (strix_gateway.webapp.apidocs_router), ReDoc not at all.
+    pages: dict[str, Any] = {"docs_url": None, "redoc_url": None}
+    if not doors.open_schema:
+        pages["openapi_url"] = None
     app = FastAPI(title="Strix", description="Configuration-driven real-time analytics.", **pages)
+    if doors.open_schema:
+        from strix_gateway.webapp import apidocs_router
+
+        app.include_router(apidocs_router(app.openapi_url or "/openapi.json", app.title))
     install_error_handler(app)
     if doors.cors_origins:
         app.add_middleware(

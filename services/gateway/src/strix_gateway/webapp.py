@@ -7,7 +7,8 @@ CI build it ahead).
 
 GraphiQL (GET /graphql from a browser) ships inside this package (`strix_gateway/graphiql/`, built from web/ by
 `npm run build:graphiql` and committed), its assets under `/graphiql/assets/`: the gateway alone — its own container,
-no web/dist — serves a working GraphiQL offline.
+no web/dist — serves a working GraphiQL offline. The API docs page (`/docs`, Swagger UI over `/openapi.json`) is
+served the same way from `strix_gateway/apidocs/` (swagger-ui-dist's files, copied by `npm run build:apidocs`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import html
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 # First path segments that belong to APIs: never answered with the app (a mistyped API path is a 404, not HTML).
@@ -23,6 +25,7 @@ API_PREFIXES = frozenset(
     {
         "graphql",
         "graphiql",
+        "apidocs",
         "v1",
         "auth",
         "healthz",
@@ -77,6 +80,36 @@ def graphiql_router(built: Path = GRAPHIQL) -> APIRouter:
         if found is None:
             raise HTTPException(404, f"no GraphiQL asset {path!r}")
         return FileResponse(found, headers={"cache-control": IMMUTABLE})
+
+    return router
+
+
+APIDOCS = Path(__file__).resolve().parent / "apidocs"  # swagger-ui-dist's files, committed
+
+
+def apidocs_router(openapi_url: str, title: str, built: Path = APIDOCS) -> APIRouter:
+    """`/docs`: Swagger UI over the OpenAPI document, its script and styles from this package (FastAPI's own
+    page loads them, and a favicon, from public hosts)."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/docs")
+    async def docs() -> Response:
+        if not (built / "swagger-ui-bundle.js").is_file():
+            return HTMLResponse(_missing_page("API docs page", built), status_code=503)
+        return get_swagger_ui_html(
+            openapi_url=openapi_url,
+            title=f"{title} · API",
+            swagger_js_url="/apidocs/swagger-ui-bundle.js",
+            swagger_css_url="/apidocs/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+    @router.get("/apidocs/{path:path}")
+    async def apidocs_asset(path: str) -> Response:
+        found = _inside(built, path)
+        if found is None:
+            raise HTTPException(404, f"no API docs asset {path!r}")
+        return FileResponse(found, headers={"cache-control": REVALIDATE})  # not content-hashed: revalidated
 
     return router
 
