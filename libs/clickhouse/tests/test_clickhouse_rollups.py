@@ -222,7 +222,7 @@ def python_metric(config: ModuleConfig, name: str, events: list[Event]) -> Any:
     if metric.kind == "avg":
         return close(float(sum(values)) / len(values))
     if metric.kind in ("uniq", "uniq_exact", "uniq_approx"):
-        return len(set(values))  # uniq_approx too: its sketch is an exact list while it holds a few hundred values
+        return len(set(values))  # uniq_approx too: exact below 2^(precision-5) values
     raise AssertionError(f"no plain computation for {metric.kind}")
 
 

@@ -147,8 +147,8 @@ class StateConflict:
     def message(self, database: str) -> str:
         held = f"holds it as {self.stored}" if self.stored else "has no column for it"
         return (
-            f"module {self.module!r}, rollup {self.rollup!r}, metric {self.metric!r}: the config wants a {self.wanted} "
-            f"state, but the existing table {database}.{self.table} {held}. Its stored states cannot be converted. "
+            f"module {self.module!r}, rollup {self.rollup!r}, metric {self.metric!r}: the config declares its state "
+            f"as {self.wanted}, but the existing table {database}.{self.table} {held}; stored states cannot be converted. "
             f"Either restore the metric as it was, or drop the rollup (DROP VIEW {qualified(database, self.view)}; "
             f"DROP TABLE {qualified(database, self.table)}) so that the next start creates it again: empty, counting "
             "events from then on (Strix does not yet backfill a rollup from raw events)."

@@ -146,7 +146,7 @@ class UniqApproxMetric(DistinctMetric):
     kind: Literal["uniq_approx"] = Field(
         description="uniq_approx: distinct values estimated by a fixed-size sketch (ClickHouse uniqCombined64, "
         "HyperLogLog): relative standard error 1.04/sqrt(2^precision), 1.6% at the default precision 12; exact "
-        "while a group holds a few hundred values."
+        "below about 2^(precision-5) values (128 at 12)."
     )
     precision: int = Field(
         default=12,
