@@ -85,7 +85,9 @@ def test_query_bench_answers_through_graphql(tmp_path: Path) -> None:
         "tests.bench.queries", "--events", "20000", "--iterations", "3", "--data-dir", str(tmp_path / "store")
     )
     measures = by_measure(lines)
-    for name in ("graphql_sliding", "graphql_repeated", "graphql_cold", "raw_table_direct"):
+    for name in ("graphql_sliding", "graphql_repeated", "graphql_cold", "raw_table_direct", "first_view_cold_approx"):
         assert measures[name]["p50_ms"] > 0, measures.get(name)
+    approx = measures["first_view_cold_approx"]
+    assert approx["baseline_p50_ms"] == measures["raw_table_direct"]["p50_ms"] and approx["error_vs_exact"]["rows"]
     (summary,) = [line for line in lines if "summary" in line]
     assert summary["events"] == 20000
