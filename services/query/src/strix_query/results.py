@@ -1,7 +1,8 @@
 """ClickHouse result rows as `Row`s: buckets in the caller's zone, dimension and metric values by name.
 
-Plain functions over the tuples a statement returned; no I/O. Runs once per row of answers thousands of rows
-long, so the common cases (an int count, a bucket seen before) cost no call.
+Plain functions over the tuples a statement returned; no I/O. Runs over answers thousands of rows long, so the
+values are converted a column at a time (one comprehension per metric, no call for an int count or a decimal
+sum) and each bucket's start is converted once.
 """
 
 from __future__ import annotations
@@ -29,24 +30,43 @@ def _number(value: Any) -> float | int | None:
     return None if number != number else number  # NaN (e.g. avg of nothing) is no value
 
 
+def _numbers(column: tuple[Any, ...]) -> list[float | int | None]:
+    """A metric column as answer values: counts as they are, decimal sums as floats, without a call."""
+    return [v if type(v) is int else float(v) if type(v) is Decimal else _number(v) for v in column]
+
+
 def result_rows(compiled: CompiledQuery, values_of_rows: list[tuple[Any, ...]], tz: ZoneInfo) -> list[Row]:
     """The rows of `compiled`'s result; a QueryError when they are more than an answer may hold."""
     check_row_count(len(values_of_rows))
-    rows = []
+    if not values_of_rows:
+        return []
+    columns = list(zip(*values_of_rows, strict=True))
     offset = 1 if compiled.bucketed else 0
-    starts: dict[int, datetime] = {}  # a bucket's rows share its start: one conversion per bucket, not per row
-    for values in values_of_rows:
-        bucket = None
-        if compiled.bucketed:
-            bucket = starts.get(values[0])
-            if bucket is None:
-                bucket = starts[values[0]] = datetime.fromtimestamp(values[0], UTC).astimezone(tz)
-        dims = dict(zip(compiled.dimensions, values[offset : offset + len(compiled.dimensions)], strict=True))
-        metric_values = values[offset + len(compiled.dimensions) :]
-        metrics = {
-            name: v if type(v) is int else _number(v)  # counts as they are, without a call
-            for name, v in zip(compiled.metrics, metric_values, strict=True)
-        }
-        others = bool(compiled.dimensions) and all(v is None for v in dims.values())
-        rows.append(Row(bucket=bucket, dimensions=dims, metrics=metrics, others=others))
-    return rows
+    dimensions, metrics = compiled.dimensions, compiled.metrics
+    buckets: list[datetime | None] | tuple[None, ...] = (None,) * len(values_of_rows)
+    if compiled.bucketed:
+        # a bucket's rows share its start: one conversion per bucket, not per row
+        starts = {t: datetime.fromtimestamp(t, UTC).astimezone(tz) for t in set(columns[0])}
+        buckets = [starts[t] for t in columns[0]]
+    dimension_columns = columns[offset : offset + len(dimensions)]
+    metric_columns = [_numbers(c) for c in columns[offset + len(dimensions) :]]
+    if len(metric_columns) != len(metrics):
+        raise ValueError(f"{len(metric_columns)} metric columns for {len(metrics)} metrics")
+    count = len(values_of_rows)
+    dims_of_rows = [dict(zip(dimensions, values, strict=True)) for values in zip(*dimension_columns, strict=True)]
+    metrics_of_rows = [dict(zip(metrics, values, strict=True)) for values in zip(*metric_columns, strict=True)]
+    others: list[bool] = [False] * count  # a row of the groups beyond the top N: every dimension null
+    if len(dimension_columns) == 1:
+        others = [v is None for v in dimension_columns[0]]
+    elif dimension_columns:
+        others = [all(v is None for v in values) for values in zip(*dimension_columns, strict=True)]
+    return [
+        Row(bucket=bucket, dimensions=dims, metrics=values, others=other)
+        for bucket, dims, values, other in zip(
+            buckets,
+            dims_of_rows or [{} for _ in range(count)],
+            metrics_of_rows or [{} for _ in range(count)],
+            others,
+            strict=True,
+        )
+    ]
