@@ -8,12 +8,17 @@ a query runs. Names are always fully qualified with the database, so one client 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+import os
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 import pyarrow as pa
+import pyarrow.ipc as pa_ipc
 from clickhouse_connect.driver.client import Client
 
 from strix_clickhouse.ddl import Statement
@@ -68,6 +73,21 @@ class ClickHouse:
             self._client.insert_arrow, table, data, database=self.database, settings=dict(settings or {})
         )
 
+    @contextmanager
+    def local_table(self, data: pa.Table) -> Iterator[str]:
+        """`data` as a table expression a query of this client can read in the same statement: an Arrow file
+        read through `file()`, removed afterwards (a small local write: no thread). Embedded only — chDB reads this machine's disk, a server does not
+        (ValueError); a server's callers fill a table first. Saves a statement per use (event_ids.py)."""
+        if not self.embedded:
+            raise ValueError("local_table needs embedded ClickHouse (chDB): a server cannot read this disk")
+        handle, path = tempfile.mkstemp(prefix="strix-", suffix=".arrow")
+        try:
+            with os.fdopen(handle, "wb") as sink, pa_ipc.new_file(sink, data.schema) as writer:
+                writer.write_table(data)
+            yield f"file({_string_literal(path)}, 'Arrow')"
+        finally:
+            Path(path).unlink()
+
     async def apply(self, statements: Sequence[Statement]) -> None:
         for statement in statements:
             await self.command(statement.sql)
@@ -81,6 +101,10 @@ class ClickHouse:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _string_literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def connect(url: str, database: str) -> ClickHouse:

@@ -23,14 +23,6 @@ from prometheus_client import Counter, Histogram
 
 from strix_clickhouse import ClickHouse
 from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
-from strix_clickhouse.event_ids import (
-    ID_COLUMN,
-    TOKEN_COLUMN,
-    clear_probe_sql,
-    create_probe_sql,
-    earlier_occurrences_sql,
-    probe_table,
-)
 from strix_config import ModuleConfig
 from strix_contracts.deadletters import DeadLetter
 from strix_contracts.notices import Committed
@@ -44,6 +36,7 @@ from strix_rollup.dedup import first_counts, keep_events
 from strix_rollup.discovery import Membership
 from strix_rollup.isolation import Isolation, classify, cut, reason_text, refused_field
 from strix_rollup.pinned import PinnedPuller
+from strix_rollup.probe import IdProbe
 from strix_runtime.consumers import ensure_pinned_consumer, partition_consumer
 from strix_runtime.logs import get_logger
 from strix_runtime.tracing import clickhouse_span
@@ -58,8 +51,6 @@ REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed 
 # Where a partition worker's time goes, per stage: `read` (messages into columns), `probe` (earlier ids),
 # `insert` (ClickHouse), `settle` (boundary records, acks and the commit notice). The bench reports them.
 STAGE_SECONDS = Counter("strix_rollup_stage_seconds", "Seconds spent per stage of a microbatch", ["module", "stage"])
-# The probe table keeps the ids of recent batches (each read by its token) and is emptied when it holds more.
-PROBE_ROWS_KEPT = 200_000
 
 
 class _Stopping(Exception):
@@ -161,8 +152,7 @@ class PartitionWorker:
         self.puller = PinnedPuller(nc, self.consumer)
         self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
         self.open: list[Boundary] = []
-        self.probe_ready = False  # whether this partition's id probe table exists (dedup)
-        self.probe_rows = 0  # rows put into the probe table since it was last emptied
+        self.probe: IdProbe | None = None  # made at the first batch with ids (dedup)
         self.open_known = False  # whether `open` reflects the KV record (reset when the pin may have moved)
 
     def reset(self) -> None:
@@ -252,38 +242,17 @@ class PartitionWorker:
 
     async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
         """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
-        so it survives restarts and moves with the partition. Two statements a batch: the batch's ids into the
-        partition's probe table (Arrow, as the batch itself) and the lookup of those counted before; the probe
-        table is emptied only once it holds PROBE_ROWS_KEPT rows (each lookup reads its own batch's token)."""
-        id_field = self.config.event.id_field
-        assert id_field is not None
+        so it survives restarts and moves with the partition (probe.py looks it up)."""
         if not batch.events:
             return batch
-        module, database = self.config.module, self.clickhouse.database
-        if not self.probe_ready:
-            await self.clickhouse.command(create_probe_sql(self.config, database, self.partition))
-            self.probe_ready = True
-            self.probe_rows = PROBE_ROWS_KEPT  # whatever an earlier process left there: empty it now
-        if self.probe_rows + batch.events > PROBE_ROWS_KEPT:
-            await self.clickhouse.command(clear_probe_sql(module, database, self.partition))
-            self.probe_rows = 0
+        module = self.config.module
+        if self.probe is None:
+            self.probe = IdProbe.of(self.clickhouse, self.config, self.partition)
+        earlier = await self.probe.earlier(batch)
         rows = batch.columns
-        table = probe_table(module, self.partition)
-        if isinstance(rows, pa.Table):
-            tokens = pa.repeat(pa.scalar(batch.token, pa.string()), rows.num_rows)
-            probe = pa.Table.from_arrays([tokens, rows.column(id_field)], names=[TOKEN_COLUMN, ID_COLUMN])
-            await self.clickhouse.insert_arrow(table, probe)
-        else:
-            await self.clickhouse.insert_columns(
-                table, {TOKEN_COLUMN: [batch.token] * batch.events, ID_COLUMN: rows[id_field]}
-            )
-        self.probe_rows += batch.events
-        found = await self.clickhouse.query(
-            earlier_occurrences_sql(module, database, self.partition), {"token": batch.token}
-        )
-        if not found.rows and distinct(rows, id_field):
+        id_field = self.probe.id_field
+        if not earlier and distinct(rows, id_field):
             return batch  # nothing counted before, no id twice: every event counts (no Python value needed)
-        earlier = {row[0]: (int(row[1][0]), int(row[1][1])) for row in found.rows}
         ids = values(rows, id_field)
         keep = first_counts(ids, values(rows, SEQUENCE_COLUMN), values(rows, POSITION_COLUMN), earlier)
         kept = keep_events(batch, keep, self.config.event.time_field)
