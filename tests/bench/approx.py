@@ -5,8 +5,9 @@
 The bench's copy of the clickstream config declares `customers_approx` (uniq_approx over customer_id) beside
 `customers` (uniq) in the same rollups (`with_approx_customers`); this client, in its own process as the
 dashboard client is, times the cold first view (`fresh: true`) of the same 30-day hourly top-10 question with
-CUSTOMERS_APPROX in place of CUSTOMERS. `approx_error` then compares that answer's distinct customers, row by
-row and over the whole window, with `uniqExact` over the raw events of the same run.
+CUSTOMERS_APPROX in place of CUSTOMERS, alternating with the uniq question's own cold view (A/B under one
+load). `approx_error` then compares that answer's distinct customers, row by row and over the whole window,
+with `uniqExact` over the raw events of the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from strix_clickhouse import ClickHouse
 from strix_config import ModuleConfig
 from strix_config.metrics import UniqApproxMetric
 from tests.bench.dashboard import COLD_RUNS, percentile, post, report
+from tests.bench.dashboard import DOCUMENT as UNIQ_DOCUMENT
 
 REPO = Path(__file__).resolve().parents[2]
 APPROX = "customers_approx"
@@ -58,20 +60,22 @@ def window(start: datetime) -> dict[str, str]:
 
 
 def time_cold(url: str, base: datetime, token: str | None) -> None:
-    """COLD_RUNS cold first views, each window an hour earlier than the last, as the uniq headline's are timed."""
+    """COLD_RUNS cold first views, each window an hour earlier than the last, as the uniq headline's are timed;
+    each followed by the uniq headline's own cold view of the same window, so both see the same load."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
         post(client, {"query": DOCUMENT, "variables": {"window": window(base - timedelta(hours=COLD_RUNS + 1))}})
-        cold: list[float] = []
+        cold: dict[str, list[float]] = {DOCUMENT: [], UNIQ_DOCUMENT: []}
         rows = 0
         for i in range(COLD_RUNS):
-            elapsed, answer = post(
-                client, {"query": DOCUMENT, "variables": {"window": window(base - timedelta(hours=i))}}
-            )
-            assert not answer["cached"] and answer["reusedBuckets"] == 0
-            cold.append(elapsed)
-            rows = len(answer["rows"])
-        report("graphql_cold_approx", cold, rows=rows)
+            for document, fresh in ((DOCUMENT, {}), (UNIQ_DOCUMENT, {"fresh": True})):
+                variables = {"window": window(base - timedelta(hours=i)), **fresh}
+                elapsed, answer = post(client, {"query": document, "variables": variables})
+                assert not answer["cached"] and answer["reusedBuckets"] == 0
+                cold[document].append(elapsed)
+                rows = len(answer["rows"])
+        report("graphql_cold_approx", cold[DOCUMENT], rows=rows)
+        report("graphql_cold_uniq_interleaved", cold[UNIQ_DOCUMENT], rows=rows)
 
 
 _EXACT_ROWS = """
@@ -156,8 +160,9 @@ async def first_view_cold_approx(
     out, _ = await client.communicate()
     if client.returncode != 0:
         raise SystemExit("the approximate dashboard client failed")
-    [timed] = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    timed, interleaved = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     print(json.dumps(timed), flush=True)
+    print(json.dumps(interleaved), flush=True)
     async with httpx.AsyncClient(base_url=url, timeout=120, headers={"Authorization": f"Bearer {token}"}) as http:
         error = await approx_error(http, clickhouse, base)
     line = {
@@ -168,7 +173,8 @@ async def first_view_cold_approx(
         "baseline": "raw_table_direct",
         "baseline_p50_ms": raw_p50_ms,
         "speedup": round(raw_p50_ms / timed["p50_ms"], 1),
-        "uniq_cold_p50_ms": uniq_cold_p50_ms,
+        "uniq_cold_p50_ms": uniq_cold_p50_ms,  # the dashboard client's, before
+        "uniq_cold_interleaved_p50_ms": interleaved["p50_ms"],  # alternating with these, same load
         "error_vs_exact": error,
         "load": [round(x, 2) for x in os.getloadavg()],
     }
