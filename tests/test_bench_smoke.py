@@ -44,7 +44,7 @@ def test_pipeline_bench_prints_every_figure_with_its_baseline() -> None:
         assert len(line["load"]) == 3
     assert lines["http_end_to_end"]["baseline"] == "raw_bulk_insert"
     stages = lines["stages_http"]["stages"]
-    assert set(stages) == {"validate", "publish", "read", "probe", "insert", "settle"}
+    assert set(stages) == {"validate", "pack", "publish", "read", "probe", "insert", "settle"}
     assert all(seconds > 0 for seconds in stages.values()), stages
     assert lines["freshness_p50_s"]["batches"] > 0
 
