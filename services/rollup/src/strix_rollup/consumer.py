@@ -64,8 +64,8 @@ _AT_ONCE = 0.001  # a fetch of the messages waiting now, no wait for more
 class BatchLimits:
     """Up to 100 messages of up to 500 events: microbatches of up to 50 k events, cut sooner when idle.
 
-    A fetch returns the messages waiting at once, or the first to arrive within `fetch_wait`; a batch short
-    of `max_messages` then lingers `linger` and takes what came meanwhile. Every insert costs a part in each table it fills
+    A fetch returns the messages waiting at once; when none wait, the first to arrive within `fetch_wait`, and
+    that batch lingers `linger` and takes what came meanwhile. Every insert costs a part in each table it fills
     (~15-20 ms each here, ~65 ms for the clickstream example's seven), so batches grow by themselves while
     ClickHouse is busy, and stay small, and fresh, while it is not."""
 
@@ -186,10 +186,7 @@ class PartitionWorker:
             await asyncio.sleep(self.limits.fetch_wait)
             return
         had_pin = self.puller.pin is not None
-        messages = await self.puller.fetch(self.limits.max_messages, self.limits.fetch_wait)
-        if messages and len(messages) < self.limits.max_messages and self.limits.linger > 0:
-            await asyncio.sleep(self.limits.linger)  # let the batch fill: every insert has a fixed cost
-            messages += await self.puller.fetch(self.limits.max_messages - len(messages), _AT_ONCE)
+        messages = await self._gather()
         if self.puller.lost_pin or (messages and not had_pin):
             self.puller.lost_pin = False
             self.reset()  # the partition was someone else's for a while: re-read its recorded boundary
@@ -239,6 +236,20 @@ class PartitionWorker:
             await self._close_batch(chosen_sequences, boundary)
             if batch is not None:
                 await self._committed(batch, batch.events - refused)
+
+    async def _gather(self) -> list[Msg]:
+        """The next batch's messages: those waiting now, at once; after idleness, the first to arrive within
+        `fetch_wait` and, after `linger`, those that came meanwhile. Messages already waiting mean the partition
+        is busy and its batches fill by themselves (the last batch took that long): lingering then only delays them."""
+        limit = self.limits.max_messages
+        messages = await self.puller.fetch(limit, _AT_ONCE)
+        if messages:
+            return messages
+        messages = await self.puller.fetch(limit, self.limits.fetch_wait)
+        if messages and len(messages) < limit and self.limits.linger > 0:
+            await asyncio.sleep(self.limits.linger)  # let the batch fill: every insert has a fixed cost
+            messages += await self.puller.fetch(limit - len(messages), _AT_ONCE)
+        return messages
 
     async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
         """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
