@@ -7,6 +7,8 @@ import json
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,6 +22,7 @@ from tests.support import graphql, post_events, wait_for_count
 pytestmark = pytest.mark.e2e
 
 TOTAL = "{ rows { events } cached }"
+JOIN_CONFIGS = Path(__file__).resolve().parent / "fixtures" / "join-configs"
 
 
 async def test_subscription_pushes_a_new_result_when_events_land(start_platform: PlatformFactory) -> None:
@@ -164,3 +167,65 @@ async def test_a_sliding_window_reuses_buckets_and_still_sees_late_events(start_
         assert again["reusedBuckets"] == hours + min(hours, previous_hours)  # and each paired one's partner
         assert again["rows"] == (await ask(monthly % ("true", "customers previous { events }")))["rows"]
         assert sum(row["events"] for row in again["rows"]) > 0
+
+
+async def test_a_join_subscription_pushes_a_new_result_when_either_module_gets_events(
+    start_platform: PlatformFactory,
+) -> None:
+    """shop joined with ads (tests/fixtures/join-configs): new shop events change `events`, new ads reports change
+    `joined.spend`; each push is checked against sums over the events sent."""
+    now = datetime.now(UTC)
+    rng = random.Random(31)
+
+    def shop(count: int) -> list[dict[str, Any]]:
+        moments = [now - timedelta(minutes=rng.randrange(1, 600)) for _ in range(count)]
+        return [{"ts": m.isoformat(), "market": "FI", "device": "mobile", "action": "view"} for m in moments]
+
+    def ads(count: int) -> list[dict[str, Any]]:
+        moments = [now - timedelta(minutes=rng.randrange(1, 600)) for _ in range(count)]
+        spends = [rng.choice(["0.50", "1.25", "2.00"]) for _ in range(count)]
+        return [
+            {"ts": m.isoformat(), "country": "FI", "device": "mobile", "spend": s}
+            for m, s in zip(moments, spends, strict=True)
+        ]
+
+    def spent(events: list[dict[str, Any]]) -> float:
+        return float(sum(Decimal(e["spend"]) for e in events))
+
+    first_shop, first_ads, more_shop, more_ads = shop(40), ads(30), shop(25), ads(20)
+    async with start_platform(JOIN_CONFIGS) as (platform, client):
+        await post_events(client, "shop", first_shop)
+        await post_events(client, "ads", first_ads)
+        await wait_for_count(client, "shop", "events", len(first_shop))
+        await wait_for_count(client, "ads", "reports", len(first_ads))
+        url = platform.http_url.replace("http://", "ws://") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+            init = {"type": "connection_init", "payload": {"Authorization": client.headers["Authorization"]}}
+            await ws.send(json.dumps(init))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            query = (
+                "subscription { shopWithAds(window: {last: 2, unit: DAY}, granularity: TOTAL, kind: FULL, "
+                "groupBy: [MARKET], metrics: [EVENTS], joinedMetrics: [SPEND]) { rows { market events joined { spend } } } }"
+            )
+            await ws.send(json.dumps({"id": "join", "type": "subscribe", "payload": {"query": query}}))
+
+            async def pushed() -> tuple[int, float]:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30))
+                assert message["type"] == "next", message
+                [row] = message["payload"]["data"]["shopWithAds"]["rows"]
+                assert row["market"] == "FI"
+                return row["events"], row["joined"]["spend"]
+
+            assert await pushed() == (len(first_shop), pytest.approx(spent(first_ads)))
+            # New events of the joined module only: the join is pushed again.
+            await post_events(client, "ads", more_ads)
+            seen = await pushed()
+            while seen[1] < spent(first_ads + more_ads) - 1e-9:
+                seen = await pushed()
+            assert seen == (len(first_shop), pytest.approx(spent(first_ads + more_ads)))
+            # And of the module itself.
+            await post_events(client, "shop", more_shop)
+            while seen[0] < len(first_shop + more_shop):
+                seen = await pushed()
+            assert seen == (len(first_shop + more_shop), pytest.approx(spent(first_ads + more_ads)))
+            await ws.send(json.dumps({"id": "join", "type": "complete"}))

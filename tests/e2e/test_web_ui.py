@@ -247,6 +247,52 @@ async def test_a_join_with_another_module_draws_both(site: Site, new_context: Co
     await page.locator(".result-panel").screenshot(path=screenshot_path("join"))
 
 
+SUM_OF_CELLS = """([selector, expected]) =>
+  [...document.querySelectorAll(selector)].reduce((sum, td) => sum + Number(td.dataset.value || 0), 0) === expected"""
+
+
+async def test_a_live_join_follows_new_events_of_either_module(site: Site, new_context: ContextFactory) -> None:
+    """A joined answer is pushed again when the joined module (repairs) gets events, and when the module itself
+    (arcade) does: a subscription over both, no polling. The sums are the GraphQL answer's plus what was sent."""
+    watched = await new_context()
+    page = await watched.page()
+    await sign_in(page, site.url)
+    await answered(page)
+    await page.locator("input[name=group-by][value=cabinet]").check()
+    await page.locator("select[name=join]").select_option("repairs")
+    await page.locator("select[name=join-kind]").select_option("LEFT")
+    await page.locator("input[name=live]").check()
+    query = await answered(page)
+    assert "arcadeWithRepairs(" in query
+    rows = (await ask(site.client, query))["arcadeWithRepairs"]["rows"]
+    repairs, plays = sum(r["joined"]["repairs"] or 0 for r in rows), sum(r["plays"] for r in rows)
+    repaired = ".result-panel td[data-metric=joined_repairs]"
+    played = ".result-panel td[data-metric=plays]"
+    await page.wait_for_function(SUM_OF_CELLS, arg=[repaired, repairs], timeout=20_000)
+
+    now = datetime.now(UTC)
+    cabinets = sorted({r["cabinet"] for r in site.repairs})
+    more_repairs = [
+        {
+            "repair_id": f"live-r-{i}",
+            "repaired_at": (now - timedelta(seconds=5)).isoformat(),
+            "cabinet": c,
+            "cost": "12.50",
+        }
+        for i, c in enumerate(cabinets * 2)
+    ]
+    await post_plays(site.client, more_repairs, "repairs")
+    await page.wait_for_function(SUM_OF_CELLS, arg=[repaired, repairs + len(more_repairs)], timeout=30_000)
+    more_plays = [
+        {**e, "play_id": f"live-p-{i}", "played_at": (now - timedelta(seconds=5)).isoformat()}
+        for i, e in enumerate(site.events[:9])
+    ]
+    await post_plays(site.client, more_plays)
+    await page.wait_for_function(SUM_OF_CELLS, arg=[played, plays + len(more_plays)], timeout=30_000)
+    assert int(await page.locator(".result-panel .freshness").get_attribute("data-updates") or 0) >= 3
+    await page.locator(".result-panel").screenshot(path=screenshot_path("join-live"))
+
+
 async def test_a_predefined_query_loads_into_the_form_and_answers_as_its_own_field(
     site: Site, new_context: ContextFactory
 ) -> None:

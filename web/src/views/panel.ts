@@ -44,8 +44,6 @@ export interface PanelOptions {
   modules?: ModuleInfo[];
 }
 
-const JOIN_REFRESH_MS = 30_000; // joins have no subscription: a live joined panel asks again this often
-
 /** "updated 2 s ago", "updated 3 min ago". */
 export function freshness(updatedAt: number, now: number): string {
   const seconds = Math.max(0, Math.round((now - updatedAt) / 1000));
@@ -77,7 +75,8 @@ export function mountPanel(
   const issues = problems(state, module);
   const query = state.visualization === "records" || issues.length ? null : buildQuery(state, module);
   const joined = joinedView(state, module, options.modules ?? [module]);
-  let poll: number | undefined;
+  // The answer's field: the module's, or its join's (joins are live too: pushed when either module changes).
+  const field = state.join ? (module.joins.find((j) => j.name === state.join?.name)?.graphqlName ?? "") : module.graphqlName;
 
   function show(answer: Answer): void {
     updatedAt = now();
@@ -116,16 +115,13 @@ export function mountPanel(
     }
     if (!body.childElementCount) clear(body, notice("loading", "Loading…"));
     body.dataset.state = "loading";
-    if (options.live && state.join) {
-      window.clearInterval(poll);
-      poll = window.setInterval(() => void refreshOnce(mine), JOIN_REFRESH_MS);
-    } else if (options.live) {
+    if (options.live) {
       stopLive();
       stopLive = subscribe<Record<string, Answer>>(
         buildSubscription(state, module),
         {},
         (data) => {
-          const answer = data[module.graphqlName];
+          const answer = data[field];
           if (mine === generation && answer !== undefined) show(answer);
         },
         (error) => {
@@ -142,7 +138,6 @@ export function mountPanel(
   }
 
   async function refreshOnce(mine: number): Promise<void> {
-    const field = state.join ? (module.joins.find((j) => j.name === state.join?.name)?.graphqlName ?? "") : module.graphqlName;
     try {
       const data = await request<Record<string, Answer>>(query ?? "");
       if (mine !== generation) return;
@@ -165,7 +160,6 @@ export function mountPanel(
     dispose: () => {
       generation += 1;
       stopLive();
-      window.clearInterval(poll);
       window.clearInterval(ticker);
       cleanup();
     },

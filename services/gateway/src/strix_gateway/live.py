@@ -1,7 +1,8 @@
 """Live results: fan rollup commit notices out to GraphQL subscriptions that care about them.
 
 One NATS subscription per gateway (`rollup.committed.>`), one queue per live query. A query is re-run when a
-commit of its module touches its window; notices arriving close together are coalesced into one re-run.
+commit of its module (or of either module, for a join) touches its window; notices arriving close together are
+coalesced into one re-run.
 """
 
 from __future__ import annotations
@@ -43,16 +44,19 @@ class LiveFeed:
             queue.put_nowait(notice)
 
     @asynccontextmanager
-    async def listen(self, module: str) -> AsyncIterator[asyncio.Queue[Committed]]:
+    async def listen(self, *modules: str) -> AsyncIterator[asyncio.Queue[Committed]]:
+        """One queue of the commit notices of these modules (a join listens to both of its sides)."""
         if not self._subscribed:
             self._subscribed = True
             await self.nc.subscribe(f"{COMMITTED_PREFIX}.>", cb=self._on_notice)
         queue: asyncio.Queue[Committed] = asyncio.Queue()
-        self.queues[module].add(queue)
+        for module in modules:
+            self.queues[module].add(queue)
         try:
             yield queue
         finally:
-            self.queues[module].discard(queue)
+            for module in modules:
+                self.queues[module].discard(queue)
 
 
 async def next_change(queue: asyncio.Queue[Committed], start: datetime, end: datetime) -> None:

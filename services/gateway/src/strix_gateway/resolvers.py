@@ -338,22 +338,35 @@ def live_resolver(types: ModuleTypes, run: QueryRunner, feed: LiveFeed) -> Any:
         except StrixError as exc:
             raise resolver_error(exc) from exc
 
-    async def _results(kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
-        layout = _layout(kwargs)
-        payload = {**request_dict(types.config, kwargs), "row_layout": layout}
-        context = kwargs["info"].context
-        # The door's check of the connection's credential, again before each re-run: a subscription outlives
-        # tokens and keys, so one that expired or was revoked ends it (the client reconnects with a fresh one).
-        recheck = context.get("recheck") if isinstance(context, dict) else None
-        async with feed.listen(types.config.module) as queue:
-            while True:
-                data = _as_mapping(await ask(run, payload), layout)
-                yield build_result(types, data, layout)
-                await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
-                if recheck is not None:
-                    await recheck()
+    def _results(kwargs: dict[str, Any]) -> AsyncGenerator[Any, None]:
+        return _live_results(types, run, feed, request_dict(types.config, kwargs), kwargs, (types.config.module,))
 
     return _with_signature(stream, _module_args(types), AsyncGenerator[types.result, None])  # type: ignore[name-defined]
+
+
+async def _live_results(
+    types: ModuleTypes,
+    run: QueryRunner,
+    feed: LiveFeed,
+    request: dict[str, Any],
+    kwargs: dict[str, Any],
+    modules: tuple[str, ...],
+    join: JoinTypes | None = None,
+) -> AsyncGenerator[Any, None]:
+    """The answer to `request`, then again whenever a commit of one of `modules` touches its window."""
+    layout = _layout(kwargs)
+    payload = {**request, "row_layout": layout}
+    context = kwargs["info"].context
+    # The door's check of the connection's credential, again before each re-run: a subscription outlives
+    # tokens and keys, so one that expired or was revoked ends it (the client reconnects with a fresh one).
+    recheck = context.get("recheck") if isinstance(context, dict) else None
+    async with feed.listen(*modules) as queue:
+        while True:
+            data = _as_mapping(await ask(run, payload), layout)
+            yield build_result(types, data, layout, join)
+            await next_change(queue, _time(data["start"]), _time(data["end"]))  # type: ignore[arg-type]
+            if recheck is not None:
+                await recheck()
 
 
 def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRunner) -> Any:
@@ -387,9 +400,8 @@ def predefined_resolver(types: ModuleTypes, query: PredefinedQuery, run: QueryRu
     return synthesise(args, types.result, handle)
 
 
-def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
-    derived = list(types.config.joins[join.name].metrics)
-    args = [
+def _join_args(types: ModuleTypes, join: JoinTypes) -> list[Arg]:
+    return [
         *_common_args(types),
         Arg(
             "joined_metrics",
@@ -401,18 +413,40 @@ def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
         Arg("group_by", list[join.key_enum] | None, "Shared dimensions to group by.", None),  # type: ignore[name-defined]
     ]
 
-    async def handle(kwargs: dict[str, Any]) -> Any:
-        payload = request_dict(types.config, kwargs)
-        payload["join"] = {
-            "name": join.name,
-            "kind": kwargs.get("kind", JoinKind.INNER).value,
-            "metrics": requested_metrics(join.other.config, kwargs, "joined_metrics", joined=True),
-            # The join's derived metrics selected in rows: computed after the join, from both sides.
-            "derived": selected_metrics(derived, kwargs["info"]._raw_info, ()),
-        }
-        return await answer(types, run, payload, kwargs, join)
 
-    return synthesise(args, join.result, handle)
+def _join_request(types: ModuleTypes, join: JoinTypes, kwargs: dict[str, Any]) -> dict[str, Any]:
+    payload = request_dict(types.config, kwargs)
+    payload["join"] = {
+        "name": join.name,
+        "kind": kwargs.get("kind", JoinKind.INNER).value,
+        "metrics": requested_metrics(join.other.config, kwargs, "joined_metrics", joined=True),
+        # The join's derived metrics selected in rows: computed after the join, from both sides.
+        "derived": selected_metrics(list(types.config.joins[join.name].metrics), kwargs["info"]._raw_info, ()),
+    }
+    return payload
+
+
+def join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner) -> Any:
+    async def handle(kwargs: dict[str, Any]) -> Any:
+        return await answer(types, run, _join_request(types, join, kwargs), kwargs, join)
+
+    return synthesise(_join_args(types, join), join.result, handle)
+
+
+def live_join_resolver(types: ModuleTypes, join: JoinTypes, run: QueryRunner, feed: LiveFeed) -> Any:
+    """The join field's arguments; a new result whenever a commit of either module touches the window."""
+    modules = (types.config.module, join.other.config.module)
+
+    async def stream(**kwargs: Any) -> AsyncGenerator[Any, None]:
+        try:
+            async for result in _live_results(
+                types, run, feed, _join_request(types, join, kwargs), kwargs, modules, join
+            ):
+                yield result
+        except StrixError as exc:
+            raise resolver_error(exc) from exc
+
+    return _with_signature(stream, _join_args(types, join), AsyncGenerator[join.result, None])  # type: ignore[name-defined]
 
 
 RecordsReader = Callable[[RecordsRequest], Awaitable[RecordsResponse]]

@@ -39,6 +39,7 @@ from strix_gateway.resolvers import (
     RecordsReader,
     caller_of,
     join_resolver,
+    live_join_resolver,
     live_resolver,
     module_resolver,
     predefined_resolver,
@@ -46,7 +47,9 @@ from strix_gateway.resolvers import (
 )
 from strix_gateway.types import (
     LONG_SCALAR,
+    JoinTypes,
     Long,
+    ModuleTypes,
     Removed,
     build_join_types,
     build_module_types,
@@ -158,6 +161,7 @@ def build_schema(
         description="The modules this deployment serves that the caller may read: their dimensions, metrics, "
         "rollups, joins and predefined queries, typed and described (what a query builder is generated from).",
     )
+    joins: dict[str, tuple[ModuleTypes, JoinTypes]] = {}  # field name -> the join's types (queries, subscriptions)
     for name, module_types in types.items():
         config = module_types.config
         fields[name] = strawberry.field(
@@ -178,6 +182,7 @@ def build_schema(
             )
         for join_name, spec in config.joins.items():
             join_types = build_join_types(module_types, join_name, types[spec.module])
+            joins[f"{name}_with_{join_name}"] = (module_types, join_types)
             fields[f"{name}_with_{join_name}"] = strawberry.field(
                 resolver=join_resolver(module_types, join_types, run),
                 name=camel(name) + "With" + pascal(join_name),
@@ -198,6 +203,15 @@ def build_schema(
             )
             for name, module_types in types.items()
         }
+        for field_name, (module_types, join_types) in joins.items():
+            name, join_name = module_types.config.module, join_types.name
+            live[field_name] = strawberry.subscription(
+                resolver=live_join_resolver(module_types, join_types, run, feed),
+                name=camel(name) + "With" + pascal(join_name),
+                description=describe(module_types.config.joins[join_name], join_name)
+                + f" ({name} joined with {join_types.other.config.module}). Pushed again whenever new events of "
+                "either module change the window.",
+            )
         subscription_type = strawberry.type(
             type("Subscription", (), {"__annotations__": {}, **live}),
             description="Live results: each module's query, pushed again whenever new events change its window.",
