@@ -7,14 +7,17 @@ sum) and each bucket's start is converted once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from strix_contracts.query import Row
 from strix_query.compiler import CompiledQuery
 from strix_query.validation import check_row_count
+
+V = TypeVar("V")
 
 
 def _number(value: Any) -> float | int | None:
@@ -53,8 +56,8 @@ def result_rows(compiled: CompiledQuery, values_of_rows: list[tuple[Any, ...]], 
     if len(metric_columns) != len(metrics):
         raise ValueError(f"{len(metric_columns)} metric columns for {len(metrics)} metrics")
     count = len(values_of_rows)
-    dims_of_rows = [dict(zip(dimensions, values, strict=True)) for values in zip(*dimension_columns, strict=True)]
-    metrics_of_rows = [dict(zip(metrics, values, strict=True)) for values in zip(*metric_columns, strict=True)]
+    dims_of_rows = as_dicts(dimensions, dimension_columns, count)
+    metrics_of_rows = as_dicts(metrics, metric_columns, count)
     others: list[bool] = [False] * count  # a row of the groups beyond the top N: every dimension null
     if len(dimension_columns) == 1:
         others = [v is None for v in dimension_columns[0]]
@@ -62,11 +65,22 @@ def result_rows(compiled: CompiledQuery, values_of_rows: list[tuple[Any, ...]], 
         others = [all(v is None for v in values) for values in zip(*dimension_columns, strict=True)]
     return [
         Row(bucket=bucket, dimensions=dims, metrics=values, others=other)
-        for bucket, dims, values, other in zip(
-            buckets,
-            dims_of_rows or [{} for _ in range(count)],
-            metrics_of_rows or [{} for _ in range(count)],
-            others,
-            strict=True,
-        )
+        for bucket, dims, values, other in zip(buckets, dims_of_rows, metrics_of_rows, others, strict=True)
     ]
+
+
+def as_dicts(names: Sequence[str], columns: Sequence[Sequence[V]], count: int) -> list[dict[str, V]]:
+    """Row `i` of `columns` as {name: value}, for `count` rows. Up to three names (a row's usual dimensions or
+    metrics) as a dict display, three times faster than dict(zip(...)) per row."""
+    if not names:
+        return [{} for _ in range(count)]
+    if len(names) == 1:
+        (a,) = names
+        return [{a: x} for x in columns[0]]
+    if len(names) == 2:
+        a, b = names
+        return [{a: x, b: y} for x, y in zip(*columns, strict=True)]
+    if len(names) == 3:
+        a, b, c = names
+        return [{a: x, b: y, c: z} for x, y, z in zip(*columns, strict=True)]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
