@@ -346,14 +346,20 @@ def compared_span(plan: QueryPlan, starts: list[datetime], start: datetime, end:
     main, earlier, lag = plan.main, comparison.earlier, comparison.lag
     paired_end = min(end, comparison.until)
     before_start, before_end = start - lag, paired_end - lag
-    bucket_map: dict[datetime | None, datetime | None] = {s - lag: s for s in starts if start <= s < paired_end}
+    # The bounds and buckets the rows are compared with, in the rows' own zone: aware datetimes of one tzinfo
+    # compare field by field, of two (UTC here, the query's zone there) through both offsets, per row.
+    tz = main.tz
+    local_start, local_before_end = start.astimezone(tz), before_end.astimezone(tz)
+    bucket_map: dict[datetime | None, datetime | None] = {
+        (s - lag).astimezone(tz): s.astimezone(tz) for s in starts if start <= s < paired_end
+    }
     if start >= paired_end:  # the last days of a month longer than the one before: nothing to compare with
-        return ComparedSpan(start, main.over(start, end), None, None, before_end, bucket_map)
+        return ComparedSpan(local_start, main.over(start, end), None, None, local_before_end, bucket_map)
     if before_end >= start and earlier.source.label == main.source.label:
         # The periods touch or overlap (a first view compared with the previous period): one statement reads
         # both, which ClickHouse spreads over the month partitions' parts. Measured on the benchmark's rollup:
         # both 30-day periods at once 487 ms, one after the other 920 ms.
-        return ComparedSpan(start, None, None, main.over(before_start, end), before_end, bucket_map)
+        return ComparedSpan(local_start, None, None, main.over(before_start, end), local_before_end, bucket_map)
     return ComparedSpan(
-        start, main.over(start, end), earlier.over(before_start, before_end), None, before_end, bucket_map
+        local_start, main.over(start, end), earlier.over(before_start, before_end), None, local_before_end, bucket_map
     )
