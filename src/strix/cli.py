@@ -77,7 +77,9 @@ def build_parser(settings: StrixSettings) -> argparse.ArgumentParser:
     up.add_argument(
         "--demo", action="store_true", help="also generate a live clickstream (needs the clickstream module)"
     )
-    up.add_argument("--demo-rate", type=_demo_rate, default=200.0, help="demo events per second (1..5000)")
+    up.add_argument(
+        "--demo-rate", type=_demo_rate, default=2.0, help="demo events per second, live and in its history (1..5000)"
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -179,7 +181,12 @@ async def _run(args: argparse.Namespace) -> int:
 
             key_id, key = await demo_key(platform.nc)  # the generator posts as a producer; revoked at stop
             url = f"{platform.http_url}/v1/modules/clickstream/events"
-            generator = DemoGenerator(url, rate=args.demo_rate, headers={"Authorization": f"Bearer {key}"})
+            generator = DemoGenerator(
+                url,
+                rate=args.demo_rate,
+                headers={"Authorization": f"Bearer {key}"},
+                mark=args.data_dir / "demo-reached",  # a restart posts only the history it missed
+            )
             assert platform.app is not None
             doors = options.doors
             verifier = CallerVerifier(platform.nc, issuer=doors.issuer, audience=doors.audience)

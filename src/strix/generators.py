@@ -7,9 +7,10 @@ popular), then products of that group, sometimes add to cart and sometimes buy.
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -71,6 +72,31 @@ def clickstream_events(
             event["quantity"] = rng.randrange(1, 4)
         events.append(event)
     return events
+
+
+def daily_shape(moment: datetime) -> float:
+    """How busy the store is at `moment` against its daily average: 0.4 at 04:00 UTC up to 1.6 at 16:00 (a day
+    averages 1). The demo's history and its live stream follow this one curve, so a day compares with the day
+    before and the week before within a few per cent, and an hourly line has a day's rhythm."""
+    hours = moment.hour + moment.minute / 60 + moment.second / 3600
+    return 1 + 0.6 * math.sin(2 * math.pi * (hours - 10) / 24)
+
+
+def clickstream_history(
+    rng: random.Random, rate: float, start: datetime, end: datetime, customers: int = 500
+) -> Iterator[list[dict[str, Any]]]:
+    """`rate` events a second on average over [start, end), shaped by `daily_shape`, one hour at a time and the
+    newest hour first (the last day is queryable first). Lazy: eight days at a few events a second are a million
+    events, which would not sit in memory as dicts."""
+    hour_end = end
+    while hour_end > start:
+        hour_start = max(start, hour_end - timedelta(hours=1))
+        seconds = (hour_end - hour_start).total_seconds()
+        expected = rate * seconds * daily_shape(hour_start + (hour_end - hour_start) / 2)
+        count = int(expected) + (1 if rng.random() < expected - int(expected) else 0)
+        if count:
+            yield clickstream_events(rng, count, hour_start, hour_end, customers)
+        hour_end = hour_start
 
 
 def gaming_events(

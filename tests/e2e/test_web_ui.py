@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -158,10 +159,17 @@ async def test_every_visualization_draws_the_answer(site: Site, new_context: Con
         await page.locator(".result-panel").screenshot(path=screenshot_path(visualization))
 
     # Raw events, a page at a time: the second page holds the next 25, older ones.
-    state = {**base, "visualization": "records"}
+    state = {**base, "visualization": "records", "timeZone": "Asia/Kolkata"}
     await page.goto(site.url + "/?" + str(httpx.QueryParams({"q": json.dumps(state)})))
     table = page.locator(".result-panel table.records tbody tr")
     await expect(table).to_have_count(25, timeout=20_000)
+    # Times as wall times of the question's zone, named in the header; the instant itself on hover.
+    await expect(page.locator(".result-panel table.records th", has_text="(Asia/Kolkata)")).to_have_count(1)
+    stamp = table.first.locator("td[data-instant]")
+    instant = await stamp.get_attribute("data-instant") or ""
+    wall = datetime.fromisoformat(instant).astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M:%S")
+    await expect(stamp).to_have_text(wall)
+    assert await stamp.get_attribute("title") == instant
     first_page = await table.first.text_content()
     await page.get_by_role("button", name="Older →").click()
     await expect(page.get_by_text("Page 2")).to_be_visible()

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { formatChangeRatio, formatValue } from "../src/model/format";
-import { groupedChart, kpis, timeChart, type Answer } from "../src/model/results";
+import { groupedChart, kpis, timeChart, valueLabel, type Answer } from "../src/model/results";
 import { ARCADE } from "./fixtures";
 
 const [plays, takings] = ARCADE.metrics as [NonNullable<(typeof ARCADE.metrics)[0]>, NonNullable<(typeof ARCADE.metrics)[1]>];
@@ -45,5 +45,13 @@ describe("answers as chart data", () => {
     expect(formatValue(12.345, { unit: "ms", format: null }, "en-US")).toBe("12.35 ms");
     expect(formatChangeRatio(0.25, "en-US")).toBe("+25%");
     expect(formatValue(null, plays)).toBe("–");
+  });
+
+  it("shows a DateTime dimension in the answer's zone and other dimensions as they are", () => {
+    const signedUp = { ...cabinet, name: "signed_up", graphqlName: "signedUp", type: "DATETIME" as const, allowedValues: null };
+    expect(valueLabel(signedUp, "2026-11-22T10:00:00+00:00", "Asia/Kolkata")).toBe("2026-11-22 15:30:00");
+    expect(valueLabel(cabinet, "tetra_2", "Asia/Kolkata")).toBe("tetra-2");
+    const data = groupedChart({ ...answer([{ signedUp: "2026-11-22T10:00:00Z", plays: 1 }]), timeZone: "Europe/Helsinki" }, [plays], [signedUp]);
+    expect(data.categories).toEqual(["2026-11-22 12:00:00"]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 
-import { instantToWallTime, wallTimeToRfc3339, zoneOffsetMinutes } from "../src/model/window";
+import { formatInstant, instantToWallTime, wallTimeToRfc3339, zoneOffsetMinutes } from "../src/model/window";
 
 describe("wall times in the viewer's zone", () => {
   it("takes the offset in force at that instant, across a daylight-saving change", () => {
@@ -19,5 +19,13 @@ describe("wall times in the viewer's zone", () => {
 
   it("refuses text that is not a date and time", () => {
     expect(() => wallTimeToRfc3339("yesterday", "UTC")).toThrow(/not a date and time/);
+  });
+
+  it("shows an instant of the API as wall time in the viewer's zone, whatever offset it was written with", () => {
+    expect(formatInstant("2026-12-05T05:04:12.345Z", "Europe/Helsinki")).toBe("2026-12-05 07:04:12");
+    expect(formatInstant("2026-07-15T10:00:00+03:00", "America/St_Johns")).toBe("2026-07-15 04:30:00");
+    expect(formatInstant("2026-12-05T05:04:12+00:00", "UTC")).toBe("2026-12-05 05:04:12");
+    expect(formatInstant("not a time", "UTC")).toBe("not a time");
+    expect(formatInstant("2026", "UTC")).toBe("2026"); // a number-like text is not taken for a year
   });
 });

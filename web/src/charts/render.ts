@@ -59,8 +59,19 @@ export function renderKpi(container: HTMLElement, state: BuilderState, module: M
   return () => undefined;
 }
 
-function cell(dim: DimensionInfo, row: Row): HTMLElement {
-  return h("td", { "data-dimension": dim.name }, row.others ? "Others" : valueLabel(dim, row[dim.graphqlName]));
+function cell(dim: DimensionInfo, row: Row, timeZone: string): HTMLElement {
+  const value = row[dim.graphqlName];
+  const instant = dim.type === "DATETIME" && typeof value === "string" ? value : null;
+  return h(
+    "td",
+    { "data-dimension": dim.name, title: instant },
+    row.others ? "Others" : valueLabel(dim, value, timeZone),
+  );
+}
+
+/** A column header; time columns name the zone their wall times are in. */
+function zoned(label: string, timeZone: string): HTMLElement {
+  return h("th", { scope: "col", title: `Times in ${timeZone}` }, label, " ", h("span", { class: "zone" }, `(${timeZone})`));
 }
 
 export function renderTable(container: HTMLElement, state: BuilderState, module: ModuleInfo, answer: Answer): Cleanup {
@@ -70,8 +81,8 @@ export function renderTable(container: HTMLElement, state: BuilderState, module:
   const head = h(
     "tr",
     {},
-    bucketed ? h("th", { scope: "col" }, "Time") : null,
-    dims.map((d) => h("th", { scope: "col" }, labelOf(d))),
+    bucketed ? zoned("Time", answer.timeZone) : null,
+    dims.map((d) => (d.type === "DATETIME" ? zoned(labelOf(d), answer.timeZone) : h("th", { scope: "col" }, labelOf(d)))),
     metrics.map((m) => h("th", { scope: "col", class: "num", title: m.description ?? "" }, labelOf(m))),
   );
   const body = answer.rows.map((row) =>
@@ -79,7 +90,7 @@ export function renderTable(container: HTMLElement, state: BuilderState, module:
       "tr",
       { class: row.others ? "others" : null },
       bucketed ? h("td", { "data-bucket": row.bucket ?? "" }, (row.bucket ?? "").slice(0, 16).replace("T", " ")) : null,
-      dims.map((d) => cell(d, row)),
+      dims.map((d) => cell(d, row, answer.timeZone)),
       metrics.map((m) => {
         const value = row[m.graphqlName];
         const change = row.change?.[m.graphqlName] ?? null;

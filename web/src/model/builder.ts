@@ -389,5 +389,5 @@ export function buildRecordsQuery(
 export function recordFieldsQuery(module: ModuleInfo): string {
   const typeName = module.recordsField ? module.recordsField.slice(0, -"Records".length) : module.graphqlName;
   const pascalName = typeName.slice(0, 1).toUpperCase() + typeName.slice(1);
-  return `query StrixRecordFields { __type(name: "${pascalName}Record") { fields { name description } } }`;
+  return `query StrixRecordFields { __type(name: "${pascalName}Record") { fields { name description type { name ofType { name } } } } }`;
 }

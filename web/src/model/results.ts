@@ -3,6 +3,7 @@
 
 import type { BuilderState } from "./builder";
 import { asText, formatBucket } from "./format";
+import { formatInstant } from "./window";
 import { labelOf, type DimensionInfo, type MetricInfo, type ModuleInfo } from "./metadata";
 
 export type Row = Record<string, unknown> & {
@@ -50,15 +51,17 @@ export function chosenDimensions(state: BuilderState, module: ModuleInfo): Dimen
 }
 
 /** The label of a row's group: its dimension values joined, "Others" for the others row, "All" without groups. */
-export function groupLabel(row: Row, dims: DimensionInfo[]): string {
+export function groupLabel(row: Row, dims: DimensionInfo[], timeZone?: string): string {
   if (row.others) return "Others";
   if (!dims.length) return "All";
-  return dims.map((d) => String(valueLabel(d, row[d.graphqlName]))).join(" · ");
+  return dims.map((d) => String(valueLabel(d, row[d.graphqlName], timeZone))).join(" · ");
 }
 
-/** A dimension value as the config stores it (an enum value name maps back to its value). */
-export function valueLabel(dim: DimensionInfo, value: unknown): string {
+/** A dimension value as the config stores it (an enum value name maps back to its value); a DateTime one as
+ * wall time in `timeZone` (the answer's: the viewer's unless the question chose another). */
+export function valueLabel(dim: DimensionInfo, value: unknown, timeZone?: string): string {
   if (value === null || value === undefined) return "–";
+  if (dim.type === "DATETIME" && typeof value === "string" && timeZone) return formatInstant(value, timeZone);
   const allowed = dim.allowedValues?.find((a) => a.graphqlName === value);
   return allowed ? allowed.value : asText(value);
 }
@@ -70,7 +73,7 @@ function numeric(value: unknown): number | null {
 /** Bars and pies: one category per group, one series per metric, rows in the answer's order. */
 export function groupedChart(answer: Answer, metrics: MetricInfo[], dims: DimensionInfo[]): ChartData {
   return {
-    categories: answer.rows.map((r) => groupLabel(r, dims)),
+    categories: answer.rows.map((r) => groupLabel(r, dims, answer.timeZone)),
     series: metrics.map((m) => ({
       name: labelOf(m),
       metric: m.name,
@@ -87,7 +90,7 @@ export function timeChart(answer: Answer, metrics: MetricInfo[], dims: Dimension
   const index = new Map(buckets.map((b, i) => [b, i]));
   const series = new Map<string, Series>();
   for (const row of answer.rows) {
-    const group = groupLabel(row, dims);
+    const group = groupLabel(row, dims, answer.timeZone);
     for (const m of metrics) {
       const name = dims.length ? (metrics.length > 1 ? `${group} · ${labelOf(m)}` : group) : labelOf(m);
       let s = series.get(name);

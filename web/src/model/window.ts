@@ -68,6 +68,17 @@ export function instantToWallTime(instant: number, timeZone: string): string {
   return `${p.year}-${two(p.month)}-${two(p.day)}T${two(p.hour)}:${two(p.minute)}`;
 }
 
+/** An instant the API wrote (RFC 3339, any offset) as wall time in `timeZone`, "2026-12-05 09:04:12"; what is
+ * not an instant comes back as it was. Record tables and DateTime dimensions show times this way, with the zone
+ * in their column header, as the time axes do. */
+export function formatInstant(value: string, timeZone: string): string {
+  const instant = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(value) || Number.isNaN(instant)) return value;
+  const p = parts(instant, timeZone);
+  const two = (n: number | undefined): string => String(n ?? 0).padStart(2, "0");
+  return `${p.year}-${two(p.month)}-${two(p.day)} ${two(p.hour)}:${two(p.minute)}:${two(p.second)}`;
+}
+
 /** The WindowInput argument of a query, as GraphQL literal fields. */
 export function windowArgument(window: WindowSpec, timeZone: string): Record<string, unknown> {
   switch (window.kind) {

@@ -138,6 +138,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
   function panelElement(panel: Panel): HTMLElement {
     const module = options.modules.find((m) => m.name === panel.query.module);
     const body = h("div", { class: "dash-panel-body" });
+    const freshSlot = h("div", { class: "fresh-slot" }); // the freshness line: in the head, never over content
     const tools = editing()
       ? h(
           "div",
@@ -150,7 +151,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
     const element = h(
       "article",
       { class: "dash-panel panel", role: "listitem", "data-panel": panel.id, "aria-label": panel.title || panel.id },
-      h("header", { class: "dash-panel-head" }, h("h3", {}, panel.title || (module ? labelOf(module) : panel.query.module)), tools),
+      h("header", { class: "dash-panel-head" }, h("h3", {}, panel.title || (module ? labelOf(module) : panel.query.module)), freshSlot, tools),
       body,
       editing() ? dragHandle(panel.id, true) : null,
     );
@@ -163,7 +164,7 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
       return element;
     }
     const state = normalise(fromPanelQuery(panel.query, panel.visualization), module);
-    const view = mountPanel(body, state, module, { live: panel.visualization !== "records", modules: options.modules });
+    const view = mountPanel(body, state, module, { live: panel.visualization !== "records", modules: options.modules, freshnessIn: freshSlot });
     views.set(panel.id, view);
     void view.refresh();
     return element;

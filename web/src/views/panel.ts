@@ -42,6 +42,8 @@ export interface PanelOptions {
   now?: () => number;
   /** Every module's metadata (a joined question labels the joined module's metrics from it). */
   modules?: ModuleInfo[];
+  /** Where the freshness line goes (a dashboard panel's head); above the answer when not given. */
+  freshnessIn?: HTMLElement;
 }
 
 /** "updated 2 s ago", "updated 3 min ago". */
@@ -61,7 +63,7 @@ export function mountPanel(
   const now = options.now ?? Date.now;
   const body = h("div", { class: "panel-body" });
   const fresh = h("span", { class: "freshness muted small", "aria-live": "off" });
-  if (options.live) container.append(fresh);
+  if (options.live) (options.freshnessIn ?? container).append(fresh);
   container.append(body);
   let cleanup: Cleanup = () => undefined;
   let generation = 0;

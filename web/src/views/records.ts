@@ -5,6 +5,7 @@ import { request } from "../api/graphql";
 import { buildRecordsQuery, recordFieldsQuery, type BuilderState } from "../model/builder";
 import type { ModuleInfo } from "../model/metadata";
 import { asText } from "../model/format";
+import { formatInstant } from "../model/window";
 import { clear, h, notice } from "./dom";
 import { errorNotice } from "./errors";
 
@@ -16,20 +17,31 @@ interface Page {
   end: string;
 }
 
+interface RecordField {
+  name: string;
+  description: string | null;
+  type?: { name: string | null; ofType: { name: string | null } | null } | null;
+}
+
 const PAGE_SIZE = 25;
+
+/** Whether a record field holds instants (the GraphQL DateTime scalar, nullable or not). */
+function isInstant(field: RecordField): boolean {
+  return (field.type?.name ?? field.type?.ofType?.name) === "DateTime";
+}
 
 export function renderRecords(container: HTMLElement, state: BuilderState, module: ModuleInfo): () => void {
   let alive = true;
   const cursors: (string | null)[] = [null]; // cursors[i]: the `after` of page i
   let pageIndex = 0;
-  let fields: { name: string; description: string | null }[] = [];
+  let fields: RecordField[] = [];
 
   async function load(): Promise<void> {
     clear(container, notice("loading", "Loading events…"));
     container.dataset.state = "loading";
     try {
       if (!fields.length) {
-        const meta = await request<{ __type: { fields: { name: string; description: string | null }[] } | null }>(
+        const meta = await request<{ __type: { fields: RecordField[] } | null }>(
           recordFieldsQuery(module),
         );
         fields = meta.__type?.fields ?? [];
@@ -57,11 +69,23 @@ export function renderRecords(container: HTMLElement, state: BuilderState, modul
     const table = h(
       "table",
       { class: "result records" },
-      h("thead", {}, h("tr", {}, fields.map((f) => h("th", { scope: "col", title: f.description ?? "" }, f.name)))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          fields.map((f) =>
+            isInstant(f)
+              ? h("th", { scope: "col", title: `${f.description ?? f.name}; times in ${state.timeZone}` }, f.name, " ", h("span", { class: "zone" }, `(${state.timeZone})`))
+              : h("th", { scope: "col", title: f.description ?? "" }, f.name),
+          ),
+        ),
+      ),
       h(
         "tbody",
         {},
-        page.records.map((r) => h("tr", {}, fields.map((f) => h("td", {}, asText(r[f.name]))))),
+        page.records.map((r) => h("tr", {}, fields.map((f) => cell(f, r[f.name])))),
       ),
     );
     const pager = h(
@@ -72,6 +96,13 @@ export function renderRecords(container: HTMLElement, state: BuilderState, modul
       h("button", { type: "button", disabled: !page.hasNextPage, onclick: () => void go(pageIndex + 1) }, "Older →"),
     );
     clear(container, h("div", { class: "table-wrap", tabindex: 0, role: "region", "aria-label": "Events table" }, table), pager);
+  }
+
+  function cell(field: RecordField, value: unknown): HTMLElement {
+    if (isInstant(field) && typeof value === "string") {
+      return h("td", { title: value, "data-instant": value }, formatInstant(value, state.timeZone));
+    }
+    return h("td", {}, asText(value));
   }
 
   async function go(index: number): Promise<void> {
