@@ -308,7 +308,8 @@ export function mountDashboard(root: HTMLElement, options: DashboardPageOptions)
     const changes = differences(mine, theirs);
     const box = dialog(
       "Someone saved first",
-      h("p", {}, `${message} ${person(theirs.updatedBy, theirs.updatedByName, currentSubject())} saved revision ${theirs.revision} since you opened it.`),
+      // The service's message is for API callers; a person reads who saved what, and what differs.
+      h("p", { title: message }, `${person(theirs.updatedBy, theirs.updatedByName, currentSubject()).replace(/^you$/, "You (elsewhere)")} saved revision ${theirs.revision} since you opened it. What differs from yours:`),
       h("ul", { class: "changes" }, (changes.length ? changes : ["the same panels: only the revision moved on"]).map((c) => h("li", {}, c))),
       h(
         "div",
