@@ -8,7 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from strix.generators import DRAWS, config_events
+from strix.generators import DRAWS, clickstream_history, config_events, daily_shape
 from strix_config.fieldtypes import FIELD_TYPES
 from strix_config.model import ModuleConfig
 from strix_ingestion.validation import build_codec, decode_events
@@ -57,3 +57,19 @@ def test_events_of_every_field_type_are_accepted_by_ingestion_within_their_bound
     assert len({e["id"] for e in events}) == 300
     seen = [e for e in events if "seen" in e]  # an optional field: left out of about a fifth
     assert 0 < len(seen) < len(events) and all(datetime.fromisoformat(e["seen"]) >= START for e in seen)
+
+
+def test_the_demo_history_is_the_live_rate_on_one_daily_curve_newest_hour_first() -> None:
+    day = datetime(2026, 12, 1, tzinfo=UTC)
+    # The curve averages 1 over a day (so a day holds rate * 86 400 events) and peaks in the afternoon.
+    minutes = [daily_shape(day + timedelta(minutes=m)) for m in range(24 * 60)]
+    assert abs(sum(minutes) / len(minutes) - 1) < 1e-9
+    assert max(minutes) == daily_shape(day + timedelta(hours=16)) and min(minutes) == daily_shape(
+        day + timedelta(hours=4)
+    )
+    hours = list(clickstream_history(random.Random(3), 2.0, day, day + timedelta(days=2)))
+    starts = [min(e["ts"] for e in hour) for hour in hours]
+    assert starts == sorted(starts, reverse=True) and len(hours) == 48
+    first, second = sum(len(h) for h in hours[:24]), sum(len(h) for h in hours[24:])
+    assert abs(first + second - 2.0 * 2 * 86_400) < 2 * 86_400 * 0.01  # the rate, within 1 %
+    assert abs(first - second) / second < 0.02  # a day compares with the day before
