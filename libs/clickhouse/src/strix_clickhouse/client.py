@@ -1,20 +1,29 @@
 """One ClickHouse client for every service: chDB embedded (`chdb:///path`) or a server (`http://...`).
 
-clickhouse-connect has no async client over chDB, so calls run in a worker thread; chDB releases the GIL while
-a query runs. Names are always fully qualified with the database, so one client serves several databases
-(tests give each case its own database inside the one chDB store a process may open).
+clickhouse-connect has no async client over chDB, so calls run in worker threads of the client's own; chDB releases
+the GIL while a query runs. chDB runs one statement at a time (its engine handle's lock), so embedded calls get one
+thread: statements queue in the order they were made, not in whichever order a lock lets blocked threads in, and
+calls waiting for the engine no longer hold threads of the event loop's default executor (6 here), which everything
+else calling `asyncio.to_thread` shares (the Kafka source's polls). `busy_seconds` sums the time calls ran: embedded,
+the engine's busy time (its share of the wall time says how close chDB is to saturation). Names are always fully
+qualified with the database, so one client serves several databases (tests give each case its own database inside
+the one chDB store a process may open).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import clickhouse_connect
 import pyarrow as pa
@@ -22,6 +31,10 @@ import pyarrow.ipc as pa_ipc
 from clickhouse_connect.driver.client import Client
 
 from strix_clickhouse.ddl import Statement
+
+T = TypeVar("T")
+# A server answers statements side by side: as many threads as asyncio's default executor had.
+SERVER_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
 @dataclass(frozen=True)
@@ -37,16 +50,31 @@ class ClickHouse:
         self._client = client
         self.database = database
         self.url = url
+        threads = 1 if self.embedded else SERVER_THREADS
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="clickhouse")
+        self.busy_seconds = 0.0
 
     @property
     def embedded(self) -> bool:
         return self.url.startswith("chdb:")
 
+    async def _call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`function` in the client's threads (with the caller's context variables, as asyncio.to_thread)."""
+        call = functools.partial(contextvars.copy_context().run, self._timed, function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _timed(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        began = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.busy_seconds += time.perf_counter() - began
+
     async def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> None:
-        await asyncio.to_thread(self._client.command, sql, parameters=dict(parameters or {}))
+        await self._call(self._client.command, sql, parameters=dict(parameters or {}))
 
     async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        result = await asyncio.to_thread(self._client.query, sql, parameters=dict(parameters or {}))
+        result = await self._call(self._client.query, sql, parameters=dict(parameters or {}))
         return QueryResult(columns=list(result.column_names), rows=[tuple(r) for r in result.result_rows])
 
     async def insert_columns(
@@ -57,7 +85,7 @@ class ClickHouse:
     ) -> None:
         names = list(columns)
         data = [list(columns[n]) for n in names]
-        await asyncio.to_thread(
+        await self._call(
             self._client.insert,
             table,
             data,
@@ -69,9 +97,7 @@ class ClickHouse:
 
     async def insert_arrow(self, table: str, data: pa.Table, settings: Mapping[str, Any] | None = None) -> None:
         """An Arrow table as one block (FORMAT Arrow): no Python object per value on the way (arrow.py)."""
-        await asyncio.to_thread(
-            self._client.insert_arrow, table, data, database=self.database, settings=dict(settings or {})
-        )
+        await self._call(self._client.insert_arrow, table, data, database=self.database, settings=dict(settings or {}))
 
     @contextmanager
     def local_table(self, data: pa.Table) -> Iterator[str]:
@@ -101,6 +127,7 @@ class ClickHouse:
 
     def close(self) -> None:
         self._client.close()
+        self._executor.shutdown(wait=False)
 
 
 def _string_literal(text: str) -> str:
