@@ -72,6 +72,11 @@ def event_size(event: Any) -> int:
     return len(_encoder.encode(event)) + 2
 
 
+def encoded_size(events: list[Any]) -> int:
+    """Bytes these events take in one message: at least `event_size` of each of them."""
+    return len(_encoder.encode(events))
+
+
 def _pack(events: list[Any], positions: list[int], limit: int) -> list[tuple[bytes, int]]:
     """Payloads of consecutive events: at most EVENTS_PER_MESSAGE each, at most `limit` bytes. A chunk of 500 is
     encoded whole (the fast path); only one too large for a message is encoded again event by event."""

@@ -40,7 +40,7 @@ from strix_contracts.errors import StrixError
 from strix_contracts.subjects import dead_letter_subject
 from strix_ingestion.batches import HEADER_ALLOWANCE, build_messages
 from strix_ingestion.publisher import EventPublisher
-from strix_ingestion.topics import TopicMessage, decode_topic_batch, plan_offsets
+from strix_ingestion.topics import TopicMessage, decode_topic_batch, next_poll, plan_offsets
 from strix_ingestion.validation import EventCodec
 from strix_runtime.buckets import key_value
 from strix_runtime.logs import get_logger
@@ -147,12 +147,15 @@ class TopicPump:
 
     async def run(self, stopping: asyncio.Event) -> None:
         consumer = self._subscribed()
+        poll = next_poll(0, self.max_messages)
         try:
             while not stopping.is_set():
                 try:
                     timer = _Timer(self.config.module)
-                    polled = await asyncio.to_thread(consumer.consume, self.max_messages, 0.5)
+                    polled = await asyncio.to_thread(consumer.consume, poll, 0.5)
                     timer.lap("poll")
+                    if polled:
+                        poll = next_poll(poll, self.max_messages)
                     for message in polled:
                         error = message.error()
                         if error is not None and self.protocol == "consumer" and consumer_protocol_refused(error):

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from strix_contracts.deadletters import DeadLetter
-from strix_ingestion.batches import event_size
+from strix_ingestion.batches import encoded_size, event_size
 from strix_ingestion.validation import EventCodec, decode_body
 
 # What a poison message can make msgspec raise while it is renamed or split (not only DecodeError: an integer of
@@ -47,6 +47,17 @@ def plan_offsets(offsets: list[int], recorded: tuple[int, int] | None, max_messa
         inside = sum(1 for o in offsets if o <= recorded[1])
         return inside if offsets[inside - 1] == recorded[1] else 0
     return min(len(offsets), max_messages)
+
+
+# The first poll asks for this many messages; each poll that brings any asks for four times more, up to the
+# pump's largest batch. A whole first poll (500 messages) made the first batch, and so the first event counted,
+# wait until all of them were validated, stored and inserted.
+FIRST_POLL = 16
+
+
+def next_poll(size: int, largest: int) -> int:
+    """Messages the next poll asks for after one of `size` brought messages (0: the first poll)."""
+    return min(largest, FIRST_POLL if size == 0 else size * 4)
 
 
 def _renamed(value: bytes, mapping: dict[str, str], ndjson: bool) -> bytes:
@@ -110,8 +121,10 @@ def decode_topic_batch(
         problems: dict[int, tuple[str, str | None]] = {}
         for rejection in decoded.rejections:
             problems.setdefault(rejection.index, (rejection.reason, rejection.field))
+        # Each event fits a message alone when all of them together do (one encoding instead of one per event).
+        every_fits = max_event_bytes is None or encoded_size(decoded.events) <= max_event_bytes
         for event, index in zip(decoded.events, decoded.positions, strict=True):
-            size = event_size(event) if max_event_bytes is not None else 0
+            size = 0 if every_fits else event_size(event)
             if max_event_bytes is not None and size > max_event_bytes:
                 problems[index] = (f"Event is {size} bytes encoded; a message holds at most {max_event_bytes}", None)
             else:
