@@ -72,6 +72,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
         "errors.py": {"graphql"},  # StrixError -> GraphQLError
         "limits.py": {"graphql"},  # depth, alias and token limits over the document AST
         "signin.py": {"http", "nats"},  # sign-in routes, each one request to the auth service
+        "signin_page.py": {"http"},  # the page a browser gets when signing in fails
         "webapp.py": {"http"},  # the built web UI and GraphiQL, served as files
     },
     "ingestion": {
@@ -87,6 +88,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
     "rollup": {
         "app.py": {"http", "nats", "clickhouse"},
         "consumer.py": {"nats", "clickhouse"},  # pulls a partition, inserts its batches
+        "probe.py": {"clickhouse"},  # which of a batch's event ids the store already holds
         "deadletters.py": {"nats"},
         "boundary_store.py": {"nats"},
         "discovery.py": {"nats"},
