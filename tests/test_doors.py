@@ -280,6 +280,7 @@ async def test_demo_control_needs_admin(start_platform: PlatformFactory) -> None
                 "rate": 5,
                 "sent": 0,
                 "failed_batches": 0,
+                "history": {"done": False, "hours": 0, "sent": 0},  # a refused start posted no history either
             }
         assert not generator.running
         await still_up(client)
