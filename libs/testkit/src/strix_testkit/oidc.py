@@ -88,7 +88,7 @@ def oidc_provider(state_dir: Path) -> Iterator[OidcTestProvider]:
         ready: list[str] = []
         reader = threading.Thread(target=lambda: ready.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
         reader.start()
-        reader.join(timeout=20)
+        reader.join(timeout=60)  # node starts in ~1 s; a machine busy with a parallel test run took over 20
         if not ready or not ready[0].strip():
             log_text = (state_dir / "provider.log").read_text()[-2000:]
             raise RuntimeError(f"the OpenID provider did not start (exit code {process.poll()}): {log_text}")
