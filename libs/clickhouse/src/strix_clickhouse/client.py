@@ -31,6 +31,7 @@ import pyarrow.ipc as pa_ipc
 from clickhouse_connect.driver.client import Client
 
 from strix_clickhouse.ddl import Statement
+from strix_clickhouse.sql import quote_literal
 
 T = TypeVar("T")
 # A server answers statements side by side: as many threads as asyncio's default executor had.
@@ -110,7 +111,7 @@ class ClickHouse:
         try:
             with os.fdopen(handle, "wb") as sink, pa_ipc.new_file(sink, data.schema) as writer:
                 writer.write_table(data)
-            yield f"file({_string_literal(path)}, 'Arrow')"
+            yield f"file({quote_literal(path)}, 'Arrow')"
         finally:
             Path(path).unlink()
 
@@ -128,10 +129,6 @@ class ClickHouse:
     def close(self) -> None:
         self._client.close()
         self._executor.shutdown(wait=False)
-
-
-def _string_literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def connect(url: str, database: str) -> ClickHouse:
