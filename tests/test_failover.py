@@ -46,9 +46,12 @@ async def _pinned_clients(nc: nats.NATS, module: str, partitions: int) -> dict[i
     return pins
 
 
+@pytest.mark.parametrize("joint", [False, True], ids=["per-partition", "joint"])
 async def test_partitions_move_to_the_surviving_replica(
-    tmp_path: Path, nats_server: NatsServer, clickhouse: ClickHouse, clickhouse_url: str
+    tmp_path: Path, nats_server: NatsServer, clickhouse: ClickHouse, clickhouse_url: str, joint: bool
 ) -> None:
+    """Per-partition loops deal partitions to replicas; joint loops (one insert for all of a module's partitions,
+    the default over chDB) deal whole modules. Either way the dead replica's share moves and counts once."""
     catalog = load_catalog(EXAMPLE_CONFIGS)
     now = datetime.now(UTC)
     first = clickstream_events(random.Random(41), 2000, now - timedelta(hours=2), now)
@@ -56,8 +59,8 @@ async def test_partitions_move_to_the_surviving_replica(
     nc_a = await nats.connect(nats_server.url)
     nc_b = await nats.connect(nats_server.url)
     async with asyncio.timeout(240), contextlib.AsyncExitStack() as stack:  # a hang fails, it never blocks CI
-        replica_a = await stack.enter_async_context(run_rollup(nc_a, clickhouse, catalog, LIMITS))
-        replica_b = await stack.enter_async_context(run_rollup(nc_b, clickhouse, catalog, LIMITS))
+        replica_a = await stack.enter_async_context(run_rollup(nc_a, clickhouse, catalog, LIMITS, joint=joint))
+        replica_b = await stack.enter_async_context(run_rollup(nc_b, clickhouse, catalog, LIMITS, joint=joint))
         options = PlatformOptions(
             catalog=catalog,
             data_dir=tmp_path,
@@ -85,12 +88,18 @@ async def test_partitions_move_to_the_surviving_replica(
         }
         ids = {"a": replica_a.membership.id, "b": replica_b.membership.id}  # type: ignore[union-attr]
         owned = {
-            name: {p for p in range(4) if owner(sorted(ids.values()), "clickstream", p) == i} for name, i in ids.items()
+            name: {p for p in range(4) if owner(sorted(ids.values()), "clickstream", 0 if joint else p) == i}
+            for name, i in ids.items()
         }
-        assert owned["a"] and owned["b"]
+        if joint:
+            assert sorted(map(len, owned.values())) == [0, 4]  # the whole module on one replica
+        else:
+            assert owned["a"] and owned["b"]
         assert served == owned, (served, owned)
         victim, survivor, victim_nc = replica_a, replica_b, nc_a
-        held = owned["a"]
+        if not owned["a"]:
+            victim, survivor, victim_nc = replica_b, replica_a, nc_b
+        held = owned["a"] or owned["b"]
 
         # The victim dies abruptly: loops cancelled (and told to stop, should a library swallow the
         # cancellation), connection dropped without draining; its in-flight batches stay unacked.

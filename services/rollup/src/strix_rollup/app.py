@@ -20,6 +20,7 @@ from strix_config import Catalog
 from strix_rollup.boundary_store import open_bucket
 from strix_rollup.consumer import BatchLimits, PartitionState, PartitionWorker, run_partition
 from strix_rollup.discovery import Membership
+from strix_rollup.joint import JointWorker, run_joint
 from strix_rollup.lag import LagLimits, PartitionLag, lag_from_info, seconds_since, stall_reason
 from strix_rollup.settings import RollupSettings
 from strix_runtime.consumers import consumer_info, first_waiting_time, partition_consumer
@@ -95,9 +96,14 @@ async def run_rollup(
     limits: BatchLimits | None = None,
     membership_refresh: float = 1.5,
     lag_limits: LagLimits | None = None,
+    joint: bool | None = None,
 ) -> AsyncIterator[Rollup]:
     """Every partition of every module gets a worker. Replicas deal the partitions among themselves
-    (discovery.py) and the pinned-client priority group lets one of them at a time read each partition."""
+    (discovery.py) and the pinned-client priority group lets one of them at a time read each partition.
+    `joint` (default: when the store is chDB, which runs one statement at a time): one loop per module instead,
+    inserting a batch of every partition as one block (joint.py), and replicas deal whole modules."""
+    if joint is None:
+        joint = clickhouse.embedded
     if limits is None or lag_limits is None:
         settings = RollupSettings()
         limits = limits or limits_from(settings)
@@ -106,6 +112,7 @@ async def run_rollup(
     service = Rollup(catalog, nc, clickhouse)
     stopping = service.stopping
     membership = service.membership = Membership(nc)
+    membership.whole_modules = joint
     await membership.start()
     await membership.refresh()  # a replica joining must not believe it is alone, even for a moment
     service.tasks.append(asyncio.create_task(_refresh(membership, stopping, membership_refresh), name="membership"))
@@ -115,15 +122,24 @@ async def run_rollup(
         config = catalog.modules[name]
         await ensure_event_stream(js, name)
         await ensure_dead_letter_stream(js, name)  # where events ClickHouse refuses go
-        for partition in range(config.partitions):
-            state = PartitionState()
-            service.partitions[(name, partition)] = state
-            worker = PartitionWorker(nc, clickhouse, boundaries, config, partition, state, limits, membership)
-            task = asyncio.create_task(run_partition(worker, stopping), name=f"rollup-{name}-{partition}")
+        states = {partition: PartitionState() for partition in range(config.partitions)}
+        service.partitions.update({(name, partition): state for partition, state in states.items()})
+        if joint:
+            joint_worker = JointWorker(nc, clickhouse, boundaries, config, states, limits, membership)
+            loops = {"joint": run_joint(joint_worker, stopping)}
+        else:
+            loops = {
+                str(partition): run_partition(
+                    PartitionWorker(nc, clickhouse, boundaries, config, partition, state, limits, membership), stopping
+                )
+                for partition, state in states.items()
+            }
+        for loop_name, loop in loops.items():
+            task = asyncio.create_task(loop, name=f"rollup-{name}-{loop_name}")
             task.add_done_callback(_report_crash)
             service.tasks.append(task)
     service.tasks.append(asyncio.create_task(_watch_lag(service, lag_limits, stopping), name="rollup-lag"))
-    log.info("rollup.started", modules=catalog.names(), loops=len(service.tasks))
+    log.info("rollup.started", modules=catalog.names(), loops=len(service.tasks), joint=joint)
     try:
         yield service
     finally:

@@ -46,10 +46,11 @@ class Microbatch:
     events: int
     first_event: datetime | None
     last_event: datetime | None
+    group: str | None = None  # a joint batch's token (joint.py): it stands for its members' sequences
 
     @property
     def token(self) -> str:
-        return f"{self.module}:{self.partition}:{self.first_seq}-{self.last_seq}"
+        return self.group or f"{self.module}:{self.partition}:{self.first_seq}-{self.last_seq}"
 
 
 @dataclass(frozen=True)
@@ -161,3 +162,37 @@ def time_span(rows: Rows, time_field: str) -> tuple[datetime | None, datetime | 
         return span["min"], span["max"]
     times: list[datetime] = rows[time_field]
     return (min(times), max(times)) if times else (None, None)
+
+
+def join_batches(members: list[Microbatch], group: str) -> Microbatch:
+    """The members' rows as one batch, in the members' order (Arrow when every member is; else Python lists)."""
+    parts = [m.columns for m in members]
+    rows: Rows
+    if all(isinstance(p, pa.Table) for p in parts):
+        rows = pa.concat_tables(cast(list[pa.Table], parts))
+    else:
+        lists = [as_lists(p) for p in parts]
+        rows = {name: [v for columns in lists for v in columns[name]] for name in lists[0]}
+    firsts = [m.first_event for m in members if m.first_event is not None]
+    lasts = [m.last_event for m in members if m.last_event is not None]
+    return Microbatch(
+        module=members[0].module,
+        partition=members[0].partition,
+        first_seq=min(m.first_seq for m in members),
+        last_seq=max(m.last_seq for m in members),
+        columns=rows,
+        events=sum(m.events for m in members),
+        first_event=min(firsts) if firsts else None,
+        last_event=max(lasts) if lasts else None,
+        group=group,
+    )
+
+
+def rows_between(rows: Rows, first: int, last: int) -> Rows:
+    """The rows whose stream sequence lies in [first, last]: one member's part of a joint batch."""
+    if isinstance(rows, pa.Table):
+        sequence = rows.column(SEQUENCE_COLUMN)
+        inside = pc.and_(pc.greater_equal(sequence, first), pc.less_equal(sequence, last))
+        return cast(Rows, rows.filter(inside))
+    keep = [first <= s <= last for s in rows[SEQUENCE_COLUMN]]
+    return keep_rows(rows, keep)

@@ -8,6 +8,10 @@ that batch, which is rebuilt from exactly those messages and inserted under the 
 ClickHouse drops it if the first insert had landed. Messages may be re-delivered out of order (new ones first,
 then the unacked ones after `ack_wait`), so acks are explicit, per message: acking a newer message never
 acknowledges an older one that was not counted.
+
+A joint batch (joint.py) inserts one batch of each of a module's partitions as one block: each member's
+boundary then also names its *group*, the token the block goes under and every member's boundary, so whoever
+reads any member's record can re-form the whole group, and only the whole group.
 """
 
 from __future__ import annotations
@@ -16,10 +20,27 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Member:
+    """One partition's part of a joint batch."""
+
+    partition: int
+    first: int
+    last: int
+    count: int
+
+
+@dataclass(frozen=True)
 class Boundary:
     first: int
     last: int
     count: int
+    group: str | None = None  # the joint batch's token, when this batch is a member of one
+    members: tuple[Member, ...] = ()  # every member of that joint batch, by partition
+    landed: bool = False  # the joint batch is known to be in ClickHouse: its members are only to be acked
+
+
+def member_boundary(member: Member, group: str, members: tuple[Member, ...]) -> Boundary:
+    return Boundary(member.first, member.last, member.count, group, members)
 
 
 def plan_batch(sequences: list[int], open_batches: list[Boundary], max_messages: int) -> tuple[int, Boundary | None]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
-from strix_rollup.boundaries import Boundary
+from strix_rollup.boundaries import Boundary, Member
 from strix_runtime.buckets import key_value
 
 BUCKET = "strix_rollup_batches"
@@ -29,9 +30,26 @@ async def read_open(kv: KeyValue, module: str, partition: int) -> list[Boundary]
         return []
     if not entry.value:
         return []
-    return [Boundary(int(b["first"]), int(b["last"]), int(b["count"])) for b in json.loads(entry.value)]
+    return [_boundary(b) for b in json.loads(entry.value)]
 
 
 async def write_open(kv: KeyValue, module: str, partition: int, boundaries: list[Boundary]) -> None:
-    payload = [{"first": b.first, "last": b.last, "count": b.count} for b in boundaries]
-    await kv.put(_key(module, partition), json.dumps(payload).encode())
+    await kv.put(_key(module, partition), json.dumps([_record(b) for b in boundaries]).encode())
+
+
+def _record(boundary: Boundary) -> dict[str, Any]:
+    record: dict[str, Any] = {"first": boundary.first, "last": boundary.last, "count": boundary.count}
+    if boundary.group is not None:
+        record["group"] = boundary.group
+        record["members"] = [[m.partition, m.first, m.last, m.count] for m in boundary.members]
+        if boundary.landed:
+            record["landed"] = True
+    return record
+
+
+def _boundary(record: dict[str, Any]) -> Boundary:
+    members = tuple(Member(*(int(v) for v in m)) for m in record.get("members", ()))
+    group = record.get("group")
+    return Boundary(
+        int(record["first"]), int(record["last"]), int(record["count"]), group, members, bool(record.get("landed"))
+    )

@@ -53,7 +53,7 @@ REFORMED = Counter("strix_rollup_batches_reformed", "Recorded batches re-formed 
 STAGE_SECONDS = Counter("strix_rollup_stage_seconds", "Seconds spent per stage of a microbatch", ["module", "stage"])
 
 
-class _Stopping(Exception):
+class Stopping(Exception):
     """The worker is stopping in the middle of an insert: leave the batch unacked."""
 
 
@@ -111,6 +111,26 @@ async def insert_rows(clickhouse: ClickHouse, module: str, columns: Rows, token:
         await clickhouse.insert_columns(table, columns, settings=settings)
 
 
+async def drop_repeats(probe: IdProbe, batch: Microbatch) -> Microbatch:
+    """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
+    so it survives restarts and moves with the partition (probe.py looks it up)."""
+    if not batch.events:
+        return batch
+    module = probe.config.module
+    earlier = await probe.earlier(batch)
+    rows = batch.columns
+    id_field = probe.id_field
+    if not earlier and distinct(rows, id_field):
+        return batch  # nothing counted before, no id twice: every event counts (no Python value needed)
+    ids = values(rows, id_field)
+    keep = first_counts(ids, values(rows, SEQUENCE_COLUMN), values(rows, POSITION_COLUMN), earlier)
+    kept = keep_events(batch, keep, probe.config.event.time_field)
+    if kept.events < batch.events:
+        REPEATS.labels(module).inc(batch.events - kept.events)
+        log.info("rollup.repeats_dropped", module=module, partition=batch.partition, repeats=batch.events - kept.events)
+    return kept
+
+
 class _Stage:
     """Adds the seconds of a `with` block to STAGE_SECONDS."""
 
@@ -164,7 +184,7 @@ class PartitionWorker:
     async def start(self) -> None:
         await ensure_pinned_consumer(self.nc, self.consumer)
 
-    def _absorb(self, messages: list[Msg]) -> None:
+    def absorb(self, messages: list[Msg]) -> None:
         for message in messages:
             # A re-delivery of a buffered message is the same message: keep the newest delivery (its ack counts).
             self.buffer[message.metadata.sequence.stream] = message
@@ -191,7 +211,7 @@ class PartitionWorker:
             self.puller.lost_pin = False
             self.reset()  # the partition was someone else's for a while: re-read its recorded boundary
         self.state.pin = self.puller.pin
-        self._absorb(messages)
+        self.absorb(messages)
         if not self.buffer:
             return
         if not self.open_known:
@@ -200,10 +220,25 @@ class PartitionWorker:
         sequences = sorted(self.buffer)
         count, recorded = plan_batch(sequences, self.open, self.limits.max_messages)
         if count == 0:
-            if recorded is not None and await self._nothing_else_pending():
-                await self._finish_partly_acked(recorded, sequences)
+            if recorded is not None and await self.nothing_else_pending():
+                await self.finish_partly_acked(recorded, sequences)
             return  # the recorded batch is not fully re-delivered yet: keep fetching
-        chosen_sequences = sequences[:count]
+        if recorded is not None and recorded.group is not None:
+            # A member of a joint batch (joint.py) is re-formed only with the other members, by a joint loop: alone it
+            # would go under another token, and count twice if the joint insert had landed. A deployment that
+            # mixes joint and per-partition replicas of one module stops here, loudly (readiness names it stalled).
+            log.error(
+                "rollup.joint_batch_needs_joint_reader",
+                module=self.config.module,
+                partition=self.partition,
+                group=recorded.group,
+            )
+            await asyncio.sleep(self.limits.fetch_wait)
+            return
+        await self.process(sequences[:count], recorded, stopping)
+
+    async def process(self, chosen_sequences: list[int], recorded: Boundary | None, stopping: asyncio.Event) -> None:
+        """Count one batch of buffered messages: record it (unless re-formed), read, probe, insert, ack, announce."""
         chosen = [self.buffer[s] for s in chosen_sequences]
         if recorded is not None:
             boundary = recorded
@@ -216,26 +251,26 @@ class PartitionWorker:
                 last=boundary.last,
             )
         else:
-            boundary = Boundary(chosen_sequences[0], chosen_sequences[-1], count)
+            boundary = Boundary(chosen_sequences[0], chosen_sequences[-1], len(chosen_sequences))
             self.open = [*self.open, boundary]
             with self.stages["settle"]:
                 await write_open(self.boundaries, self.config.module, self.partition, self.open)
         with self.stages["read"]:
-            batch = self._decode(chosen)
+            batch = self.decode(chosen)
         if batch is not None and self.config.event.id_field is not None:
             with self.stages["probe"]:
                 batch = await self._drop_repeats(batch)
         refused = 0
         if batch is not None and batch.events:
             with self.stages["insert"]:
-                outcome = await self._insert(batch, stopping)
+                outcome = await self.insert(batch, stopping)
             if outcome is None:
                 return  # stopping: left unacked, re-formed by whoever takes the partition
             refused = outcome
         with self.stages["settle"]:
-            await self._close_batch(chosen_sequences, boundary)
+            await self.close_batch(chosen_sequences, boundary)
             if batch is not None:
-                await self._committed(batch, batch.events - refused)
+                await self.committed(batch, batch.events - refused)
 
     async def _gather(self) -> list[Msg]:
         """The next batch's messages: those waiting now, at once; after idleness, the first to arrive within
@@ -252,29 +287,11 @@ class PartitionWorker:
         return messages
 
     async def _drop_repeats(self, batch: Microbatch) -> Microbatch:
-        """Leave out events whose id was counted before (dedup.py); the ids table is the memory, in ClickHouse,
-        so it survives restarts and moves with the partition (probe.py looks it up)."""
-        if not batch.events:
-            return batch
-        module = self.config.module
         if self.probe is None:
             self.probe = IdProbe.of(self.clickhouse, self.config, self.partition)
-        earlier = await self.probe.earlier(batch)
-        rows = batch.columns
-        id_field = self.probe.id_field
-        if not earlier and distinct(rows, id_field):
-            return batch  # nothing counted before, no id twice: every event counts (no Python value needed)
-        ids = values(rows, id_field)
-        keep = first_counts(ids, values(rows, SEQUENCE_COLUMN), values(rows, POSITION_COLUMN), earlier)
-        kept = keep_events(batch, keep, self.config.event.time_field)
-        if kept.events < batch.events:
-            REPEATS.labels(module).inc(batch.events - kept.events)
-            log.info(
-                "rollup.repeats_dropped", module=module, partition=self.partition, repeats=batch.events - kept.events
-            )
-        return kept
+        return await drop_repeats(self.probe, batch)
 
-    async def _close_batch(self, sequences: list[int], boundary: Boundary) -> None:
+    async def close_batch(self, sequences: list[int], boundary: Boundary) -> None:
         """Ack the batch's buffered messages, then forget its recorded boundary. The acks go out in order on one
         connection and only the last waits for the server's answer: the server has then taken every one before it."""
         for sequence in sequences[:-1]:
@@ -283,18 +300,25 @@ class PartitionWorker:
         self.open = [b for b in self.open if b != boundary]
         await write_open(self.boundaries, self.config.module, self.partition, self.open)
 
-    async def _nothing_else_pending(self) -> bool:
+    async def acked_through(self) -> int:
+        """The partition's ack floor: every message up to this stream sequence is acked."""
+        subject = f"$JS.API.CONSUMER.INFO.{self.consumer.stream}.{self.consumer.name}"
+        reply = await self.nc.request(subject, b"", timeout=5)
+        floor = (json.loads(reply.data).get("ack_floor") or {}).get("stream_seq")
+        return floor if isinstance(floor, int) else 0
+
+    async def nothing_else_pending(self) -> bool:
         """Whether every message delivered and not acked on this partition is in our buffer."""
         subject = f"$JS.API.CONSUMER.INFO.{self.consumer.stream}.{self.consumer.name}"
         reply = await self.nc.request(subject, b"", timeout=5)
         pending = json.loads(reply.data).get("num_ack_pending")
         return isinstance(pending, int) and pending <= len(self.buffer)
 
-    async def _finish_partly_acked(self, recorded: Boundary, sequences: list[int]) -> None:
+    async def finish_partly_acked(self, recorded: Boundary, sequences: list[int]) -> None:
         """A recorded batch some of whose messages will never come back: they were acked, and a batch is
         acked only after ClickHouse holds it (the process died between two acks). Ack the rest, do not insert."""
         members = [s for s in sequences if recorded.first <= s <= recorded.last]
-        await self._close_batch(members, recorded)
+        await self.close_batch(members, recorded)
         log.warning(
             "rollup.batch_finished_after_partial_ack",
             module=self.config.module,
@@ -305,7 +329,7 @@ class PartitionWorker:
             recorded=recorded.count,
         )
 
-    def _decode(self, chosen: list[Msg]) -> Microbatch | None:
+    def decode(self, chosen: list[Msg]) -> Microbatch | None:
         payloads = [(m.metadata.sequence.stream, m.data) for m in chosen]
         try:
             return build_microbatch(self.reader, self.partition, payloads)
@@ -321,15 +345,15 @@ class PartitionWorker:
             )
             return None
 
-    async def _insert(self, batch: Microbatch, stopping: asyncio.Event) -> int | None:
+    async def insert(self, batch: Microbatch, stopping: asyncio.Event) -> int | None:
         """Insert until ClickHouse holds the batch: the number of events it refused (isolated by isolation.py and
         dead-lettered, the rest inserted), or None when we are stopping."""
         try:
-            refusal = await self._insert_rows(batch, batch.columns, batch.token, stopping)
+            refusal = await self.insert_rows(batch, batch.columns, batch.token, stopping)
             if refusal is None:
                 return 0
             return await self._isolate(batch, refusal, stopping)
-        except _Stopping:
+        except Stopping:
             return None  # left unacked: the batch is re-formed and the same sub-inserts repeated
 
     async def _isolate(self, batch: Microbatch, refusal: str, stopping: asyncio.Event) -> int:
@@ -342,7 +366,7 @@ class PartitionWorker:
         isolation = Isolation(rows, batch.token)
         reasons = dict.fromkeys(isolation.dead, refusal)  # a batch of one event is refused as it stands
         while (piece := isolation.next()) is not None:
-            reason = await self._insert_rows(batch, cut(columns, piece), piece.token, stopping)
+            reason = await self.insert_rows(batch, cut(columns, piece), piece.token, stopping)
             if reason is None:
                 isolation.landed(piece)
                 continue
@@ -363,9 +387,9 @@ class PartitionWorker:
             )
         return len(letters)
 
-    async def _insert_rows(self, batch: Microbatch, columns: Rows, token: str, stopping: asyncio.Event) -> str | None:
+    async def insert_rows(self, batch: Microbatch, columns: Rows, token: str, stopping: asyncio.Event) -> str | None:
         """Insert rows under `token`, retrying transient failures with back-off until ClickHouse holds them
-        (None); ClickHouse's reason when it refuses the data itself. Raises _Stopping when we are stopping."""
+        (None); ClickHouse's reason when it refuses the data itself. Raises Stopping when we are stopping."""
         backoff = 0.2
         while not stopping.is_set():
             started = time.perf_counter()
@@ -390,7 +414,7 @@ class PartitionWorker:
                 continue
             INSERT_SECONDS.labels(batch.module).observe(time.perf_counter() - started)
             return None
-        raise _Stopping
+        raise Stopping
 
     def _dead_letter(self, batch: Microbatch, columns: Columns, row: int, reason: str) -> DeadLetter:
         sequence = int(columns[SEQUENCE_COLUMN][row])
@@ -408,7 +432,7 @@ class PartitionWorker:
             position=position,
         )
 
-    async def _committed(self, batch: Microbatch, inserted: int) -> None:
+    async def committed(self, batch: Microbatch, inserted: int) -> None:
         EVENTS_INSERTED.labels(self.config.module).inc(inserted)
         self.state.inserted_events += inserted
         self.state.batches += 1

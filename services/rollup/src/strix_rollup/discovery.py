@@ -35,6 +35,7 @@ class Membership:
         self.service: Service | None = None
         self.replicas: list[str] = []
         self.last_seen: dict[str, float] = {}
+        self.whole_modules = False  # joint loops (joint.py): every partition of a module goes to one replica
 
     @property
     def id(self) -> str:
@@ -61,4 +62,4 @@ class Membership:
         return self.replicas
 
     def serves(self, module: str, partition: int) -> bool:
-        return owner(self.replicas, module, partition) == self.id
+        return owner(self.replicas, module, 0 if self.whole_modules else partition) == self.id
