@@ -176,12 +176,18 @@ class JointWorker:
             boundary = member_boundary(member, group, tuple(members))
             part.open = [*part.open, boundary]
             chosen.append((part, sorted(part.buffer)[: member.count], boundary))
-        with self.lead.stages["settle"]:
-            # The first member's record first, the others after it (side by side): a record of a later member
-            # without the first's is then never a group being recorded (see _reform).
-            await self._write_open(chosen[0][0])
-            await asyncio.gather(*(self._write_open(part) for part, _, _ in chosen[1:]))
-        await self._count(group, chosen, stopping)
+        recording = asyncio.create_task(self._record([part for part, _, _ in chosen]))  # noqa: RUF006 (awaited below)
+        try:
+            await self._count(group, chosen, stopping, recording)
+        finally:
+            if not recording.done():
+                recording.cancel()  # a failure before the insert: the records are resolved by _reform
+
+    async def _record(self, parts: list[PartitionWorker]) -> None:
+        """The first member's record first, the others after it (side by side): a record of a later member
+        without the first's is then never a group being recorded (see _reform)."""
+        await self._write_open(parts[0])
+        await asyncio.gather(*(self._write_open(part) for part in parts[1:]))
 
     async def _write_open(self, part: PartitionWorker) -> None:
         await write_open(self.boundaries, self.config.module, part.partition, part.open)
@@ -263,11 +269,17 @@ class JointWorker:
             held[partition] = replace(boundary, landed=True)
 
     async def _count(
-        self, group: str, members: list[tuple[PartitionWorker, list[int], Boundary]], stopping: asyncio.Event
+        self,
+        group: str,
+        members: list[tuple[PartitionWorker, list[int], Boundary]],
+        stopping: asyncio.Event,
+        recording: asyncio.Task[None] | None = None,
     ) -> None:
-        """Read, probe and insert the members as one block under `group`; then ack and announce each member."""
-        with self.lead.stages["read"]:
-            batches = [part.decode([part.buffer[s] for s in sequences]) for part, sequences, _ in members]
+        """Read, probe and insert the members as one block under `group`; then ack and announce each member.
+        A new group's records are written meanwhile (`recording`) and waited for before the insert."""
+        messages = [(part, [part.buffer[s] for s in sequences]) for part, sequences, _ in members]
+        with self.lead.stages["read"]:  # Arrow's JSON reader lets go of the interpreter: off the event loop
+            batches = await asyncio.to_thread(lambda: [part.decode(chosen) for part, chosen in messages])
         decoded = [b for b in batches if b is not None]
         joint = join_batches(decoded, group) if decoded else None
         if joint is not None and self.config.event.id_field is not None:
@@ -275,6 +287,9 @@ class JointWorker:
                 self.probe = IdProbe.of(self.clickhouse, self.config, self.lead.partition)
             with self.lead.stages["probe"]:
                 joint = await drop_repeats(self.probe, joint)
+        if recording is not None:
+            with self.lead.stages["settle"]:
+                await recording
         refused: dict[int, int] = {}
         if joint is not None and joint.events:
             with self.lead.stages["insert"]:
