@@ -88,6 +88,7 @@ SERVICE_ADAPTERS: dict[str, dict[str, set[str]]] = {
     "rollup": {
         "app.py": {"http", "nats", "clickhouse"},
         "consumer.py": {"nats", "clickhouse"},  # pulls a partition, inserts its batches
+        "joint.py": {"nats", "clickhouse"},  # pulls every partition of a module, inserts one batch of each at once
         "probe.py": {"clickhouse"},  # which of a batch's event ids the store already holds
         "deadletters.py": {"nats"},
         "boundary_store.py": {"nats"},
