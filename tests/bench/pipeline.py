@@ -91,6 +91,15 @@ def counter(name: str, labels: dict[str, str] | None = None) -> float:
     return REGISTRY.get_sample_value(name, labels or {}) or 0.0
 
 
+async def settled(inserted: float, within: float = 30.0) -> None:
+    """Wait until the rollup has acked and announced `inserted` events: the count is visible a batch's settle
+    stage earlier, and the stage counters are read after it."""
+    deadline = time.monotonic() + within
+    while counter("strix_rollup_events_inserted_total", {"module": MODULE}) < inserted:
+        assert time.monotonic() < deadline, "the rollup never announced every counted event"
+        await asyncio.sleep(0.01)
+
+
 def rollup_stages() -> dict[str, float]:
     return {s: counter("strix_rollup_stage_seconds_total", {"module": MODULE, "stage": s}) for s in ROLLUP_STAGES}
 
@@ -354,9 +363,11 @@ async def main(
             batches_before = counter("strix_rollup_insert_seconds_count", {"module": MODULE})
             publish_before = counter("strix_ingestion_publish_seconds_total")
             requests_before = request_cpu()
+            inserted_before = counter("strix_rollup_events_inserted_total", {"module": MODULE})
             http_rate, acked_rate, cpu = await bench_http(
                 platform.http_url, headers, clickhouse, bodies, len(events), 0
             )
+            await settled(inserted_before + len(events))
             emit(
                 lines,
                 figure(
