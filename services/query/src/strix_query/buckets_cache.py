@@ -18,9 +18,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+import numpy as np
 
 Item = TypeVar("Item")
+Groups = dict[tuple[Any, ...], int]  # a group's values -> its position in the vectors
 
 
 @dataclass
@@ -56,6 +59,7 @@ class BucketCache(Generic[Item]):
     misses: int = 0
     # Shapes found to hold more rows than one answer may: not tried again (a top-N ranks its groups by a statement).
     oversized: set[str] = field(default_factory=set)
+    vectors: BucketVectors[Item] = field(default_factory=lambda: BucketVectors())  # top-N totals of cached buckets
 
     def refuse(self, shape: str) -> None:
         if len(self.oversized) >= 1000:
@@ -128,3 +132,32 @@ class BucketCache(Generic[Item]):
                     self.size -= entry.drop(lo, hi)
                     dropped += hi - lo
         return dropped
+
+
+@dataclass
+class BucketVectors(Generic[Item]):
+    """A vector derived from each cached bucket's rows (a top-N ranking's total per group), kept per row list by
+    identity — a bucket recomputed after a commit is a new list, so its vector is derived again — for lists
+    holding up to `capacity_rows` rows in all (the oldest forgotten first)."""
+
+    capacity_rows: int = 100_000
+    groups: dict[str, Groups] = field(default_factory=dict)  # per shape, shared by its vectors
+    vectors: OrderedDict[int, tuple[list[Item], np.ndarray]] = field(default_factory=OrderedDict)
+    rows: int = 0
+
+    def of(
+        self, shape: str, buckets: Sequence[list[Item]], derive: Callable[[list[Item], Groups], np.ndarray]
+    ) -> tuple[Groups, list[np.ndarray]]:
+        """Each bucket's vector (derived now if not kept) and the groups they are indexed by."""
+        groups = self.groups.setdefault(shape, {})
+        found = []
+        for items in buckets:
+            held = self.vectors.get(id(items))
+            if held is None or held[0] is not items:
+                held = (items, derive(items, groups))
+                self.vectors[id(items)] = held
+                self.rows += len(items)
+                while self.rows > self.capacity_rows and len(self.vectors) > 1:
+                    self.rows -= len(self.vectors.popitem(last=False)[1][0])
+            found.append(held[1])
+        return groups, found

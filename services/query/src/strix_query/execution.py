@@ -75,10 +75,11 @@ async def _through_bucket_cache(
     compute: ComputeSpan,
     lag: timedelta | None = None,
     until: datetime | None = None,
+    lists: list[list[Row]] | None = None,
 ) -> list[Row]:
     """Cached buckets as they are; `compute` over the span of the missing ones, whose rows are then kept.
     Compared rows (`lag`): each bucket starting before `until` also read its comparison bucket `lag` earlier;
-    both count in `reuse.buckets`."""
+    both count in `reuse.buckets`. `lists`: filled with each bucket's list of rows instead (nothing returned)."""
     granularity, tz = part.request.granularity, part.tz
     found = reuse.cache.lookup(shape, starts) if reuse.read else {}
     reuse.buckets += len(found) + (0 if until is None else sum(1 for s in found if s < until))
@@ -93,7 +94,23 @@ async def _through_bucket_cache(
         kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
         reuse.cache.store(shape, part.config.module, kept, generation, lag)
         found.update((s, rows) for s, _, rows in kept)
+    if lists is not None:
+        lists.extend(found.get(start, []) for start in starts)
+        return []
     return [row for start in starts for row in found.get(start, ())]
+
+
+async def _buckets(clickhouse: ClickHouse, part: Part, reuse: Reuse) -> list[list[Row]]:
+    """A reusable part's rows bucket by bucket, through the cache (the lists it holds, not copies)."""
+    lists: list[list[Row]] = []
+
+    async def compute(start: datetime, end: datetime) -> list[Row]:
+        rows, _ = await _read(clickhouse, part.over(start, end), None)
+        return rows
+
+    starts = [b for b in part.bucket_starts() if b is not None]
+    await _through_bucket_cache(reuse, part.shape(clickhouse.database, None), part, starts, compute, lists=lists)
+    return lists
 
 
 async def _run(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse | None) -> Read:
@@ -176,11 +193,12 @@ async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None
         shape = ranking.part.shape(clickhouse.database, None)
         if shape not in reuse.cache.oversized:
             try:
-                rows, _ = await _run(clickhouse, ranking.part, None, Reuse(reuse.cache))
+                buckets = await _buckets(clickhouse, ranking.part, Reuse(reuse.cache))
             except QueryError:
                 reuse.cache.refuse(shape)  # more groups x buckets than an answer holds: the statement ranks them
             else:
-                return ranking.keys(rows)
+                groups, totals = reuse.cache.vectors.of(shape, buckets, ranking.bucket_totals)
+                return ranking.keys_of_buckets(totals, groups)
     result = await select(clickhouse, plan.top.sql, plan.top.parameters)
     return [tuple(row[: len(plan.main.request.group_by)]) for row in result.rows]
 

@@ -23,6 +23,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+
 from strix_config import Catalog, ModuleConfig
 from strix_contracts.query import Condition, QueryRequest, Row
 from strix_query.access import authorize, restricted
@@ -157,26 +159,30 @@ class Ranking:
     def keys(self, rows: Sequence[Row]) -> TopKeys:
         """The groups as the top-N statement orders them: largest total first, ties by the group values
         ascending (nulls last), the first `n`."""
+        groups: dict[tuple[Any, ...], int] = {}
+        return self.keys_of_buckets([self.bucket_totals(rows, groups)], groups)
+
+    def bucket_totals(self, rows: Sequence[Row], groups: dict[tuple[Any, ...], int]) -> np.ndarray:
+        """One bucket's total per group, exact integers (decimal sums in units of their scale), as a vector
+        indexed by `groups` (group -> position; groups not seen before are added)."""
         dims, by = self.part.request.group_by, self.by
-        # Runs over every row of the window at each slide (40 groups x 720 hours): no call or tuple per row
-        # when there is one dimension (the usual top-N), summed in the rows' order as before.
-        totals: dict[tuple[Any, ...], Any]
-        if len(dims) == 1:
-            (dim,) = dims
-            by_value: dict[Any, Any] = {}
-            get = by_value.get
-            for row in rows:
-                value = row.dimensions.get(dim)
-                by_value[value] = get(value, 0) + (row.metrics.get(by) or 0)
-            totals = {(value,): total for value, total in by_value.items()}
-        else:
-            totals = {}
-            for row in rows:
-                key = tuple(map(row.dimensions.get, dims))
-                totals[key] = totals.get(key, 0) + (row.metrics.get(by) or 0)
-        if self.digits is not None:
-            totals = {key: round(total, self.digits) for key, total in totals.items()}
-        ordered = sorted(totals.items(), key=lambda item: (-item[1], *((v is None, v) for v in item[0])))
+        scale = 10**self.digits if self.digits is not None else None
+        totals = np.zeros(len(groups) + len(rows), dtype=np.int64)
+        for row in rows:
+            key = tuple(map(row.dimensions.get, dims))
+            position = groups.setdefault(key, len(groups))
+            value = row.metrics.get(by) or 0
+            totals[position] += round(value * scale) if scale is not None else int(value)
+        return totals[: len(groups)]
+
+    def keys_of_buckets(self, buckets: Sequence[np.ndarray], groups: dict[tuple[Any, ...], int]) -> TopKeys:
+        """The top-N groups from buckets' totals (bucket_totals over the same `groups`): a slide sums 720
+        vectors of ~40 integers instead of 28 800 rows in Python."""
+        totals = np.zeros(len(groups), dtype=np.int64)
+        for vector in buckets:
+            totals[: len(vector)] += vector
+        keyed = zip(groups, totals.tolist(), strict=True)
+        ordered = sorted(keyed, key=lambda item: (-item[1], *((v is None, v) for v in item[0])))
         return [key for key, _ in ordered[: self.n]]
 
 
