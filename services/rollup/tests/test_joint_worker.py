@@ -79,6 +79,20 @@ async def settle(nc: Any, clickhouse: ClickHouse, expected: int, survivor: Joint
         await survivor.step(stopping)
 
 
+async def a_survivor_settles(nats_server: NatsServer, clickhouse: ClickHouse, published: int) -> None:
+    """A new loop on a new connection finishes whatever the dead one left recorded; every event counts once."""
+    second = await nats.connect(nats_server.url)
+    try:
+        boundaries = await open_bucket(second.jetstream())
+        survivor = worker(second, clickhouse, boundaries)
+        await survivor.start()
+        await settle(second, clickhouse, published, survivor, boundaries)
+        assert await count(clickhouse) == published
+        survivor.stop_fetches()
+    finally:
+        await second.close()
+
+
 def dying_acks(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
     """Every ack after the first `after` raises, as a process killed between two acks."""
     acks = 0
@@ -152,16 +166,7 @@ async def test_a_crash_after_the_insert_counts_every_event_once(
     assert await records(boundaries) >= CONFIG.partitions - 1
     await first.close()
 
-    second = await nats.connect(nats_server.url)
-    try:
-        boundaries = await open_bucket(second.jetstream())
-        survivor = worker(second, clickhouse, boundaries)
-        await survivor.start()
-        await settle(second, clickhouse, published, survivor, boundaries)
-        assert await count(clickhouse) == published  # not inserted a second time
-        survivor.stop_fetches()
-    finally:
-        await second.close()
+    await a_survivor_settles(nats_server, clickhouse, published)  # not inserted a second time
 
 
 @pytest.mark.parametrize("dies_on_write", [2, CONFIG.partitions + 1], ids=["recording", "forgetting"])
@@ -204,16 +209,7 @@ async def test_a_crash_between_record_writes_counts_every_event_once(
         assert await records(boundaries) == CONFIG.partitions
     await first.close()
 
-    second = await nats.connect(nats_server.url)
-    try:
-        boundaries = await open_bucket(second.jetstream())
-        survivor = worker(second, clickhouse, boundaries)
-        await survivor.start()
-        await settle(second, clickhouse, published, survivor, boundaries)
-        assert await count(clickhouse) == published
-        survivor.stop_fetches()
-    finally:
-        await second.close()
+    await a_survivor_settles(nats_server, clickhouse, published)
 
 
 async def test_a_per_partition_loop_leaves_a_joint_record_alone(
