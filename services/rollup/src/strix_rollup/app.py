@@ -103,7 +103,8 @@ async def run_rollup(
     `joint` (default: when the store is chDB, which runs one statement at a time): one loop per module instead,
     inserting a batch of every partition as one block (joint.py), and replicas deal whole modules."""
     if joint is None:
-        joint = clickhouse.embedded
+        chosen = RollupSettings().joint
+        joint = clickhouse.embedded if chosen is None else chosen
     if limits is None or lag_limits is None:
         settings = RollupSettings()
         limits = limits or limits_from(settings)

@@ -23,6 +23,10 @@ class RollupSettings(BaseSettings):
         gt=0,
         description="Readiness fails when a partition this replica serves has events waiting and no progress for this long.",
     )
+    joint: bool | None = Field(
+        default=None,
+        description="One loop per module inserting a batch of every partition as one block (default: over chDB).",
+    )
     lag_poll_seconds: float = Field(
         default=POLL_SECONDS,
         gt=0,
