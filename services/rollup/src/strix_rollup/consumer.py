@@ -292,11 +292,19 @@ class PartitionWorker:
         return await drop_repeats(self.probe, batch)
 
     async def close_batch(self, sequences: list[int], boundary: Boundary) -> None:
-        """Ack the batch's buffered messages, then forget its recorded boundary. The acks go out in order on one
-        connection and only the last waits for the server's answer: the server has then taken every one before it."""
+        """Ack the batch's buffered messages, then forget its recorded boundary."""
+        await self.ack(sequences)
+        await self.forget(boundary)
+
+    async def ack(self, sequences: list[int]) -> None:
+        """Ack buffered messages. The acks go out in order on one connection and only the last waits for the
+        server's answer: the server has then taken every one before it."""
         for sequence in sequences[:-1]:
             await self.buffer.pop(sequence).ack()
         await self.buffer.pop(sequences[-1]).ack_sync()
+
+    async def forget(self, boundary: Boundary) -> None:
+        """Remove a batch from the partition's record."""
         self.open = [b for b in self.open if b != boundary]
         await write_open(self.boundaries, self.config.module, self.partition, self.open)
 

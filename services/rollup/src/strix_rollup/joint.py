@@ -4,18 +4,19 @@ chDB runs one statement at a time, and every insert pays a fixed cost per table 
 (~70 ms for the clickstream example's eight tables, see the README's ingest costs): four partitions inserting
 apart pay it four times, and leave four parts per table for the merges to combine. The joint loop forms each
 partition's batch as PartitionWorker does and records them as one group (each member's KV record names the
-group's token and every member, ascending by partition); then it reads, probes and inserts the members as one
-block under that token, and acks and forgets them member by member, in the same order.
+group's token and every member, ascending by partition; the first member's record written first); then it reads,
+probes and inserts the members as one block under that token, acks every member's messages, and only then forgets
+the members.
 
 After a crash the next reader re-forms a recorded group only as a whole, from the records:
 - every member still recorded: wait until all of every member's messages are back and insert them together
   under the group's token (ClickHouse drops the block if the first insert had landed) — unless a member is found
   acked halfway, which happens only after the insert: the group is then marked landed in every record, and each
   member is acked without an insert;
-- the first member no longer recorded, or a member's messages all acked: acking had begun, so the insert had
-  landed: likewise;
-- the first member recorded and a later one not: recording had not finished, so nothing was inserted: the
-  group is forgotten and its messages form new batches.
+- a member's messages all acked: acking had begun, so the insert had landed: likewise;
+- the first member no longer recorded: forgetting had begun, so every message had been acked: likewise;
+- the first member recorded and a later one not: recording was cut short (nothing inserted: the messages come
+  back and form new batches) or forgetting was (every message acked: none comes back): the group is forgotten.
 Membership deals whole modules in joint mode (discovery.py), so one replica holds every member.
 """
 
@@ -115,12 +116,13 @@ class JointWorker:
                 part.reset()  # the partition was someone else's for a while: re-read its recorded boundary
             part.state.pin = part.puller.pin
             part.absorb(messages)
-        if not any(part.buffer for part in self.parts.values()):
-            return
-        for part in self.parts.values():
-            if not part.open_known:
+        if not all(part.open_known for part in self.parts.values()):
+            for part in self.parts.values():
                 part.open = await read_open(self.boundaries, module, part.partition)
                 part.open_known = True
+            await self._forget_acked()
+        if not any(part.buffer for part in self.parts.values()):
+            return
         plans = {
             p: plan_batch(sorted(part.buffer), part.open, self.limits.max_messages)
             for p, part in self.parts.items()
@@ -255,6 +257,23 @@ class JointWorker:
                 part.open = [b for b in part.open if b.group != boundary.group]
                 await self._write_open(part)
 
+    async def _forget_acked(self) -> None:
+        """Forget recorded batches all of whose messages are acked, in every member: a crash while forgetting a
+        group leaves such records, and none of their messages comes back to resolve them."""
+        floors: dict[int, int] = {}
+        for part in self.parts.values():
+            kept = []
+            for boundary in part.open:
+                members = boundary.members or (Member(part.partition, boundary.first, boundary.last, boundary.count),)
+                for member in members:
+                    if member.partition not in floors:
+                        floors[member.partition] = await self.parts[member.partition].acked_through()
+                if not all(floors[m.partition] >= m.last for m in members):
+                    kept.append(boundary)
+            if len(kept) < len(part.open):
+                part.open = kept
+                await self._write_open(part)
+
     def _recorded(self, partition: int, group: str) -> Boundary | None:
         return next((b for b in self.parts[partition].open if b.group == group), None)
 
@@ -303,10 +322,10 @@ class JointWorker:
                         return
                     refused = outcome
         with self.lead.stages["settle"]:
-            # The first member acked and forgotten first, the others after it (side by side): a group whose first
-            # member is forgotten is then always one that landed (see _reform).
-            await members[0][0].close_batch(members[0][1], members[0][2])
-            await asyncio.gather(*(part.close_batch(sequences, boundary) for part, sequences, boundary in members[1:]))
+            # Every member acked before any is forgotten: once all the group's messages are acked, whatever the
+            # records say after a crash leaves nothing to count again (see _reform), so both go side by side.
+            await asyncio.gather(*(part.ack(sequences) for part, sequences, _ in members))
+            await asyncio.gather(*(part.forget(boundary) for part, _, boundary in members))
             for (part, _, _), batch in zip(members, batches, strict=True):
                 if batch is not None and joint is not None:
                     inserted = events_between(joint.columns, batch.first_seq, batch.last_seq)
