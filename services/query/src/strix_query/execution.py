@@ -58,6 +58,7 @@ class Reuse:
 
 # Rows and the SQL of the statement that read them (None: every bucket came from the bucket cache).
 Read = tuple[list[Row], str | None]
+BucketsRead = tuple[list[list[Row]], str | None]  # the same, bucket by bucket
 ComputeSpan = Callable[[datetime, datetime], Awaitable[list[Row]]]
 
 
@@ -75,11 +76,10 @@ async def _through_bucket_cache(
     compute: ComputeSpan,
     lag: timedelta | None = None,
     until: datetime | None = None,
-    lists: list[list[Row]] | None = None,
-) -> list[Row]:
-    """Cached buckets as they are; `compute` over the span of the missing ones, whose rows are then kept.
-    Compared rows (`lag`): each bucket starting before `until` also read its comparison bucket `lag` earlier;
-    both count in `reuse.buckets`. `lists`: filled with each bucket's list of rows instead (nothing returned)."""
+) -> list[list[Row]]:
+    """Each bucket's rows, in `starts` order (the lists the cache holds, not copies): cached buckets as they
+    are; `compute` over the span of the missing ones, whose rows are then kept. Compared rows (`lag`): each
+    bucket starting before `until` also read its comparison bucket `lag` earlier; both count in `reuse.buckets`."""
     granularity, tz = part.request.granularity, part.tz
     found = reuse.cache.lookup(shape, starts) if reuse.read else {}
     reuse.buckets += len(found) + (0 if until is None else sum(1 for s in found if s < until))
@@ -94,37 +94,32 @@ async def _through_bucket_cache(
         kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
         reuse.cache.store(shape, part.config.module, kept, generation, lag)
         found.update((s, rows) for s, _, rows in kept)
-    if lists is not None:
-        lists.extend(found.get(start, []) for start in starts)
-        return []
-    return [row for start in starts for row in found.get(start, ())]
+    return [found.get(start, []) for start in starts]
 
 
-async def _buckets(clickhouse: ClickHouse, part: Part, reuse: Reuse) -> list[list[Row]]:
-    """A reusable part's rows bucket by bucket, through the cache (the lists it holds, not copies)."""
-    lists: list[list[Row]] = []
+def _flat(buckets: list[list[Row]]) -> list[Row]:
+    return [row for rows in buckets for row in rows]
+
+
+async def _buckets(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse) -> BucketsRead:
+    """A reusable part's rows bucket by bucket through the cache, and the SQL that read the missing ones."""
+    sql: str | None = None
 
     async def compute(start: datetime, end: datetime) -> list[Row]:
-        rows, _ = await _read(clickhouse, part.over(start, end), None)
+        nonlocal sql
+        rows, sql = await _read(clickhouse, part.over(start, end), keys)
         return rows
 
     starts = [b for b in part.bucket_starts() if b is not None]
-    await _through_bucket_cache(reuse, part.shape(clickhouse.database, None), part, starts, compute, lists=lists)
-    return lists
+    buckets = await _through_bucket_cache(reuse, part.shape(clickhouse.database, keys), part, starts, compute)
+    return buckets, sql
 
 
 async def _run(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse | None) -> Read:
     """A part's rows: bucket by bucket through the cache when it may, else one statement; filled if asked."""
-    sql: str | None = None
     if reuse is not None and part.reusable:
-
-        async def compute(start: datetime, end: datetime) -> list[Row]:
-            nonlocal sql
-            rows, sql = await _read(clickhouse, part.over(start, end), keys)
-            return rows
-
-        starts = [b for b in part.bucket_starts() if b is not None]
-        rows = await _through_bucket_cache(reuse, part.shape(clickhouse.database, keys), part, starts, compute)
+        buckets, sql = await _buckets(clickhouse, part, keys, reuse)
+        rows = _flat(buckets)
     else:
         rows, sql = await _read(clickhouse, part, keys)
     if part.request.fill:
@@ -163,8 +158,8 @@ async def _compared_by_bucket(clickhouse: ClickHouse, plan: QueryPlan, keys: Top
         sql = ran or sql
         return attach_previous(rows, previous_rows, span.bucket_map, main.request.group_by, empty)
 
-    rows = await _through_bucket_cache(reuse, shape, main, starts, compute, comparison.lag, comparison.until)
-    return rows, sql
+    buckets = await _through_bucket_cache(reuse, shape, main, starts, compute, comparison.lag, comparison.until)
+    return _flat(buckets), sql
 
 
 async def _compared_in_one(clickhouse: ClickHouse, plan: QueryPlan, keys: TopKeys | None) -> Read:
@@ -193,7 +188,7 @@ async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None
         shape = ranking.part.shape(clickhouse.database, None)
         if shape not in reuse.cache.oversized:
             try:
-                buckets = await _buckets(clickhouse, ranking.part, Reuse(reuse.cache))
+                buckets, _ = await _buckets(clickhouse, ranking.part, None, Reuse(reuse.cache))
             except QueryError:
                 reuse.cache.refuse(shape)  # more groups x buckets than an answer holds: the statement ranks them
             else:
