@@ -14,8 +14,7 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
-from nats.aio.msg import Msg
-from services.rollup.tests.test_partition_worker import EVENTS_PER_MESSAGE, count, payload
+from services.rollup.tests.test_partition_worker import EVENTS_PER_MESSAGE, count, dying_acks, payload
 
 import strix_rollup.consumer as consumer_module
 import strix_rollup.joint as joint_module
@@ -91,25 +90,6 @@ async def a_survivor_settles(nats_server: NatsServer, clickhouse: ClickHouse, pu
         survivor.stop_fetches()
     finally:
         await second.close()
-
-
-def dying_acks(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
-    """Every ack after the first `after` raises, as a process killed between two acks."""
-    acks = 0
-    real_ack, real_ack_sync = Msg.ack, Msg.ack_sync
-
-    def dies(real: Any) -> Any:
-        async def ack(self: Msg, *args: Any) -> Any:
-            nonlocal acks
-            if acks >= after:
-                raise ConnectionError("SIGKILL")
-            acks += 1
-            return await real(self, *args)
-
-        return ack
-
-    monkeypatch.setattr(Msg, "ack", dies(real_ack))
-    monkeypatch.setattr(Msg, "ack_sync", dies(real_ack_sync))
 
 
 async def test_one_insert_takes_a_batch_of_every_partition(
@@ -241,10 +221,6 @@ async def test_a_per_partition_loop_leaves_a_joint_record_alone(
         assert await count(clickhouse) == published
         assert alone.state.inserted_events == 0
         await alone.release()
-        survivor = worker(second, clickhouse, boundaries)
-        await survivor.start()
-        await settle(second, clickhouse, published, survivor, boundaries)
-        assert await count(clickhouse) == published
-        survivor.stop_fetches()
     finally:
         await second.close()
+    await a_survivor_settles(nats_server, clickhouse, published)

@@ -55,6 +55,25 @@ async def count(clickhouse: ClickHouse) -> int:
     return int(result.rows[0][0])
 
 
+def dying_acks(monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    """Every ack after the first `after` raises, as a process killed between two acks."""
+    acks = 0
+    real_ack, real_ack_sync = Msg.ack, Msg.ack_sync
+
+    def dies(real: Any) -> Any:
+        async def ack(self: Msg, *args: Any) -> Any:
+            nonlocal acks
+            if acks >= after:
+                raise ConnectionError("SIGKILL")
+            acks += 1
+            return await real(self, *args)
+
+        return ack
+
+    monkeypatch.setattr(Msg, "ack", dies(real_ack))
+    monkeypatch.setattr(Msg, "ack_sync", dies(real_ack_sync))
+
+
 async def ack_pending(nc: Any, worker: PartitionWorker) -> int:
     reply = await nc.request(f"$JS.API.CONSUMER.INFO.{worker.consumer.stream}.{worker.consumer.name}", b"")
     pending: int = json.loads(reply.data)["num_ack_pending"]
@@ -78,26 +97,11 @@ async def test_a_batch_acked_halfway_is_finished_by_the_next_worker_without_a_se
         await js.publish(event_subject("clickstream", 0), payload(message))
 
     # The first worker inserts its batch of 6 messages, acks 2 of them and dies.
-    acks = 0
-    real_ack, real_ack_sync = Msg.ack, Msg.ack_sync
-
-    def dies_after_two(real: Any) -> Any:
-        async def ack(self: Msg, *args: Any) -> Any:
-            nonlocal acks
-            if acks == 2:
-                raise ConnectionError("SIGKILL")
-            acks += 1
-            return await real(self, *args)
-
-        return ack
-
-    monkeypatch.setattr(Msg, "ack", dies_after_two(real_ack))
-    monkeypatch.setattr(Msg, "ack_sync", dies_after_two(real_ack_sync))
+    dying_acks(monkeypatch, 2)
     with pytest.raises(ConnectionError):
         for _ in range(20):
             await dying.step(stopping)
-    monkeypatch.setattr(Msg, "ack", real_ack)
-    monkeypatch.setattr(Msg, "ack_sync", real_ack_sync)
+    monkeypatch.undo()
     assert await count(clickhouse) == 6 * EVENTS_PER_MESSAGE
     assert len(await read_open(boundaries, "clickstream", 0)) == 1
     await first.close()

@@ -207,9 +207,7 @@ class JointWorker:
         elif not landed and any(b is None for b in held.values()):
             for partition, boundary in held.items():  # recording was cut short: nothing was inserted
                 if boundary is not None:
-                    part = self.parts[partition]
-                    part.open = [b for b in part.open if b.group != group]
-                    await write_open(self.boundaries, module, partition, part.open)
+                    await self.parts[partition].forget(boundary)
             log.warning("rollup.joint_batch_unrecorded", module=module, group=group)
             return
         ready = []
@@ -254,8 +252,7 @@ class JointWorker:
                 if not count and await part.nothing_else_pending():
                     await part.finish_partly_acked(replace(head, landed=True), sorted(part.buffer))
             elif await part.acked_through() >= boundary.last:  # every message acked before the record was forgotten
-                part.open = [b for b in part.open if b.group != boundary.group]
-                await self._write_open(part)
+                await part.forget(boundary)
 
     async def _forget_acked(self) -> None:
         """Forget recorded batches all of whose messages are acked, in every member: a crash while forgetting a
@@ -284,7 +281,7 @@ class JointWorker:
                 continue
             part = self.parts[partition]
             part.open = [replace(b, landed=True) if b == boundary else b for b in part.open]
-            await write_open(self.boundaries, self.config.module, partition, part.open)
+            await self._write_open(part)
             held[partition] = replace(boundary, landed=True)
 
     async def _count(
