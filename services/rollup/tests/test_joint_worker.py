@@ -14,6 +14,7 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
+from pydantic import ValidationError
 from services.rollup.tests.test_partition_worker import EVENTS_PER_MESSAGE, count, dying_acks, payload
 
 import strix_rollup.consumer as consumer_module
@@ -21,7 +22,7 @@ import strix_rollup.joint as joint_module
 from strix_clickhouse import ClickHouse
 from strix_config import Catalog, load_catalog
 from strix_contracts.subjects import event_subject
-from strix_rollup.app import apply_schema
+from strix_rollup.app import apply_schema, run_rollup
 from strix_rollup.boundary_store import open_bucket, read_open
 from strix_rollup.consumer import INSERT_SECONDS, BatchLimits, PartitionState, PartitionWorker
 from strix_rollup.joint import JointWorker
@@ -224,3 +225,38 @@ async def test_a_per_partition_loop_leaves_a_joint_record_alone(
     finally:
         await second.close()
     await a_survivor_settles(nats_server, clickhouse, published)
+
+
+@pytest.mark.parametrize(("setting", "joint"), [(None, True), ("false", False), ("true", True)])
+async def test_the_joint_loop_is_the_default_over_chdb_and_the_setting_overrides_it(
+    nats_server: NatsServer,
+    clickhouse: ClickHouse,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    joint: bool,
+) -> None:
+    assert clickhouse.embedded  # the suite's store is chDB
+    if setting is not None:
+        monkeypatch.setenv("STRIX_ROLLUP_JOINT", setting)
+    nc = await nats.connect(nats_server.url)
+    try:
+        async with run_rollup(nc, clickhouse, Catalog({"clickstream": CONFIG}), LIMITS) as service:
+            loops = {task.get_name() for task in service.tasks if task.get_name().startswith("rollup-clickstream")}
+            assert service.membership is not None and service.membership.whole_modules is joint
+            expected = ["joint"] if joint else [str(p) for p in range(CONFIG.partitions)]
+            assert loops == {f"rollup-clickstream-{name}" for name in expected}
+    finally:
+        await nc.close()
+
+
+async def test_a_setting_that_is_not_a_boolean_is_refused_by_name(
+    clickhouse: ClickHouse, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIX_ROLLUP_JOINT", "sometimes")
+    nc = await nats.connect(nats_server.url)
+    try:
+        with pytest.raises(ValidationError, match="joint"):
+            async with run_rollup(nc, clickhouse, Catalog({"clickstream": CONFIG}), LIMITS):
+                pass
+    finally:
+        await nc.close()
