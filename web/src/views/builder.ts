@@ -225,6 +225,8 @@ export function mountBuilder(root: HTMLElement, options: BuilderOptions): { disp
   }
 
   function run(): void {
+    // A run started directly (the live switch) replaces the one a form change scheduled: one panel, one feed.
+    window.clearTimeout(timer);
     panel?.dispose();
     clear(result);
     panel = mountPanel(result, state, module, { live: live && state.visualization !== "records", modules });
