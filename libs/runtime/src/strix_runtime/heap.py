@@ -11,6 +11,9 @@ first; cycles are still collected, only less often. Call this once, in a process
 from __future__ import annotations
 
 import gc
+import time
+
+from prometheus_client import Histogram
 
 YOUNG_THRESHOLD = 50_000
 
@@ -18,8 +21,31 @@ YOUNG_THRESHOLD = 50_000
 def freeze_startup_heap() -> int:
     """Collect start-up garbage, exempt what survives from future collections, collect less often.
     Returns how many objects were frozen."""
+    watch_collections()
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, max(middle, 20), max(old, 100))
     return gc.get_freeze_count()
+
+
+GC_PAUSES = Histogram(
+    "strix_gc_pause_seconds",
+    "Time the interpreter stood still in a garbage collection, by generation collected.",
+    ["generation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+_started: list[float] = []
+
+
+def _time_collection(phase: str, info: dict[str, int]) -> None:
+    if phase == "start":
+        _started.append(time.perf_counter())
+    elif _started:
+        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _started.pop())
+
+
+def watch_collections() -> None:
+    """Time every collection into `strix_gc_pause_seconds`: a pause is a latency every request in flight pays."""
+    if _time_collection not in gc.callbacks:
+        gc.callbacks.append(_time_collection)

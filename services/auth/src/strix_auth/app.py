@@ -26,7 +26,7 @@ from strix_auth.store import AuthStore, open_store
 from strix_contracts.errors import Forbidden, StrixError, Unauthorized
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import Endpoint, json_endpoint, start_service
+from strix_runtime.micro import Endpoint, json_endpoint, start_service, stop_service
 from strix_tokens import apikeys, messages
 from strix_tokens.access import issue_access_token
 from strix_tokens.keys import jwks
@@ -280,7 +280,7 @@ async def run_auth(nc: NATS, options: AuthOptions | None = None) -> AsyncIterato
     try:
         yield auth
     finally:
-        await micro.stop()
+        await stop_service(micro)
         await store.stop()
         await stack.aclose()
         log.info("auth.stopped")

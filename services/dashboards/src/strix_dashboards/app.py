@@ -28,7 +28,7 @@ from strix_dashboards.records import StoredDashboard, StoredLink
 from strix_dashboards.store import DashboardStore, open_store
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import Endpoint, json_endpoint, start_service
+from strix_runtime.micro import Endpoint, json_endpoint, start_service, stop_service
 
 log = get_logger("dashboards")
 
@@ -376,7 +376,7 @@ async def run_dashboards(
     try:
         yield service
     finally:
-        await micro.stop()
+        await stop_service(micro)
         log.info("dashboards.stopped")
 
 

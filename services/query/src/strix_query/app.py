@@ -31,7 +31,7 @@ from strix_query.planner import Held
 from strix_query.validation import check_answer_size
 from strix_runtime.health import health_router
 from strix_runtime.logs import get_logger
-from strix_runtime.micro import respond_error, start_service
+from strix_runtime.micro import respond_error, start_service, stop_service
 from strix_runtime.requestid import request_id_from_headers
 from strix_runtime.tracing import traced_handler
 
@@ -220,7 +220,7 @@ async def run_query_service(
     try:
         yield service
     finally:
-        await micro.stop()
+        await stop_service(micro)
         await service.drain()
         await notices.unsubscribe()
         log.info("query.stopped")
