@@ -22,13 +22,15 @@ async def test_a_call_through_the_services_server_is_answered_in_process(nats_se
     caller = await nats.connect(nats_server.url)  # another connection of this process, as each service has its own
     other = await nats.connect(nats_server.url)
     seen: list[dict[str, str] | None] = []
+    finished: list[bytes] = []
 
     async def echo(request: Request) -> None:
         seen.append(request.headers)
         if request.data == b"missing":
             await respond_error(request, NotFound("no such thing", argument="id"))
         elif request.data == b"slow":
-            await asyncio.sleep(5)
+            await asyncio.sleep(0.5)
+            finished.append(request.data)
         else:
             await request.respond(request.data[::-1], headers={"X-Answered": "1"})
 
@@ -54,6 +56,9 @@ async def test_a_call_through_the_services_server_is_answered_in_process(nats_se
         assert refused.value.status == 404 and "no such thing" in str(refused.value)
         with pytest.raises(Unavailable, match=r"did not answer within 0\.2s"):
             await call_service(caller, SUBJECT, b"slow", service="echo", wait=0.2)
+        assert finished == []
+        await asyncio.sleep(0.5)
+        assert finished == [b"slow"]  # the caller stopped waiting; the handler's work was not cut short
         await other.flush()
         assert over_network == []
 

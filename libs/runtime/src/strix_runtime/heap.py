@@ -35,14 +35,15 @@ GC_PAUSES = Histogram(
     ["generation"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-_started: list[float] = []
+_collection_started = 0.0  # collections never nest: one start time at a time
 
 
 def _time_collection(phase: str, info: dict[str, int]) -> None:
+    global _collection_started
     if phase == "start":
-        _started.append(time.perf_counter())
-    elif _started:
-        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _started.pop())
+        _collection_started = time.perf_counter()
+    else:
+        GC_PAUSES.labels(str(info["generation"])).observe(time.perf_counter() - _collection_started)
 
 
 def watch_collections() -> None:

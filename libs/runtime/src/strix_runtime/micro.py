@@ -45,6 +45,7 @@ Endpoint = tuple[str, str, Handler]  # name, subject, handler
 # The handlers of the services this process started, by the NATS server they serve through and their subject.
 _in_process: dict[str, dict[str, Handler]] = {}
 _handlers_of: weakref.WeakKeyDictionary[Service, tuple[str, dict[str, Handler]]] = weakref.WeakKeyDictionary()
+_handling: set[asyncio.Future[None]] = set()  # in-process requests under way (the loop keeps only weak references)
 
 
 def _server_of(nc: NATS) -> str:
@@ -97,10 +98,20 @@ async def _request(nc: NATS, subject: str, body: bytes, wait: float, headers: di
     if handler is None:
         return await nc.request(subject, body, timeout=wait, headers=headers)
     request = _InProcessRequest(nc, subject, body, dict(headers) if headers else None)
+    # The handler runs on as it would for a request from the network: a caller that stops waiting does not cut
+    # its work (a write half done) short.
+    handling: asyncio.Future[None] = asyncio.ensure_future(handler(request))
+    _handling.add(handling)
+    handling.add_done_callback(_handling.discard)
+    # A handler may return before it replies (some hand the work to a task of their own); one that fails says why.
+    deadline = asyncio.get_running_loop().time() + wait
+    await asyncio.wait((request.reply, handling), timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+    failure = handling.exception() if handling.done() else None
+    if failure is not None and not request.reply.done():
+        raise failure
     try:
-        async with asyncio.timeout(wait):
-            await handler(request)
-            return await request.reply
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.shield(request.reply)
     except TimeoutError as exc:
         raise NatsTimeout from exc
 
