@@ -25,8 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import Histogram
 
 from strix.platform import PlatformOptions, run_platform
+from strix_query.app import QUERY_SECONDS
+from strix_query.execution import STATEMENTS
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from tests.bench.dashboard import percentile
@@ -43,8 +46,40 @@ DOCUMENT = (
 WINDOW = timedelta(hours=6)
 
 
+def answered_within(histogram: Histogram = QUERY_SECONDS, purpose: str | None = None) -> dict[float, float]:
+    """How many answers the query service (this process) gave (or statements it ran for `purpose`) within each
+    bound of a latency histogram."""
+    within: dict[float, float] = {}
+    for sample in histogram.collect()[0].samples:
+        if sample.name.endswith("_bucket") and purpose in (None, sample.labels.get("purpose")):
+            bound = float(sample.labels["le"])
+            within[bound] = within.get(bound, 0) + sample.value
+    return within
+
+
+def bound_of(before: dict[float, float], after: dict[float, float], share: float) -> float:
+    """The histogram bound under which `share` of the answers given between two readings fell (in ms)."""
+    counts = {bound: after[bound] - before.get(bound, 0) for bound in sorted(after)}
+    total = counts[max(counts)]
+    return next(bound for bound, count in counts.items() if count >= share * total) * 1000
+
+
+def statements() -> dict[str, float]:
+    """The statements the query service (this process) has run so far, by purpose."""
+    samples = STATEMENTS.collect()[0].samples
+    return {sample.labels["purpose"]: sample.value for sample in samples if sample.name.endswith("_count")}
+
+
 async def _viewer(
-    url: str, token: str, first: datetime, hours: int, offset: int, until: float, millis: list[float]
+    url: str,
+    token: str,
+    first: datetime,
+    hours: int,
+    offset: int,
+    until: float,
+    millis: list[float],
+    steady: list[float],
+    settled: float,
 ) -> int:
     """One viewer on its own connection: its window starts `offset` hours into the `hours` after `first` and
     moves an hour per question (wrapping round) until `until`. Returns the rows it was sent."""
@@ -60,6 +95,8 @@ async def _viewer(
             response = await client.post("/graphql", json={"query": DOCUMENT, "variables": {"window": window}})
             body = response.json()
             millis.append((time.perf_counter() - began) * 1000)
+            if began >= settled:
+                steady.append(millis[-1])
             assert "errors" not in body, body
             rows += len(body["data"]["clickstream"]["rows"])
             step += 1
@@ -69,12 +106,16 @@ async def _viewer(
 async def viewers(urls: list[str], token: str, first: datetime, hours: int, clients: int, seconds: float) -> None:
     """`clients` viewers spread round robin over `urls`; prints one JSON line with what they saw."""
     millis: list[float] = []
+    steady: list[float] = []  # the answers to questions asked after the first 5 s (the caches' first fill)
     cpu_before = time.process_time()
     began = time.perf_counter()
     until = began + seconds
     spread = max(1, hours // clients)
     rows = await asyncio.gather(
-        *(_viewer(urls[i % len(urls)], token, first, hours, i * spread, until, millis) for i in range(clients))
+        *(
+            _viewer(urls[i % len(urls)], token, first, hours, i * spread, until, millis, steady, began + 5)
+            for i in range(clients)
+        )
     )
     wall = time.perf_counter() - began
     print(
@@ -87,6 +128,8 @@ async def viewers(urls: list[str], token: str, first: datetime, hours: int, clie
                 "p50_ms": round(percentile(millis, 0.5), 1),
                 "p99_ms": round(percentile(millis, 0.99), 1),
                 "max_ms": round(max(millis), 1),
+                "steady_p50_ms": round(percentile(steady, 0.5), 1) if steady else None,
+                "steady_p99_ms": round(percentile(steady, 0.99), 1) if steady else None,
                 "client_cpu": round((time.process_time() - cpu_before) / wall, 2),
             }
         ),
@@ -149,15 +192,37 @@ async def main(events: int, clients: int, seconds: float, gateways: int, data_di
                     }
                     meter = CpuMeter(pids)
                     meter.start()
+                    ran_before, within_before = statements(), answered_within()
+                    statements_before = {p: answered_within(STATEMENTS, p) for p in ("ranking", "buckets")}
+                    busy_before = platform.clickhouse.busy_seconds
                     seen = await _run_viewers(urls, token, first, hours, clients, seconds)
                     cpu = meter.stop()
+                    within = answered_within()
+                    inside: dict[str, float] = {}
+                    for purpose, before in statements_before.items():
+                        after = answered_within(STATEMENTS, purpose)
+                        inside |= {
+                            f"{purpose}_p{round(q * 100)}_under_ms": bound_of(before, after, q) for q in (0.5, 0.99)
+                        }
+                    busy = platform.clickhouse.busy_seconds - busy_before
+                    inside |= {f"p{round(q * 100)}_under_ms": bound_of(within_before, within, q) for q in (0.5, 0.99)}
+                    ran = {
+                        k: int(v - ran_before.get(k, 0)) for k, v in statements().items() if v > ran_before.get(k, 0)
+                    }
                     memory = {name: rss_mb(pid) for name, pid in pids.items()}
                     line = {
                         "measure": f"viewers_{n}_gateway{'s' if n > 1 else ''}",
                         "events": count,
                         "clients": clients,
                     }
-                    line |= seen | {"cpu_cores": cpu, "rss_mb": memory, "load": list(os.getloadavg())}
+                    line |= seen | {
+                        "cpu_cores": cpu,
+                        "rss_mb": memory,
+                        "statements": ran,
+                        "query_service": inside,
+                        "store_busy_share": round(busy / seen["seconds"], 2),
+                        "load": list(os.getloadavg()),
+                    }
                     print(json.dumps(line), flush=True)
                     results[n] = line
             one, most = results[1], results[max(results)]

@@ -15,7 +15,7 @@ from strix_clickhouse import ClickHouse, plan_module
 from strix_config import load_catalog
 from strix_contracts.caller import Caller
 from strix_contracts.query import QueryRequest, Row
-from strix_query.buckets_cache import BucketCache
+from strix_query.buckets_cache import BucketCache, read_ahead
 from strix_query.execution import Reuse, execute
 from strix_query.plan import plan_query
 
@@ -85,3 +85,45 @@ async def test_buckets_the_cache_holds_are_neither_read_nor_compiled(clickhouse:
     assert {r.bucket: r.metrics["events"] for r in slid.rows} == Counter(
         t.replace(minute=0) for t in times if later.main.start <= t < later.main.end
     )
+
+
+async def test_a_sliding_window_reads_the_next_windows_buckets_ahead_in_the_same_statement(
+    clickhouse: ClickHouse,
+) -> None:
+    catalog = load_catalog(CONFIGS)
+    await clickhouse.apply(plan_module(catalog.modules["clickstream"], clickhouse.database))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    origin = now.replace(minute=0) - timedelta(hours=23)
+    await clickhouse.command(_insert_sql(clickhouse.database, origin))
+    times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
+    cache: BucketCache[Row] = BucketCache()
+
+    async def six_hours_from(hour: int) -> tuple[str | None, int, dict[datetime, int]]:
+        start = origin + timedelta(hours=hour)
+        window = {"start": start.isoformat(), "end": (start + timedelta(hours=6)).isoformat()}
+        request = QueryRequest.model_validate(
+            {"module": "clickstream", "window": window, "granularity": "hour", "metrics": ["events"], "caller": ADMIN}
+        )
+        answer = await execute(clickhouse, plan_query(catalog, request, now, clickhouse.database), Reuse(cache))
+        expected = Counter(t.replace(minute=0) for t in times if start <= t < start + timedelta(hours=6))
+        assert {r.bucket: r.metrics["events"] for r in answer.rows} == expected
+        return answer.sql, answer.reused_buckets, expected
+
+    first_sql, reused, _ = await six_hours_from(0)
+    assert first_sql is not None and reused == 0  # a first view reads its window only
+    slid_sql, reused, _ = await six_hours_from(1)
+    assert slid_sql is not None and reused == 5  # the slide reads its new hour and the six after it
+    for hour in range(2, 8):
+        sql, reused, expected = await six_hours_from(hour)
+        assert sql is None and reused == 6, hour  # every bucket from the cache: no statement
+        assert sum(expected.values()) == 36
+    sql, reused, _ = await six_hours_from(8)
+    assert sql is not None and reused == 5  # past what was read ahead: read again (and ahead again)
+
+
+def test_read_ahead_stays_within_the_window_the_clock_and_the_row_budget() -> None:
+    assert read_ahead(window=6, missing=1, rows_per_bucket=40, room=100, row_budget=10_000) == 6
+    assert read_ahead(window=6, missing=1, rows_per_bucket=40, room=2, row_budget=10_000) == 2  # now is 2 ahead
+    assert read_ahead(window=6, missing=1, rows_per_bucket=4_000, room=100, row_budget=10_000) == 1
+    assert read_ahead(window=6, missing=1, rows_per_bucket=20_000, room=100, row_budget=10_000) == 0
+    assert read_ahead(window=6, missing=6, rows_per_bucket=40, room=100, row_budget=10_000) == 0  # a first view

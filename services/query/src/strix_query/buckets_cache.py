@@ -47,6 +47,18 @@ class ShapeBuckets(Generic[Item]):
         return freed
 
 
+def read_ahead(window: int, missing: int, rows_per_bucket: int, room: int, row_budget: int) -> int:
+    """How many buckets after a slide's missing ones (some of the window's buckets cached, the missing ones at
+    its end) to read in the same statement, for the windows that slide next: up to a window's length more — a
+    statement's cost is mostly fixed, so viewers stepping through a dashboard then find their next buckets
+    cached — within `room` (buckets before now) and with the span's rows, at the largest cached bucket's, under
+    `row_budget`. A first view (nothing cached) or a gap inside the window reads only what it lacks."""
+    if missing >= window:
+        return 0
+    by_rows = row_budget // max(rows_per_bucket, 1) - missing
+    return max(0, min(window, room, by_rows))
+
+
 @dataclass
 class BucketCache(Generic[Item]):
     capacity_rows: int = 200_000  # ~1 kB a row with its encoded form: ~200 MB at most

@@ -12,8 +12,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from msgspec.structs import replace
+from prometheus_client import Histogram
 
 from strix_clickhouse import ClickHouse, QueryResult
 from strix_clickhouse.columns import rollup_table
@@ -28,9 +30,9 @@ from strix_contracts.query import (
     encode_answer,
 )
 from strix_query.access import authorize, restricted_records
-from strix_query.buckets_cache import BucketCache
+from strix_query.buckets_cache import BucketCache, read_ahead
 from strix_query.cache import ResultCache
-from strix_query.compiler import with_time_limit
+from strix_query.compiler import MAX_ROWS, with_time_limit
 from strix_query.plan import Part, QueryPlan, Sizes, TopKeys, answer_scope, compared_span, plan_query
 from strix_query.planner import Held
 from strix_query.records import compile_records, page
@@ -40,10 +42,19 @@ from strix_query.validation import check_row_count, module_of, validate_filters
 from strix_query.window import resolve_window, shift, zone
 from strix_runtime.tracing import clickhouse_span
 
+# What each statement was for (how many answers the caches could not give, and which part of them) and how long
+# it took, waiting for the store included (embedded, chDB runs one statement at a time).
+STATEMENTS = Histogram(
+    "strix_query_statement_seconds",
+    "Statements the query service ran, by purpose: time from asking to rows",
+    ["purpose"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 
-async def select(clickhouse: ClickHouse, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+
+async def select(clickhouse: ClickHouse, sql: str, parameters: Mapping[str, Any], purpose: str) -> QueryResult:
     """Every statement of the query service, under ClickHouse's time limit."""
-    with clickhouse_span("select"):
+    with clickhouse_span("select"), STATEMENTS.labels(purpose).time():
         return await clickhouse.query(with_time_limit(sql), parameters)
 
 
@@ -62,9 +73,9 @@ BucketsRead = tuple[list[list[Row]], str | None]  # the same, bucket by bucket
 ComputeSpan = Callable[[datetime, datetime], Awaitable[list[Row]]]
 
 
-async def _read(clickhouse: ClickHouse, part: Part, keys: TopKeys | None) -> tuple[list[Row], str]:
+async def _read(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str) -> tuple[list[Row], str]:
     compiled = part.statement(clickhouse.database, keys)
-    result = await select(clickhouse, compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters, purpose)
     return result_rows(compiled, result.rows, part.tz), compiled.sql
 
 
@@ -85,29 +96,47 @@ async def _through_bucket_cache(
     reuse.buckets += len(found) + (0 if until is None else sum(1 for s in found if s < until))
     missing = [s for s in starts if s not in found]
     if missing:
+        span = [s for s in starts if missing[0] <= s <= missing[-1]]
+        if lag is None and found and missing[-1] == starts[-1]:
+            span += _ahead(span[-1], len(starts), len(span), max(map(len, found.values())), granularity, tz)
         generation = reuse.cache.generation(part.config.module)
         computed: dict[datetime, list[Row]] = {}
-        for row in await compute(missing[0], shift(missing[-1], granularity, 1, tz)):
+        for row in await compute(span[0], shift(span[-1], granularity, 1, tz)):
             assert row.bucket is not None
             computed.setdefault(row.bucket, []).append(row)
-        span = [s for s in starts if missing[0] <= s <= missing[-1]]
         kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
         reuse.cache.store(shape, part.config.module, kept, generation, lag)
         found.update((s, rows) for s, _, rows in kept)
     return [found.get(start, []) for start in starts]
 
 
+def _ahead(
+    last: datetime, window: int, missing: int, rows_per_bucket: int, granularity: str, tz: ZoneInfo
+) -> list[datetime]:
+    """The bucket starts after `last` to read with a slide's missing buckets (`read_ahead`), none after now."""
+    now = datetime.now(UTC)
+    following: list[datetime] = []
+    moment = shift(last, granularity, 1, tz)
+    while moment <= now and len(following) < window:
+        following.append(moment)
+        moment = shift(moment, granularity, 1, tz)
+    count = read_ahead(window, missing, rows_per_bucket, len(following), MAX_ROWS // 10)
+    return following[:count]
+
+
 def _flat(buckets: list[list[Row]]) -> list[Row]:
     return [row for rows in buckets for row in rows]
 
 
-async def _buckets(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse) -> BucketsRead:
+async def _buckets(
+    clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse, purpose: str = "buckets"
+) -> BucketsRead:
     """A reusable part's rows bucket by bucket through the cache, and the SQL that read the missing ones."""
     sql: str | None = None
 
     async def compute(start: datetime, end: datetime) -> list[Row]:
         nonlocal sql
-        rows, sql = await _read(clickhouse, part.over(start, end), keys)
+        rows, sql = await _read(clickhouse, part.over(start, end), keys, purpose)
         return rows
 
     starts = [b for b in part.bucket_starts() if b is not None]
@@ -121,7 +150,7 @@ async def _run(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: 
         buckets, sql = await _buckets(clickhouse, part, keys, reuse)
         rows = _flat(buckets)
     else:
-        rows, sql = await _read(clickhouse, part, keys)
+        rows, sql = await _read(clickhouse, part, keys, "window")
     if part.request.fill:
         local = [b.astimezone(part.tz) if b else None for b in part.bucket_starts()]
         rows = fill_series(rows, part.config, local, part.request.group_by, part.request.metrics)
@@ -168,7 +197,7 @@ async def _compared_in_one(clickhouse: ClickHouse, plan: QueryPlan, keys: TopKey
     main, comparison = plan.main, plan.comparison
     assert comparison is not None
     compiled = main.statement(clickhouse.database, keys, comparison.earlier)
-    result = await select(clickhouse, compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters, "compared totals")
     current = [values[:-1] for values in result.rows if values[-1]]
     earlier = [values[:-1] for values in result.rows if not values[-1]]
     rows = result_rows(compiled, current, main.tz)
@@ -188,13 +217,13 @@ async def _top_keys(clickhouse: ClickHouse, plan: QueryPlan, reuse: Reuse | None
         shape = ranking.part.shape(clickhouse.database, None)
         if shape not in reuse.cache.oversized:
             try:
-                buckets, _ = await _buckets(clickhouse, ranking.part, None, Reuse(reuse.cache))
+                buckets, _ = await _buckets(clickhouse, ranking.part, None, Reuse(reuse.cache), "ranking")
             except QueryError:
                 reuse.cache.refuse(shape)  # more groups x buckets than an answer holds: the statement ranks them
             else:
                 groups, totals = reuse.cache.vectors.of(shape, buckets, ranking.bucket_totals)
                 return ranking.keys_of_buckets(totals, groups)
-    result = await select(clickhouse, plan.top.sql, plan.top.parameters)
+    result = await select(clickhouse, plan.top.sql, plan.top.parameters, "top")
     return [tuple(row[: len(plan.main.request.group_by)]) for row in result.rows]
 
 
@@ -292,7 +321,7 @@ async def read_records(
     tz = zone(request.time_zone)
     start, end = resolve_window(request.window, "total", tz, now)
     compiled = compile_records(request, config, start, end, clickhouse.database)
-    result = await select(clickhouse, compiled.sql, compiled.parameters)
+    result = await select(clickhouse, compiled.sql, compiled.parameters, "records")
     records, cursor, more = page(result.rows, compiled.metrics, request.first, tz)
     return RecordsResponse(
         module=request.module,
@@ -311,6 +340,7 @@ async def rollup_sizes(clickhouse: ClickHouse, catalog: Catalog) -> dict[str, di
         clickhouse,
         "SELECT table, rows, min_time, max_time FROM system.parts WHERE database = {db:String} AND active",
         {"db": clickhouse.database},
+        "rollup sizes",
     )
     by_table: dict[str, list[Held]] = {}
     for table, rows, first, last in result.rows:
