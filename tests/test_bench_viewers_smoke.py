@@ -44,6 +44,14 @@ def test_viewers_bench_scales_gateways(tmp_path: Path) -> None:
     assert two["cpu_cores"]["gateway2"] > 0  # the second gateway served answers
     scaling = measures["viewers_gateways_scaling"]
     assert scaling["ratio"] == pytest.approx(two["answers_per_s"] / one["answers_per_s"], abs=0.01)
+    herd = measures["viewers_herd"]
+    assert herd["clients"] == 4 and herd["value"] > 0 and herd["baseline_value"] > 0
+    assert herd["ratio"] == pytest.approx(herd["value"] / herd["baseline_value"], abs=0.01)
+    # Four viewers opening one window at once: a ranking read and a rows read each, unless their reads merged.
+    assert 2 <= herd["statements"].get("ranking", 0) + herd["statements"].get("buckets", 0) < 2 * 4, herd
+    merging = measures["herd_reads_merged"]  # the same in process, reads merged or each alone
+    assert merging["baseline_statements"] == [2 * 4] * 3, merging  # alone: a ranking and a rows read each
+    assert sum(merging["statements"]) < sum(merging["baseline_statements"]), merging
 
 
 def test_growth_bench_grows_the_store(tmp_path: Path) -> None:

@@ -25,11 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from nats.aio.client import Client as NATS
 from prometheus_client import Histogram
 
 from strix.platform import PlatformOptions, run_platform
+from strix_clickhouse import ClickHouse
+from strix_contracts.caller import Caller
+from strix_contracts.query import QueryRequest, Row
 from strix_query.app import QUERY_SECONDS
-from strix_query.execution import STATEMENTS
+from strix_query.buckets_cache import BucketCache
+from strix_query.cache import ResultCache
+from strix_query.execution import STATEMENTS, Answer, execute_cached
 from strix_runtime.heap import freeze_startup_heap
 from strix_runtime.logs import configure_logging
 from tests.bench.dashboard import percentile
@@ -80,15 +86,18 @@ async def _viewer(
     millis: list[float],
     steady: list[float],
     settled: float,
+    ready: asyncio.Barrier,
 ) -> int:
     """One viewer on its own connection: its window starts `offset` hours into the `hours` after `first` and
-    moves an hour per question (wrapping round) until `until`. Returns the rows it was sent."""
+    moves an hour per question (wrapping round) until `until` (one question at least). Returns the rows it was
+    sent."""
     rows = 0
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+        await ready.wait()  # every viewer's client made first (each costs milliseconds of this process's CPU)
         step = offset
-        while time.perf_counter() < until:
+        while step == offset or time.perf_counter() < until:
             start = first + timedelta(hours=step % hours)
             window = {"start": start.isoformat(), "end": (start + WINDOW).isoformat()}
             began = time.perf_counter()
@@ -104,16 +113,18 @@ async def _viewer(
 
 
 async def viewers(urls: list[str], token: str, first: datetime, hours: int, clients: int, seconds: float) -> None:
-    """`clients` viewers spread round robin over `urls`; prints one JSON line with what they saw."""
+    """`clients` viewers spread round robin over `urls`; prints one JSON line with what they saw. With no
+    `seconds`, each asks one question, all the same one at once (a dashboard opened by many on empty caches)."""
     millis: list[float] = []
     steady: list[float] = []  # the answers to questions asked after the first 5 s (the caches' first fill)
     cpu_before = time.process_time()
     began = time.perf_counter()
     until = began + seconds
-    spread = max(1, hours // clients)
+    spread = max(1, hours // clients) if seconds > 0 else 0
+    ready = asyncio.Barrier(clients)
     rows = await asyncio.gather(
         *(
-            _viewer(urls[i % len(urls)], token, first, hours, i * spread, until, millis, steady, began + 5)
+            _viewer(urls[i % len(urls)], token, first, hours, i * spread, until, millis, steady, began + 5, ready)
             for i in range(clients)
         )
     )
@@ -162,6 +173,94 @@ async def _run_viewers(urls: list[str], token: str, first: datetime, hours: int,
     if process.returncode != 0:
         raise SystemExit("the viewers failed")
     return json.loads(out.decode().strip().splitlines()[-1])
+
+
+class _Unmerged(dict[str, Any]):
+    """A bucket cache's reads in flight that nobody finds: every request reads alone (the bench's baseline)."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return None
+
+
+async def _herd_in_process(clickhouse: ClickHouse, first: datetime, clients: int, merged: bool) -> dict[str, Any]:
+    """The herd's question asked `clients` times at once of the query service's execution, fresh caches: with
+    reads of one shape merged, and (the baseline) without."""
+    window = {"start": first.isoformat(), "end": (first + WINDOW).isoformat()}
+    request = QueryRequest.model_validate(
+        {
+            "module": "clickstream",
+            "window": window,
+            "granularity": "hour",
+            "group_by": ["product_group"],
+            "metrics": ["revenue", "events", "customers"],
+            "top": {"n": 5, "by": "revenue"},
+            "caller": Caller(subject="bench", kind="user", scopes=("admin",)),
+        }
+    )
+    catalog, answers, buckets = _catalog(), ResultCache[Answer](), BucketCache[Row]()
+    if not merged:
+        buckets.reading = _Unmerged()
+    millis: list[float] = []
+
+    async def ask() -> None:
+        began = time.perf_counter()
+        await execute_cached(clickhouse, catalog, request, datetime.now(UTC), answers, None, buckets)
+        millis.append((time.perf_counter() - began) * 1000)
+
+    ran_before = statements()
+    await asyncio.gather(*(ask() for _ in range(clients)))
+    ran = sum(v - ran_before.get(k, 0) for k, v in statements().items())
+    return {"statements": int(ran), "p50_ms": round(percentile(millis, 0.5), 1), "max_ms": round(max(millis), 1)}
+
+
+async def _herd(nc: NATS, url: str, token: str, first: datetime, hours: int, clients: int, events: int) -> None:
+    """`clients` viewers opening the same window at once on empty caches, against one viewer opening it alone:
+    their reads of one shape merge while they wait for the store, so the many should cost what the one does."""
+    await forget_answers(nc, first - timedelta(days=31), first + timedelta(hours=hours) + WINDOW)
+    alone = await _run_viewers([url], token, first, hours, 1, 0)
+    await forget_answers(nc, first - timedelta(days=31), first + timedelta(hours=hours) + WINDOW)
+    ran_before = statements()
+    together = await _run_viewers([url], token, first, hours, clients, 0)
+    ran = {k: int(v - ran_before.get(k, 0)) for k, v in statements().items() if v > ran_before.get(k, 0)}
+    line = {
+        "measure": "viewers_herd",
+        "events": events,
+        "clients": clients,
+        "value": together["p99_ms"],
+        "p50_ms": together["p50_ms"],
+        "baseline": "one_viewer_cold",
+        "baseline_value": alone["p50_ms"],
+        "ratio": round(together["p99_ms"] / alone["p50_ms"], 2),
+        "statements": ran,
+        "load": list(os.getloadavg()),
+    }
+    print(json.dumps(line), flush=True)
+
+
+async def _herd_merging(clickhouse: ClickHouse, first: datetime, clients: int, events: int) -> None:
+    """The herd in process, its reads merged or not (three rounds each, alternating): what merging saves."""
+    rounds: dict[bool, list[dict[str, Any]]] = {True: [], False: []}
+    for _ in range(3):
+        for merged in (False, True):
+            rounds[merged].append(await _herd_in_process(clickhouse, first, clients, merged))
+    with_, without = rounds[True], rounds[False]
+    median = sorted(r["p50_ms"] for r in with_)[1]
+    baseline = sorted(r["p50_ms"] for r in without)[1]
+    line = {
+        "measure": "herd_reads_merged",
+        "events": events,
+        "clients": clients,
+        "value": median,
+        "baseline": "herd_reads_unmerged",
+        "baseline_value": baseline,
+        "ratio": round(median / baseline, 2),
+        "statements": [r["statements"] for r in with_],
+        "baseline_statements": [r["statements"] for r in without],
+        "max_ms": [r["max_ms"] for r in with_],
+        "baseline_max_ms": [r["max_ms"] for r in without],
+        "load": list(os.getloadavg()),
+    }
+    print(json.dumps(line), flush=True)
 
 
 async def main(events: int, clients: int, seconds: float, gateways: int, data_dir: Path) -> None:
@@ -225,6 +324,9 @@ async def main(events: int, clients: int, seconds: float, gateways: int, data_di
                     }
                     print(json.dumps(line), flush=True)
                     results[n] = line
+                    if n == 1:
+                        await _herd(platform.nc, urls[0], token, first, hours, clients, count)
+                        await _herd_merging(platform.clickhouse, first, clients, count)
             one, most = results[1], results[max(results)]
             print(
                 json.dumps(

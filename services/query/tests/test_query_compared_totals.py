@@ -76,6 +76,14 @@ class Counting:
         self.sql.append(sql)
         return await self.inner.query(sql, parameters)
 
+    async def query_formed(self, form: Any) -> Any:
+        def counted() -> Any:
+            sql, parameters = form()
+            self.sql.append(sql)
+            return sql, parameters
+
+        return await self.inner.query_formed(counted)
+
 
 async def test_totals_compared_in_one_statement(clickhouse: ClickHouse) -> None:
     catalog = load_catalog(ROOT / "tests" / "fixtures" / "access-configs")

@@ -7,6 +7,7 @@ to the real clock), so each hour holds 6 of them.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,8 +17,9 @@ from strix_config import load_catalog
 from strix_contracts.caller import Caller
 from strix_contracts.query import QueryRequest, Row
 from strix_query.buckets_cache import BucketCache, read_ahead
-from strix_query.execution import Reuse, execute
+from strix_query.execution import STATEMENTS, Reuse, execute
 from strix_query.plan import plan_query
+from strix_query.span_reads import SpanRead
 
 # The query service answers only a verified caller; these tests are about planning and reading, so an admin asks.
 ADMIN = Caller(subject="test-admin", kind="user", scopes=("admin",))
@@ -127,3 +129,42 @@ def test_read_ahead_stays_within_the_window_the_clock_and_the_row_budget() -> No
     assert read_ahead(window=6, missing=1, rows_per_bucket=4_000, room=100, row_budget=10_000) == 1
     assert read_ahead(window=6, missing=1, rows_per_bucket=20_000, room=100, row_budget=10_000) == 0
     assert read_ahead(window=6, missing=6, rows_per_bucket=40, room=100, row_budget=10_000) == 0  # a first view
+
+
+async def test_reads_of_one_shape_waiting_for_the_store_are_merged_into_one_statement(clickhouse: ClickHouse) -> None:
+    catalog = load_catalog(CONFIGS)
+    await clickhouse.apply(plan_module(catalog.modules["clickstream"], clickhouse.database))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    origin = now.replace(minute=0) - timedelta(hours=23)
+    await clickhouse.command(_insert_sql(clickhouse.database, origin))
+    times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
+    cache: BucketCache[Row] = BucketCache()
+
+    async def six_hours_from(hour: int) -> str | None:
+        start = origin + timedelta(hours=hour)
+        window = {"start": start.isoformat(), "end": (start + timedelta(hours=6)).isoformat()}
+        request = QueryRequest.model_validate(
+            {"module": "clickstream", "window": window, "granularity": "hour", "metrics": ["events"], "caller": ADMIN}
+        )
+        answer = await execute(clickhouse, plan_query(catalog, request, now, clickhouse.database), Reuse(cache))
+        expected = Counter(t.replace(minute=0) for t in times if start <= t < start + timedelta(hours=6))
+        assert {r.bucket: r.metrics["events"] for r in answer.rows} == expected
+        return answer.sql
+
+    def statements() -> float:
+        return sum(s.value for s in STATEMENTS.collect()[0].samples if s.name.endswith("_count"))
+
+    before = statements()
+    busy = asyncio.create_task(clickhouse.query("SELECT sleep(0.5)"))  # the store busy: the reads below queue
+    await asyncio.sleep(0.05)
+    first, second = await asyncio.gather(six_hours_from(0), six_hours_from(10))
+    await busy
+    assert statements() - before == 1  # the second widened the first's read to hours 0-15
+    assert first is not None and second is not None
+    assert await six_hours_from(4) is None  # hours 4-9, between the two windows: read with them, cached
+
+    read: SpanRead[int] = SpanRead(origin, origin, asyncio.get_running_loop().create_future())
+    assert not read.join(origin, origin + timedelta(hours=30), lambda first, last: last - first <= timedelta(hours=24))
+    assert read.join(origin, origin + timedelta(hours=5), lambda first, last: True)
+    assert read.take() == (origin, origin + timedelta(hours=5))
+    assert not read.join(origin, origin + timedelta(hours=6), lambda first, last: True)  # taken: fixed

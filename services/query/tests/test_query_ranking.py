@@ -96,6 +96,14 @@ class Counting:
         self.sql.append(sql)
         return await self.inner.query(sql, parameters)
 
+    async def query_formed(self, form: Any) -> Any:
+        def counted() -> Any:
+            sql, parameters = form()
+            self.sql.append(sql)
+            return sql, parameters
+
+        return await self.inner.query_formed(counted)
+
 
 async def _catalog(clickhouse: ClickHouse) -> Catalog:
     catalog = load_catalog(ROOT / "tests" / "fixtures" / "access-configs")

@@ -78,6 +78,17 @@ class ClickHouse:
         result = await self._call(self._client.query, sql, parameters=dict(parameters or {}))
         return QueryResult(columns=list(result.column_names), rows=[tuple(r) for r in result.result_rows])
 
+    async def query_formed(self, form: Callable[[], tuple[str, Mapping[str, Any]]]) -> QueryResult:
+        """A statement formed when its turn comes (the worker thread calls `form` right before running it): a
+        caller that queued it can still change what it reads while it waits (embedded, behind other statements)."""
+
+        def run() -> Any:
+            sql, parameters = form()
+            return self._client.query(sql, parameters=dict(parameters))
+
+        result = await self._call(run)
+        return QueryResult(columns=list(result.column_names), rows=[tuple(r) for r in result.result_rows])
+
     async def insert_columns(
         self,
         table: str,

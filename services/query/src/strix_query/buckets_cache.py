@@ -22,6 +22,8 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from strix_query.span_reads import SpanRead
+
 Item = TypeVar("Item")
 Groups = dict[tuple[Any, ...], int]  # a group's values -> its position in the vectors
 
@@ -72,6 +74,8 @@ class BucketCache(Generic[Item]):
     # Shapes found to hold more rows than one answer may: not tried again (a top-N ranks its groups by a statement).
     oversized: set[str] = field(default_factory=set)
     vectors: BucketVectors[Item] = field(default_factory=lambda: BucketVectors())  # top-N totals of cached buckets
+    # Per shape, its read waiting for the store: its rows, and the SQL that read them.
+    reading: dict[str, SpanRead[tuple[list[Item], str | None]]] = field(default_factory=dict)
 
     def refuse(self, shape: str) -> None:
         if len(self.oversized) >= 1000:

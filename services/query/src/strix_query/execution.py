@@ -32,13 +32,15 @@ from strix_contracts.query import (
 from strix_query.access import authorize, restricted_records
 from strix_query.buckets_cache import BucketCache, read_ahead
 from strix_query.cache import ResultCache
-from strix_query.compiler import MAX_ROWS, with_time_limit
+from strix_query.compiler import MAX_ROWS, CompiledQuery, with_time_limit
 from strix_query.plan import Part, QueryPlan, Sizes, TopKeys, answer_scope, compared_span, plan_query
 from strix_query.planner import Held
 from strix_query.records import compile_records, page
 from strix_query.results import result_rows
 from strix_query.shaping import attach_previous, derive_joined, empty_values, fill_series, join_rows
+from strix_query.span_reads import SpanRead
 from strix_query.validation import check_row_count, module_of, validate_filters
+from strix_query.window import buckets as bucket_starts
 from strix_query.window import resolve_window, shift, zone
 from strix_runtime.tracing import clickhouse_span
 
@@ -70,13 +72,30 @@ class Reuse:
 # Rows and the SQL of the statement that read them (None: every bucket came from the bucket cache).
 Read = tuple[list[Row], str | None]
 BucketsRead = tuple[list[list[Row]], str | None]  # the same, bucket by bucket
-ComputeSpan = Callable[[datetime, datetime], Awaitable[list[Row]]]
+SpanOf = Callable[[], tuple[datetime, datetime]]  # the span to read, asked when the statement is formed
+ComputeSpan = Callable[[SpanOf], Awaitable[Read]]
 
 
 async def _read(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str) -> tuple[list[Row], str]:
     compiled = part.statement(clickhouse.database, keys)
     result = await select(clickhouse, compiled.sql, compiled.parameters, purpose)
     return result_rows(compiled, result.rows, part.tz), compiled.sql
+
+
+async def _read_formed(
+    clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str, span_of: SpanOf
+) -> tuple[list[Row], str]:
+    """`_read` of `part` over the span `span_of` gives when the store takes the statement (span_reads.py)."""
+    formed: list[CompiledQuery] = []
+
+    def form() -> tuple[str, Mapping[str, Any]]:
+        compiled = part.over(*span_of()).statement(clickhouse.database, keys)
+        formed.append(compiled)
+        return with_time_limit(compiled.sql), compiled.parameters
+
+    with clickhouse_span("select"), STATEMENTS.labels(purpose).time():
+        result = await clickhouse.query_formed(form)
+    return result_rows(formed[0], result.rows, part.tz), formed[0].sql
 
 
 async def _through_bucket_cache(
@@ -87,27 +106,82 @@ async def _through_bucket_cache(
     compute: ComputeSpan,
     lag: timedelta | None = None,
     until: datetime | None = None,
-) -> list[list[Row]]:
+) -> BucketsRead:
     """Each bucket's rows, in `starts` order (the lists the cache holds, not copies): cached buckets as they
-    are; `compute` over the span of the missing ones, whose rows are then kept. Compared rows (`lag`): each
-    bucket starting before `until` also read its comparison bucket `lag` earlier; both count in `reuse.buckets`."""
+    are; `compute` over the span of the missing ones, whose rows are then kept; and the SQL that read them.
+    Compared rows (`lag`): each bucket starting before `until` also read its comparison bucket `lag` earlier;
+    both count in `reuse.buckets`."""
     granularity, tz = part.request.granularity, part.tz
     found = reuse.cache.lookup(shape, starts) if reuse.read else {}
     reuse.buckets += len(found) + (0 if until is None else sum(1 for s in found if s < until))
     missing = [s for s in starts if s not in found]
+    sql = None
     if missing:
         span = [s for s in starts if missing[0] <= s <= missing[-1]]
-        if lag is None and found and missing[-1] == starts[-1]:
-            span += _ahead(span[-1], len(starts), len(span), max(map(len, found.values())), granularity, tz)
+        rows_per_bucket = max(map(len, found.values())) if found else None
+        if lag is None and rows_per_bucket is not None and missing[-1] == starts[-1]:
+            span += _ahead(span[-1], len(starts), len(span), rows_per_bucket, granularity, tz)
         generation = reuse.cache.generation(part.config.module)
+        if lag is None:
+            # Merged reads stay near a window's size: a statement's cost grows with its buckets past its fixed part.
+            budget = 4 * len(starts)
+            if rows_per_bucket is not None:
+                budget = min(budget, MAX_ROWS // 10 // max(rows_per_bucket, 1))
+            (rows, sql), span = await _read_merged(reuse.cache, shape, part, span, compute, max(budget, len(span)))
+        else:
+            rows, sql = await compute(lambda: (span[0], shift(span[-1], granularity, 1, tz)))
         computed: dict[datetime, list[Row]] = {}
-        for row in await compute(span[0], shift(span[-1], granularity, 1, tz)):
+        for row in rows:
             assert row.bucket is not None
             computed.setdefault(row.bucket, []).append(row)
         kept = [(s, shift(s, granularity, 1, tz), computed.get(s, [])) for s in span]
         reuse.cache.store(shape, part.config.module, kept, generation, lag)
         found.update((s, rows) for s, _, rows in kept)
-    return [found.get(start, []) for start in starts]
+    return [found.get(start, []) for start in starts], sql
+
+
+async def _read_merged(
+    cache: BucketCache[Row], shape: str, part: Part, span: list[datetime], compute: ComputeSpan, most: int
+) -> tuple[Read, list[datetime]]:
+    """The rows of `span` (bucket starts), through a read of the shape still waiting for the store if one can
+    widen to cover it within `most` buckets, else a read of its own that later requests may widen; with the
+    bucket starts the rows cover (span_reads.py)."""
+    granularity, tz = part.request.granularity, part.tz
+
+    def covered(first: datetime, last: datetime) -> list[datetime]:
+        return [b for b in bucket_starts(first, shift(last, granularity, 1, tz), granularity, tz) if b is not None]
+
+    def fits(first: datetime, last: datetime) -> bool:
+        return len(covered(first, last)) <= most
+
+    pending = cache.reading.get(shape)
+    if pending is not None and pending.join(span[0], span[-1], fits):
+        await asyncio.wait([pending.done])
+        if not pending.done.cancelled() and pending.done.exception() is None:
+            return pending.done.result(), span
+        # The merged read failed (too many rows, its caller gone): read this span alone.
+    read: SpanRead[Read] = SpanRead(span[0], span[-1], asyncio.get_running_loop().create_future())
+    cache.reading[shape] = read
+
+    def span_of() -> tuple[datetime, datetime]:
+        first, last = read.take()
+        return first, shift(last, granularity, 1, tz)
+
+    try:
+        done = await compute(span_of)
+    except Exception as exc:
+        read.done.set_exception(exc)
+        read.done.exception()  # seen: no warning when nobody joined
+        raise
+    except BaseException:
+        read.done.cancel()  # this request was cancelled: whoever joined reads alone
+        raise
+    else:
+        read.done.set_result(done)
+    finally:
+        if cache.reading.get(shape) is read:
+            del cache.reading[shape]
+    return done, covered(read.first, read.last)
 
 
 def _ahead(
@@ -132,16 +206,12 @@ async def _buckets(
     clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse, purpose: str = "buckets"
 ) -> BucketsRead:
     """A reusable part's rows bucket by bucket through the cache, and the SQL that read the missing ones."""
-    sql: str | None = None
 
-    async def compute(start: datetime, end: datetime) -> list[Row]:
-        nonlocal sql
-        rows, sql = await _read(clickhouse, part.over(start, end), keys, purpose)
-        return rows
+    async def compute(span_of: SpanOf) -> Read:
+        return await _read_formed(clickhouse, part, keys, purpose, span_of)
 
     starts = [b for b in part.bucket_starts() if b is not None]
-    buckets = await _through_bucket_cache(reuse, part.shape(clickhouse.database, keys), part, starts, compute)
-    return buckets, sql
+    return await _through_bucket_cache(reuse, part.shape(clickhouse.database, keys), part, starts, compute)
 
 
 async def _run(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, reuse: Reuse | None) -> Read:
@@ -166,10 +236,9 @@ async def _compared_by_bucket(clickhouse: ClickHouse, plan: QueryPlan, keys: Top
     starts = [b for b in comparison.current if b is not None]
     shape = f"{main.shape(clickhouse.database, keys)}|compared:{comparison.lag.total_seconds():.0f}"
     empty = empty_values(main.config, main.request.metrics)
-    sql: str | None = None
 
-    async def compute(start: datetime, end: datetime) -> list[Row]:
-        nonlocal sql
+    async def compute(span_of: SpanOf) -> Read:
+        start, end = span_of()
         span = compared_span(plan, starts, start, end)
         previous_rows: list[Row] = []
         if span.both is not None:
@@ -184,10 +253,9 @@ async def _compared_by_bucket(clickhouse: ClickHouse, plan: QueryPlan, keys: Top
                 (rows, ran), (previous_rows, _) = await asyncio.gather(
                     _run(clickhouse, span.current, keys, reuse), _run(clickhouse, span.previous, keys, reuse)
                 )
-        sql = ran or sql
-        return attach_previous(rows, previous_rows, span.bucket_map, main.request.group_by, empty)
+        return attach_previous(rows, previous_rows, span.bucket_map, main.request.group_by, empty), ran
 
-    buckets = await _through_bucket_cache(reuse, shape, main, starts, compute, comparison.lag, comparison.until)
+    buckets, sql = await _through_bucket_cache(reuse, shape, main, starts, compute, comparison.lag, comparison.until)
     return _flat(buckets), sql
 
 
