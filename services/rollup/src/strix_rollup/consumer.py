@@ -132,16 +132,19 @@ async def drop_repeats(probe: IdProbe, batch: Microbatch) -> Microbatch:
 
 
 class _Stage:
-    """Adds the seconds of a `with` block to STAGE_SECONDS."""
+    """Adds the seconds of a `with` block to STAGE_SECONDS. Blocks may overlap (a group settles while the next
+    is read): the sum of their ends less the sum of their starts is the same whichever start an end is paired
+    with."""
 
     def __init__(self, module: str, stage: str) -> None:
         self.counter = STAGE_SECONDS.labels(module, stage)
+        self.began: list[float] = []
 
     def __enter__(self) -> None:
-        self.began = time.perf_counter()
+        self.began.append(time.perf_counter())
 
     def __exit__(self, *_: object) -> None:
-        self.counter.inc(time.perf_counter() - self.began)
+        self.counter.inc(time.perf_counter() - self.began.pop())
 
 
 class PartitionWorker:
@@ -297,11 +300,12 @@ class PartitionWorker:
         await self.forget(boundary)
 
     async def ack(self, sequences: list[int]) -> None:
-        """Ack buffered messages. The acks go out in order on one connection and only the last waits for the
-        server's answer: the server has then taken every one before it."""
-        for sequence in sequences[:-1]:
-            await self.buffer.pop(sequence).ack()
-        await self.buffer.pop(sequences[-1]).ack_sync()
+        """Ack buffered messages (taken out of the buffer)."""
+        await ack_messages(self.take(sequences))
+
+    def take(self, sequences: list[int]) -> list[Msg]:
+        """Buffered messages out of the buffer, to be acked: the next batch is planned without them."""
+        return [self.buffer.pop(sequence) for sequence in sequences]
 
     async def forget(self, boundary: Boundary) -> None:
         """Remove a batch from the partition's record."""
@@ -457,6 +461,14 @@ class PartitionWorker:
                 stream_last=batch.last_seq,
             )
             await self.nc.publish(committed_subject(self.config.module), notice.model_dump_json().encode())
+
+
+async def ack_messages(messages: list[Msg]) -> None:
+    """The acks go out in order on one connection and only the last waits for the server's answer: the server
+    has then taken every one before it."""
+    for message in messages[:-1]:
+        await message.ack()
+    await messages[-1].ack_sync()
 
 
 async def run_partition(worker: PartitionWorker, stopping: asyncio.Event) -> None:

@@ -37,7 +37,15 @@ from strix_config import ModuleConfig
 from strix_rollup.batches import Microbatch, Rows, join_batches, row_count, rows_between
 from strix_rollup.boundaries import Boundary, Member, member_boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
-from strix_rollup.consumer import REFORMED, BatchLimits, PartitionState, PartitionWorker, Stopping, drop_repeats
+from strix_rollup.consumer import (
+    REFORMED,
+    BatchLimits,
+    PartitionState,
+    PartitionWorker,
+    Stopping,
+    ack_messages,
+    drop_repeats,
+)
 from strix_rollup.discovery import Membership
 from strix_rollup.probe import IdProbe
 from strix_runtime.logs import get_logger
@@ -84,6 +92,25 @@ class JointWorker:
         self.lead = self.parts[min(self.parts)]  # its stage counters and insert retries serve the joint batch
         self.fetches: dict[int, asyncio.Task[tuple[bool, list[Msg]]]] = {}
         self.probe: IdProbe | None = None
+        self.settling: asyncio.Task[None] | None = None  # the last group's acks, forgets and notices
+
+    async def settle_quietly(self, wait: float = 5.0) -> None:
+        """Let the last group's settling finish (the loop failed or ends): its failure only logged — its messages
+        come back and the records say they landed."""
+        settling, self.settling = self.settling, None
+        if settling is None:
+            return
+        await asyncio.wait([settling], timeout=wait)
+        if settling.done() and not settling.cancelled() and settling.exception() is not None:
+            log.warning("rollup.settle_failed", module=self.config.module, error=repr(settling.exception()))
+        elif not settling.done():
+            settling.cancel()
+
+    async def settled(self) -> None:
+        """Wait for the last group to be settled (its failure is raised here, as if it had been waited for)."""
+        settling, self.settling = self.settling, None
+        if settling is not None:
+            await settling
 
     async def start(self) -> None:
         for part in self.parts.values():
@@ -101,7 +128,10 @@ class JointWorker:
 
     async def step(self, stopping: asyncio.Event) -> None:
         module = self.config.module
+        if self.settling is not None and self.settling.done():
+            await self.settled()  # a failure while settling the last group is this loop's failure
         if self.membership is not None and not self.membership.serves(module, 0):
+            await self.settled()
             self.stop_fetches()
             for part in self.parts.values():
                 if part.buffer or part.puller.pin is not None:
@@ -131,6 +161,7 @@ class JointWorker:
         for partition, (count, recorded) in plans.items():
             if recorded is None:
                 continue
+            await self.settled()  # re-forming reads the records and the ack floors: the last group's must be in
             if recorded.group is not None:
                 await self._reform(recorded, plans, stopping)
                 return
@@ -306,6 +337,7 @@ class JointWorker:
         if recording is not None:
             with self.lead.stages["settle"]:
                 await recording
+        await self.settled()  # one group in ClickHouse and not yet acked at a time
         refused: dict[int, int] = {}
         if joint is not None and joint.events:
             with self.lead.stages["insert"]:
@@ -318,15 +350,29 @@ class JointWorker:
                     if outcome is None:
                         return
                     refused = outcome
+        # The group is in ClickHouse: its messages leave the buffers now (the next batch is planned without
+        # them) and are acked while the next group is read and probed (settling took a quarter of a round).
+        taken = [(part, part.take(sequences), boundary) for part, sequences, boundary in members]
+        counted = []
+        for (part, _, _), batch in zip(members, batches, strict=True):
+            if batch is not None and joint is not None:
+                inserted = events_between(joint.columns, batch.first_seq, batch.last_seq)
+                counted.append((part, batch, inserted - refused.get(part.partition, 0)))
+        self.settling = asyncio.create_task(self._settle(taken, counted))
+
+    async def _settle(
+        self,
+        taken: list[tuple[PartitionWorker, list[Msg], Boundary]],
+        counted: list[tuple[PartitionWorker, Microbatch, int]],
+    ) -> None:
+        """Ack a group in ClickHouse, forget its records, announce it. Every member acked before any is
+        forgotten: once all the group's messages are acked, whatever the records say after a crash leaves
+        nothing to count again (see _reform), so both go side by side."""
         with self.lead.stages["settle"]:
-            # Every member acked before any is forgotten: once all the group's messages are acked, whatever the
-            # records say after a crash leaves nothing to count again (see _reform), so both go side by side.
-            await asyncio.gather(*(part.ack(sequences) for part, sequences, _ in members))
-            await asyncio.gather(*(part.forget(boundary) for part, _, boundary in members))
-            for (part, _, _), batch in zip(members, batches, strict=True):
-                if batch is not None and joint is not None:
-                    inserted = events_between(joint.columns, batch.first_seq, batch.last_seq)
-                    await part.committed(batch, inserted - refused.get(part.partition, 0))
+            await asyncio.gather(*(ack_messages(messages) for _, messages, _ in taken))
+            await asyncio.gather(*(part.forget(boundary) for part, _, boundary in taken))
+            for part, batch, inserted in counted:
+                await part.committed(batch, inserted)
 
     async def _insert_apart(
         self, joint: Microbatch, members: list[Microbatch], stopping: asyncio.Event
@@ -360,7 +406,9 @@ async def run_joint(worker: JointWorker, stopping: asyncio.Event) -> None:
                 for part in worker.parts.values():
                     part.state.last_error = repr(exc)[:500]
                 log.exception("rollup.loop_error", module=worker.config.module, partition="joint")
+                await worker.settle_quietly()
                 worker.reset()
                 await asyncio.sleep(1.0)
     finally:
         worker.stop_fetches()
+        await worker.settle_quietly()  # the last group's acks go out before the loop ends
