@@ -174,6 +174,7 @@ class PartitionWorker:
         self.consumer = partition_consumer(config.module, partition, limits.ack_wait, limits.priority_timeout)
         self.puller = PinnedPuller(nc, self.consumer)
         self.buffer: dict[int, Msg] = {}  # delivered, not yet acked, by stream sequence
+        self.taken: dict[int, Msg] = {}  # out of the buffer (inserted), not yet acked: dead letters read them
         self.open: list[Boundary] = []
         self.probe: IdProbe | None = None  # made at the first batch with ids (dedup)
         self.open_known = False  # whether `open` reflects the KV record (reset when the pin may have moved)
@@ -181,6 +182,7 @@ class PartitionWorker:
     def reset(self) -> None:
         """Forget everything local: another replica may have processed the partition meanwhile."""
         self.buffer = {}
+        self.taken = {}
         self.open = []
         self.open_known = False
 
@@ -301,11 +303,18 @@ class PartitionWorker:
 
     async def ack(self, sequences: list[int]) -> None:
         """Ack buffered messages (taken out of the buffer)."""
-        await ack_messages(self.take(sequences))
+        await self.ack_taken(self.take(sequences))
 
     def take(self, sequences: list[int]) -> list[Msg]:
         """Buffered messages out of the buffer, to be acked: the next batch is planned without them."""
-        return [self.buffer.pop(sequence) for sequence in sequences]
+        taken = [self.buffer.pop(sequence) for sequence in sequences]
+        self.taken.update(zip(sequences, taken, strict=True))
+        return taken
+
+    async def ack_taken(self, messages: list[Msg]) -> None:
+        await ack_messages(messages)
+        for message in messages:
+            self.taken.pop(message.metadata.sequence.stream, None)
 
     async def forget(self, boundary: Boundary) -> None:
         """Remove a batch from the partition's record."""
@@ -431,7 +440,7 @@ class PartitionWorker:
     def _dead_letter(self, batch: Microbatch, columns: Columns, row: int, reason: str) -> DeadLetter:
         sequence = int(columns[SEQUENCE_COLUMN][row])
         position = int(columns[POSITION_COLUMN][row])
-        message = self.buffer.get(sequence)
+        message = self.buffer.get(sequence) or self.taken.get(sequence)
         fields = {name: columns[name][row] for name in self.config.event.fields}
         return DeadLetter(
             payload=event_bytes(message.data if message is not None else None, position, fields),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -43,7 +44,6 @@ from strix_rollup.consumer import (
     PartitionState,
     PartitionWorker,
     Stopping,
-    ack_messages,
     drop_repeats,
 )
 from strix_rollup.discovery import Membership
@@ -92,25 +92,34 @@ class JointWorker:
         self.lead = self.parts[min(self.parts)]  # its stage counters and insert retries serve the joint batch
         self.fetches: dict[int, asyncio.Task[tuple[bool, list[Msg]]]] = {}
         self.probe: IdProbe | None = None
-        self.settling: asyncio.Task[None] | None = None  # the last group's acks, forgets and notices
+        # The last group's landing: its insert, then its acks, record forgets and notices (`_land`), while the
+        # next group is read; `inserting` resolves once its insert has ended.
+        self.landing: asyncio.Task[bool] | None = None
+        self.inserting: asyncio.Future[None] | None = None
 
     async def settle_quietly(self, wait: float = 5.0) -> None:
-        """Let the last group's settling finish (the loop failed or ends): its failure only logged — its messages
-        come back and the records say they landed."""
-        settling, self.settling = self.settling, None
-        if settling is None:
+        """Let the last group's landing finish (the loop failed or ends): its failure only logged — its messages
+        come back, and its records say what became of it."""
+        landing, self.landing = self.landing, None
+        if landing is None:
             return
-        await asyncio.wait([settling], timeout=wait)
-        if settling.done() and not settling.cancelled() and settling.exception() is not None:
-            log.warning("rollup.settle_failed", module=self.config.module, error=repr(settling.exception()))
-        elif not settling.done():
-            settling.cancel()
+        await asyncio.wait([landing], timeout=wait)
+        if landing.done() and not landing.cancelled() and landing.exception() is not None:
+            log.warning("rollup.landing_failed", module=self.config.module, error=repr(landing.exception()))
+        elif not landing.done():
+            landing.cancel()
 
-    async def settled(self) -> None:
-        """Wait for the last group to be settled (its failure is raised here, as if it had been waited for)."""
-        settling, self.settling = self.settling, None
-        if settling is not None:
-            await settling
+    async def settled(self) -> bool:
+        """Wait for the last group's landing; whether it landed (False: the loop is stopping). Its failure is
+        raised here, as if it had been waited for."""
+        landing, self.landing = self.landing, None
+        return True if landing is None else await landing
+
+    async def inserted(self) -> None:
+        """Wait for the last group's insert to end (its ids must be in ClickHouse before the next probe)."""
+        if self.inserting is not None and self.landing is not None:
+            either: list[asyncio.Future[Any]] = [self.inserting, self.landing]  # the landing may fail before
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
 
     async def start(self) -> None:
         for part in self.parts.values():
@@ -128,8 +137,8 @@ class JointWorker:
 
     async def step(self, stopping: asyncio.Event) -> None:
         module = self.config.module
-        if self.settling is not None and self.settling.done():
-            await self.settled()  # a failure while settling the last group is this loop's failure
+        if self.landing is not None and self.landing.done():
+            await self.settled()  # a failure while landing the last group is this loop's failure
         if self.membership is not None and not self.membership.serves(module, 0):
             await self.settled()
             self.stop_fetches()
@@ -322,13 +331,15 @@ class JointWorker:
         stopping: asyncio.Event,
         recording: asyncio.Task[None] | None = None,
     ) -> None:
-        """Read, probe and insert the members as one block under `group`; then ack and announce each member.
-        A new group's records are written meanwhile (`recording`) and waited for before the insert."""
+        """Read and probe the members, then land them (`_land`: insert as one block under `group`, ack, announce)
+        in the background: the next group is read while this one is inserted. A new group's records are written
+        meanwhile (`recording`) and waited for before the insert."""
         messages = [(part, [part.buffer[s] for s in sequences]) for part, sequences, _ in members]
         with self.lead.stages["read"]:  # Arrow's JSON reader lets go of the interpreter: off the event loop
             batches = await asyncio.to_thread(lambda: [part.decode(chosen) for part, chosen in messages])
         decoded = [b for b in batches if b is not None]
         joint = join_batches(decoded, group) if decoded else None
+        await self.inserted()
         if joint is not None and self.config.event.id_field is not None:
             if self.probe is None:
                 self.probe = IdProbe.of(self.clickhouse, self.config, self.lead.partition)
@@ -337,28 +348,47 @@ class JointWorker:
         if recording is not None:
             with self.lead.stages["settle"]:
                 await recording
-        await self.settled()  # one group in ClickHouse and not yet acked at a time
-        refused: dict[int, int] = {}
-        if joint is not None and joint.events:
-            with self.lead.stages["insert"]:
-                try:
-                    refusal = await self.lead.insert_rows(joint, joint.columns, group, stopping)
-                except Stopping:
-                    return  # left unacked: the group is re-formed and inserted under the same token
-                if refusal is not None:
-                    outcome = await self._insert_apart(joint, decoded, stopping)
-                    if outcome is None:
-                        return
-                    refused = outcome
-        # The group is in ClickHouse: its messages leave the buffers now (the next batch is planned without
-        # them) and are acked while the next group is read and probed (settling took a quarter of a round).
+        if not await self.settled():  # one group in ClickHouse and not yet acked at a time
+            return  # the last group was left for a re-forming (stopping): so is this one
+        # The group's messages leave the buffers now: the next batch is planned without them.
         taken = [(part, part.take(sequences), boundary) for part, sequences, boundary in members]
+        self.inserting = inserting = asyncio.get_running_loop().create_future()
+        self.landing = asyncio.create_task(self._land(group, joint, decoded, batches, taken, stopping, inserting))
+
+    async def _land(
+        self,
+        group: str,
+        joint: Microbatch | None,
+        decoded: list[Microbatch],
+        batches: list[Microbatch | None],
+        taken: list[tuple[PartitionWorker, list[Msg], Boundary]],
+        stopping: asyncio.Event,
+        inserting: asyncio.Future[None],
+    ) -> bool:
+        """Insert a group, then settle it; whether it landed (False: stopping, its messages left unacked, so the
+        group is re-formed and inserted under the same token)."""
+        refused: dict[int, int] = {}
+        try:
+            if joint is not None and joint.events:
+                with self.lead.stages["insert"]:
+                    try:
+                        refusal = await self.lead.insert_rows(joint, joint.columns, group, stopping)
+                    except Stopping:
+                        return False
+                    if refusal is not None:
+                        outcome = await self._insert_apart(joint, decoded, stopping)
+                        if outcome is None:
+                            return False
+                        refused = outcome
+        finally:
+            inserting.set_result(None)
         counted = []
-        for (part, _, _), batch in zip(members, batches, strict=True):
+        for (part, _, _), batch in zip(taken, batches, strict=True):
             if batch is not None and joint is not None:
                 inserted = events_between(joint.columns, batch.first_seq, batch.last_seq)
                 counted.append((part, batch, inserted - refused.get(part.partition, 0)))
-        self.settling = asyncio.create_task(self._settle(taken, counted))
+        await self._settle(taken, counted)
+        return True
 
     async def _settle(
         self,
@@ -369,7 +399,7 @@ class JointWorker:
         forgotten: once all the group's messages are acked, whatever the records say after a crash leaves
         nothing to count again (see _reform), so both go side by side."""
         with self.lead.stages["settle"]:
-            await asyncio.gather(*(ack_messages(messages) for _, messages, _ in taken))
+            await asyncio.gather(*(part.ack_taken(messages) for part, messages, _ in taken))
             await asyncio.gather(*(part.forget(boundary) for part, _, boundary in taken))
             for part, batch, inserted in counted:
                 await part.committed(batch, inserted)
