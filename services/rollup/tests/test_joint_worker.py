@@ -260,3 +260,28 @@ async def test_a_setting_that_is_not_a_boolean_is_refused_by_name(
                 pass
     finally:
         await nc.close()
+
+
+async def test_a_crash_while_a_group_lands_and_the_next_is_recorded_counts_every_event_once(
+    nats_server: NatsServer, clickhouse: ClickHouse, published: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups overlap: one is inserted and acked while the next is read, probed and recorded. Killed halfway
+    through the second group's acks (the third group read and recorded meanwhile, or about to be): the survivor
+    finishes the second without an insert and re-forms the third; every event counts once."""
+    first = await nats.connect(nats_server.url)
+    boundaries = await open_bucket(first.jetstream())
+    one_message_each = BatchLimits(max_messages=1, fetch_wait=0.2, linger=0.05, ack_wait=1.0, priority_timeout=1.0)
+    states = {p: PartitionState() for p in range(CONFIG.partitions)}
+    dying = JointWorker(first, clickhouse, boundaries, CONFIG, states, one_message_each)
+    await dying.start()
+    dying_acks(monkeypatch, CONFIG.partitions + 1)  # the first group's acks, and one of the second's
+    with pytest.raises(ConnectionError):
+        for _ in range(20):
+            await dying.step(asyncio.Event())
+    monkeypatch.undo()
+    dying.stop_fetches()
+    assert 0 < await count(clickhouse) < published  # the first groups landed, not every one
+    assert await records(boundaries) >= 1
+    await first.close()
+
+    await a_survivor_settles(nats_server, clickhouse, published)
