@@ -9,6 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from services.query.tests.test_query_ranking import Counting
+
 from strix_clickhouse import ClickHouse, plan_module
 from strix_clickhouse.columns import POSITION_COLUMN, SEQUENCE_COLUMN, events_table
 from strix_config import load_catalog
@@ -66,23 +68,6 @@ def expected(brands: set[str]) -> dict[str, tuple[tuple[int, float], tuple[int, 
     }
     assert found, "an empty comparison proves nothing"
     return found
-
-
-class Counting:
-    def __init__(self, clickhouse: ClickHouse) -> None:
-        self.inner, self.database, self.sql = clickhouse, clickhouse.database, list[str]()
-
-    async def query(self, sql: str, parameters: Any = None) -> Any:
-        self.sql.append(sql)
-        return await self.inner.query(sql, parameters)
-
-    async def query_formed(self, form: Any) -> Any:
-        def counted() -> Any:
-            sql, parameters = form()
-            self.sql.append(sql)
-            return sql, parameters
-
-        return await self.inner.query_formed(counted)
 
 
 async def test_totals_compared_in_one_statement(clickhouse: ClickHouse) -> None:

@@ -89,37 +89,49 @@ async def test_buckets_the_cache_holds_are_neither_read_nor_compiled(clickhouse:
     )
 
 
-async def test_a_sliding_window_reads_the_next_windows_buckets_ahead_in_the_same_statement(
-    clickhouse: ClickHouse,
-) -> None:
-    catalog = load_catalog(CONFIGS)
-    await clickhouse.apply(plan_module(catalog.modules["clickstream"], clickhouse.database))
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    origin = now.replace(minute=0) - timedelta(hours=23)
-    await clickhouse.command(_insert_sql(clickhouse.database, origin))
-    times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
-    cache: BucketCache[Row] = BucketCache()
+class SixHourWindows:
+    """A day of events in the store, and six-hour hourly windows over it asked through one bucket cache, each
+    answer checked against the events counted here."""
 
-    async def six_hours_from(hour: int) -> tuple[str | None, int, dict[datetime, int]]:
-        start = origin + timedelta(hours=hour)
+    def __init__(self, clickhouse: ClickHouse) -> None:
+        self.clickhouse, self.catalog = clickhouse, load_catalog(CONFIGS)
+        self.now = datetime.now(UTC).replace(second=0, microsecond=0)
+        self.origin = self.now.replace(minute=0) - timedelta(hours=23)
+        self.times = [self.origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
+        self.cache: BucketCache[Row] = BucketCache()
+
+    async def load(self) -> SixHourWindows:
+        await self.clickhouse.apply(plan_module(self.catalog.modules["clickstream"], self.clickhouse.database))
+        await self.clickhouse.command(_insert_sql(self.clickhouse.database, self.origin))
+        return self
+
+    async def from_hour(self, hour: int) -> tuple[str | None, int, int]:
+        """(the SQL that ran, None when the cache answered all; buckets reused; events in the window)."""
+        start = self.origin + timedelta(hours=hour)
         window = {"start": start.isoformat(), "end": (start + timedelta(hours=6)).isoformat()}
         request = QueryRequest.model_validate(
             {"module": "clickstream", "window": window, "granularity": "hour", "metrics": ["events"], "caller": ADMIN}
         )
-        answer = await execute(clickhouse, plan_query(catalog, request, now, clickhouse.database), Reuse(cache))
-        expected = Counter(t.replace(minute=0) for t in times if start <= t < start + timedelta(hours=6))
+        plan = plan_query(self.catalog, request, self.now, self.clickhouse.database)
+        answer = await execute(self.clickhouse, plan, Reuse(self.cache))
+        expected = Counter(t.replace(minute=0) for t in self.times if start <= t < start + timedelta(hours=6))
         assert {r.bucket: r.metrics["events"] for r in answer.rows} == expected
-        return answer.sql, answer.reused_buckets, expected
+        return answer.sql, answer.reused_buckets, sum(expected.values())
 
-    first_sql, reused, _ = await six_hours_from(0)
+
+async def test_a_sliding_window_reads_the_next_windows_buckets_ahead_in_the_same_statement(
+    clickhouse: ClickHouse,
+) -> None:
+    windows = await SixHourWindows(clickhouse).load()
+    first_sql, reused, _ = await windows.from_hour(0)
     assert first_sql is not None and reused == 0  # a first view reads its window only
-    slid_sql, reused, _ = await six_hours_from(1)
+    slid_sql, reused, _ = await windows.from_hour(1)
     assert slid_sql is not None and reused == 5  # the slide reads its new hour and the six after it
     for hour in range(2, 8):
-        sql, reused, expected = await six_hours_from(hour)
+        sql, reused, events = await windows.from_hour(hour)
         assert sql is None and reused == 6, hour  # every bucket from the cache: no statement
-        assert sum(expected.values()) == 36
-    sql, reused, _ = await six_hours_from(8)
+        assert events == 36
+    sql, reused, _ = await windows.from_hour(8)
     assert sql is not None and reused == 5  # past what was read ahead: read again (and ahead again)
 
 
@@ -132,24 +144,8 @@ def test_read_ahead_stays_within_the_window_the_clock_and_the_row_budget() -> No
 
 
 async def test_reads_of_one_shape_waiting_for_the_store_are_merged_into_one_statement(clickhouse: ClickHouse) -> None:
-    catalog = load_catalog(CONFIGS)
-    await clickhouse.apply(plan_module(catalog.modules["clickstream"], clickhouse.database))
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    origin = now.replace(minute=0) - timedelta(hours=23)
-    await clickhouse.command(_insert_sql(clickhouse.database, origin))
-    times = [origin + timedelta(minutes=10 * i) for i in range(EVENTS)]
-    cache: BucketCache[Row] = BucketCache()
-
-    async def six_hours_from(hour: int) -> str | None:
-        start = origin + timedelta(hours=hour)
-        window = {"start": start.isoformat(), "end": (start + timedelta(hours=6)).isoformat()}
-        request = QueryRequest.model_validate(
-            {"module": "clickstream", "window": window, "granularity": "hour", "metrics": ["events"], "caller": ADMIN}
-        )
-        answer = await execute(clickhouse, plan_query(catalog, request, now, clickhouse.database), Reuse(cache))
-        expected = Counter(t.replace(minute=0) for t in times if start <= t < start + timedelta(hours=6))
-        assert {r.bucket: r.metrics["events"] for r in answer.rows} == expected
-        return answer.sql
+    windows = await SixHourWindows(clickhouse).load()
+    origin = windows.origin
 
     def statements() -> float:
         return sum(s.value for s in STATEMENTS.collect()[0].samples if s.name.endswith("_count"))
@@ -157,11 +153,12 @@ async def test_reads_of_one_shape_waiting_for_the_store_are_merged_into_one_stat
     before = statements()
     busy = asyncio.create_task(clickhouse.query("SELECT sleep(0.5)"))  # the store busy: the reads below queue
     await asyncio.sleep(0.05)
-    first, second = await asyncio.gather(six_hours_from(0), six_hours_from(10))
+    (first, _, _), (second, _, _) = await asyncio.gather(windows.from_hour(0), windows.from_hour(10))
     await busy
     assert statements() - before == 1  # the second widened the first's read to hours 0-15
     assert first is not None and second is not None
-    assert await six_hours_from(4) is None  # hours 4-9, between the two windows: read with them, cached
+    between, _, _ = await windows.from_hour(4)
+    assert between is None  # hours 4-9, between the two windows: read with them, cached
 
     read: SpanRead[int] = SpanRead(origin, origin, asyncio.get_running_loop().create_future())
     assert not read.join(origin, origin + timedelta(hours=30), lambda first, last: last - first <= timedelta(hours=24))
