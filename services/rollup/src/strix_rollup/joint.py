@@ -3,10 +3,11 @@
 chDB runs one statement at a time, and every insert pays a fixed cost per table it fills whatever its size
 (~70 ms for the clickstream example's eight tables, see the README's ingest costs): four partitions inserting
 apart pay it four times, and leave four parts per table for the merges to combine. The joint loop forms each
-partition's batch as PartitionWorker does and records them as one group (each member's KV record names the
-group's token and every member, ascending by partition; the first member's record written first); then it reads,
-probes and inserts the members as one block under that token, acks every member's messages, and only then forgets
-the members.
+partition's batch as PartitionWorker does, reads and probes them, and records them as one group (each member's KV
+record names the group's token and every member, ascending by partition; the first member's record written
+first) once the group before has settled; then it inserts the members as one block under that token, acks every
+member's messages, and only then forgets the members. Rounds overlap: the insert, acks and forgets of a group run
+while the next group is read and probed (never recorded: a partition's record holds one group at a time).
 
 After a crash the next reader re-forms a recorded group only as a whole, from the records:
 - every member still recorded: wait until all of every member's messages are back and insert them together
@@ -216,14 +217,8 @@ class JointWorker:
         for member in members:
             part = self.parts[member.partition]
             boundary = member_boundary(member, group, tuple(members))
-            part.open = [*part.open, boundary]
             chosen.append((part, sorted(part.buffer)[: member.count], boundary))
-        recording = asyncio.create_task(self._record([part for part, _, _ in chosen]))  # noqa: RUF006 (awaited below)
-        try:
-            await self._count(group, chosen, stopping, recording)
-        finally:
-            if not recording.done():
-                recording.cancel()  # a failure before the insert: the records are resolved by _reform
+        await self._count(group, chosen, stopping, new=True)
 
     async def _record(self, parts: list[PartitionWorker]) -> None:
         """The first member's record first, the others after it (side by side): a record of a later member
@@ -329,11 +324,13 @@ class JointWorker:
         group: str,
         members: list[tuple[PartitionWorker, list[int], Boundary]],
         stopping: asyncio.Event,
-        recording: asyncio.Task[None] | None = None,
+        new: bool = False,
     ) -> None:
         """Read and probe the members, then land them (`_land`: insert as one block under `group`, ack, announce)
-        in the background: the next group is read while this one is inserted. A new group's records are written
-        meanwhile (`recording`) and waited for before the insert."""
+        in the background: the next group is read while this one is inserted. A `new` group is recorded only
+        once the last one has settled (its records forgotten): a partition's record then holds one group at a
+        time, and no forget of the last group writes a record of this one before its first member's (_reform
+        reads a later member recorded without the first as a group already forgotten)."""
         messages = [(part, [part.buffer[s] for s in sequences]) for part, sequences, _ in members]
         with self.lead.stages["read"]:  # Arrow's JSON reader lets go of the interpreter: off the event loop
             batches = await asyncio.to_thread(lambda: [part.decode(chosen) for part, chosen in messages])
@@ -345,11 +342,13 @@ class JointWorker:
                 self.probe = IdProbe.of(self.clickhouse, self.config, self.lead.partition)
             with self.lead.stages["probe"]:
                 joint = await drop_repeats(self.probe, joint)
-        if recording is not None:
-            with self.lead.stages["settle"]:
-                await recording
         if not await self.settled():  # one group in ClickHouse and not yet acked at a time
             return  # the last group was left for a re-forming (stopping): so is this one
+        if new:
+            for part, _, boundary in members:
+                part.open = [*part.open, boundary]
+            with self.lead.stages["settle"]:
+                await self._record([part for part, _, _ in members])
         # The group's messages leave the buffers now: the next batch is planned without them.
         taken = [(part, part.take(sequences), boundary) for part, sequences, boundary in members]
         self.inserting = inserting = asyncio.get_running_loop().create_future()
