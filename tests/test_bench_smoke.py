@@ -46,7 +46,7 @@ def test_pipeline_bench_prints_every_figure_with_its_baseline() -> None:
     stages = lines["stages_http"]["stages"]
     assert set(stages) == {"validate", "pack", "publish", "read", "probe", "insert", "settle"}
     assert all(seconds > 0 for seconds in stages.values()), stages
-    assert lines["freshness_p50_s"]["batches"] > 0
+    assert lines["freshness_p50_s"]["batches"] > 0 and lines["freshness_p50_s"]["sent_events_per_s"] > 0
 
 
 def test_pipeline_bench_kafka_figures(kafka_broker: KafkaBroker) -> None:
