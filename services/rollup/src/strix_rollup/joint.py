@@ -153,6 +153,7 @@ class JointWorker:
             part = self.parts[partition]
             if part.puller.lost_pin or (messages and not had_pin):
                 part.puller.lost_pin = False
+                await self.settle_quietly()  # the last group's forgets write the records this reset re-reads
                 part.reset()  # the partition was someone else's for a while: re-read its recorded boundary
             part.state.pin = part.puller.pin
             part.absorb(messages)
