@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 HARNESS = Path(__file__).resolve().parents[4] / "tests" / "oidc"
 CLIENT_ID = "strix"
@@ -76,30 +76,50 @@ def oidc_provider(state_dir: Path) -> Iterator[OidcTestProvider]:
     """The provider, started on a free port; its state (keys, grants, redirect URIs) kept in `state_dir`."""
     ensure_installed()
     state_dir.mkdir(parents=True, exist_ok=True)
-    with (state_dir / "provider.log").open("a") as log:
-        process = subprocess.Popen(
-            [_node(), str(HARNESS / "provider.mjs"), "--state-dir", str(state_dir)],
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
-        )
+    process, issuer = _started(state_dir)
     try:
-        assert process.stdout is not None
-        ready: list[str] = []
-        reader = threading.Thread(target=lambda: ready.append(process.stdout.readline()), daemon=True)  # type: ignore[union-attr]
-        reader.start()
-        reader.join(timeout=60)  # node starts in ~1 s; a machine busy with a parallel test run took over 20
-        if not ready or not ready[0].strip():
-            log_text = (state_dir / "provider.log").read_text()[-2000:]
-            raise RuntimeError(f"the OpenID provider did not start (exit code {process.poll()}): {log_text}")
-        issuer = json.loads(ready[0])["issuer"]
         yield OidcTestProvider(issuer=issuer, state_dir=state_dir, process=process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        _stop(process)
+
+
+def _started(state_dir: Path, attempts: int = 2) -> tuple[subprocess.Popen[str], str]:
+    """A provider process and its issuer. One that has not said where it listens within 60 s is stopped and
+    started again (node starts in ~1 s; a machine busy with a parallel test run took over 20, and once a CI run
+    saw one print nothing at all in 60 s)."""
+    for attempt in range(1, attempts + 1):
+        with (state_dir / "provider.log").open("a") as log:
+            process = subprocess.Popen(
+                [_node(), str(HARNESS / "provider.mjs"), "--state-dir", str(state_dir)],
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert process.stdout is not None
+        ready: list[str] = []
+        reader = threading.Thread(target=_first_line, args=(process.stdout, ready), daemon=True)
+        reader.start()
+        reader.join(timeout=60)
+        if ready and ready[0].strip():
+            return process, str(json.loads(ready[0])["issuer"])
+        code = process.poll()
+        _stop(process)
+        if attempt == attempts:
+            log_text = (state_dir / "provider.log").read_text()[-2000:]
+            raise RuntimeError(f"the OpenID provider did not start (exit code {code}): {log_text}")
+    raise AssertionError("unreachable")
+
+
+def _first_line(stream: IO[str], into: list[str]) -> None:
+    into.append(stream.readline())
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
