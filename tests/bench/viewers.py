@@ -76,6 +76,11 @@ def statements() -> dict[str, float]:
     return {sample.labels["purpose"]: sample.value for sample in samples if sample.name.endswith("_count")}
 
 
+def statements_since(before: dict[str, float]) -> dict[str, int]:
+    """The statements run since `before` (a reading of `statements()`), by purpose."""
+    return {k: int(v - before.get(k, 0)) for k, v in statements().items() if v > before.get(k, 0)}
+
+
 async def _viewer(
     url: str,
     token: str,
@@ -209,8 +214,8 @@ async def _herd_in_process(clickhouse: ClickHouse, first: datetime, clients: int
 
     ran_before = statements()
     await asyncio.gather(*(ask() for _ in range(clients)))
-    ran = sum(v - ran_before.get(k, 0) for k, v in statements().items())
-    return {"statements": int(ran), "p50_ms": round(percentile(millis, 0.5), 1), "max_ms": round(max(millis), 1)}
+    ran = sum(statements_since(ran_before).values())
+    return {"statements": ran, "p50_ms": round(percentile(millis, 0.5), 1), "max_ms": round(max(millis), 1)}
 
 
 async def _herd(nc: NATS, url: str, token: str, first: datetime, hours: int, clients: int, events: int) -> None:
@@ -221,7 +226,7 @@ async def _herd(nc: NATS, url: str, token: str, first: datetime, hours: int, cli
     await forget_answers(nc, first - timedelta(days=31), first + timedelta(hours=hours) + WINDOW)
     ran_before = statements()
     together = await _run_viewers([url], token, first, hours, clients, 0)
-    ran = {k: int(v - ran_before.get(k, 0)) for k, v in statements().items() if v > ran_before.get(k, 0)}
+    ran = statements_since(ran_before)
     line = {
         "measure": "viewers_herd",
         "events": events,
@@ -305,9 +310,7 @@ async def main(events: int, clients: int, seconds: float, gateways: int, data_di
                         }
                     busy = platform.clickhouse.busy_seconds - busy_before
                     inside |= {f"p{round(q * 100)}_under_ms": bound_of(within_before, within, q) for q in (0.5, 0.99)}
-                    ran = {
-                        k: int(v - ran_before.get(k, 0)) for k, v in statements().items() if v > ran_before.get(k, 0)
-                    }
+                    ran = statements_since(ran_before)
                     memory = {name: rss_mb(pid) for name, pid in pids.items()}
                     line = {
                         "measure": f"viewers_{n}_gateway{'s' if n > 1 else ''}",

@@ -30,7 +30,8 @@ class SlowPayouts:
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.inner, self.database = clickhouse, clickhouse.database
 
-    async def query(self, sql: str, parameters: Any = None) -> Any:
+    async def query_formed(self, form: Any) -> Any:
+        sql, parameters = form()
         if "payouts" in sql:
             await asyncio.sleep(SLOW)
         return await self.inner.query(sql, parameters)

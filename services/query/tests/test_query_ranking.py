@@ -92,10 +92,6 @@ class Counting:
     def __init__(self, clickhouse: ClickHouse) -> None:
         self.inner, self.database, self.sql = clickhouse, clickhouse.database, list[str]()
 
-    async def query(self, sql: str, parameters: Any = None) -> Any:
-        self.sql.append(sql)
-        return await self.inner.query(sql, parameters)
-
     async def query_formed(self, form: Any) -> Any:
         def counted() -> Any:
             sql, parameters = form()

@@ -75,8 +75,7 @@ class ClickHouse:
         await self._call(self._client.command, sql, parameters=dict(parameters or {}))
 
     async def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        result = await self._call(self._client.query, sql, parameters=dict(parameters or {}))
-        return QueryResult(columns=list(result.column_names), rows=[tuple(r) for r in result.result_rows])
+        return await self.query_formed(lambda: (sql, parameters or {}))
 
     async def query_formed(self, form: Callable[[], tuple[str, Mapping[str, Any]]]) -> QueryResult:
         """A statement formed when its turn comes (the worker thread calls `form` right before running it): a

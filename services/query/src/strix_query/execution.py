@@ -55,9 +55,20 @@ STATEMENTS = Histogram(
 
 
 async def select(clickhouse: ClickHouse, sql: str, parameters: Mapping[str, Any], purpose: str) -> QueryResult:
-    """Every statement of the query service, under ClickHouse's time limit."""
+    return await select_formed(clickhouse, lambda: (sql, parameters), purpose)
+
+
+async def select_formed(
+    clickhouse: ClickHouse, form: Callable[[], tuple[str, Mapping[str, Any]]], purpose: str
+) -> QueryResult:
+    """Every statement of the query service, under ClickHouse's time limit, formed when the store takes it."""
+
+    def limited() -> tuple[str, Mapping[str, Any]]:
+        sql, parameters = form()
+        return with_time_limit(sql), parameters
+
     with clickhouse_span("select"), STATEMENTS.labels(purpose).time():
-        return await clickhouse.query(with_time_limit(sql), parameters)
+        return await clickhouse.query_formed(limited)
 
 
 @dataclass
@@ -76,25 +87,18 @@ SpanOf = Callable[[], tuple[datetime, datetime]]  # the span to read, asked when
 ComputeSpan = Callable[[SpanOf], Awaitable[Read]]
 
 
-async def _read(clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str) -> tuple[list[Row], str]:
-    compiled = part.statement(clickhouse.database, keys)
-    result = await select(clickhouse, compiled.sql, compiled.parameters, purpose)
-    return result_rows(compiled, result.rows, part.tz), compiled.sql
-
-
-async def _read_formed(
-    clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str, span_of: SpanOf
+async def _read(
+    clickhouse: ClickHouse, part: Part, keys: TopKeys | None, purpose: str, span_of: SpanOf | None = None
 ) -> tuple[list[Row], str]:
-    """`_read` of `part` over the span `span_of` gives when the store takes the statement (span_reads.py)."""
+    """`part`'s rows, over the span `span_of` gives when the store takes the statement if given (span_reads.py)."""
     formed: list[CompiledQuery] = []
 
     def form() -> tuple[str, Mapping[str, Any]]:
-        compiled = part.over(*span_of()).statement(clickhouse.database, keys)
+        compiled = (part if span_of is None else part.over(*span_of())).statement(clickhouse.database, keys)
         formed.append(compiled)
-        return with_time_limit(compiled.sql), compiled.parameters
+        return compiled.sql, compiled.parameters
 
-    with clickhouse_span("select"), STATEMENTS.labels(purpose).time():
-        result = await clickhouse.query_formed(form)
+    result = await select_formed(clickhouse, form, purpose)
     return result_rows(formed[0], result.rows, part.tz), formed[0].sql
 
 
@@ -208,7 +212,7 @@ async def _buckets(
     """A reusable part's rows bucket by bucket through the cache, and the SQL that read the missing ones."""
 
     async def compute(span_of: SpanOf) -> Read:
-        return await _read_formed(clickhouse, part, keys, purpose, span_of)
+        return await _read(clickhouse, part, keys, purpose, span_of)
 
     starts = [b for b in part.bucket_starts() if b is not None]
     return await _through_bucket_cache(reuse, part.shape(clickhouse.database, keys), part, starts, compute)

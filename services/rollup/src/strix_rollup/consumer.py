@@ -312,7 +312,11 @@ class PartitionWorker:
         return taken
 
     async def ack_taken(self, messages: list[Msg]) -> None:
-        await ack_messages(messages)
+        """The acks go out in order on one connection and only the last waits for the server's answer: the server
+        has then taken every one before it."""
+        for message in messages[:-1]:
+            await message.ack()
+        await messages[-1].ack_sync()
         for message in messages:
             self.taken.pop(message.metadata.sequence.stream, None)
 
@@ -470,14 +474,6 @@ class PartitionWorker:
                 stream_last=batch.last_seq,
             )
             await self.nc.publish(committed_subject(self.config.module), notice.model_dump_json().encode())
-
-
-async def ack_messages(messages: list[Msg]) -> None:
-    """The acks go out in order on one connection and only the last waits for the server's answer: the server
-    has then taken every one before it."""
-    for message in messages[:-1]:
-        await message.ack()
-    await messages[-1].ack_sync()
 
 
 async def run_partition(worker: PartitionWorker, stopping: asyncio.Event) -> None:

@@ -39,14 +39,7 @@ from strix_config import ModuleConfig
 from strix_rollup.batches import Microbatch, Rows, join_batches, row_count, rows_between
 from strix_rollup.boundaries import Boundary, Member, member_boundary, plan_batch
 from strix_rollup.boundary_store import read_open, write_open
-from strix_rollup.consumer import (
-    REFORMED,
-    BatchLimits,
-    PartitionState,
-    PartitionWorker,
-    Stopping,
-    drop_repeats,
-)
+from strix_rollup.consumer import REFORMED, BatchLimits, PartitionState, PartitionWorker, Stopping, drop_repeats
 from strix_rollup.discovery import Membership
 from strix_rollup.probe import IdProbe
 from strix_runtime.logs import get_logger
