@@ -8,6 +8,7 @@ operator ranks among its brand's rows only, from buckets kept apart from the adm
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -221,3 +222,19 @@ async def test_more_groups_than_an_answer_holds_are_ranked_by_the_statement(
     # First the ranking's statement (refused), the top-N statement, g1's rows; then the top-N statement alone
     # (g1's rows from the bucket cache), the oversized ranking not tried again.
     assert statements == [3, 1]
+
+
+async def test_reads_queued_together_for_two_callers_stay_apart(clickhouse: ClickHouse) -> None:
+    """The admin and an operator ask the same question while the store is busy: reads of one shape merge, and
+    the operator's row filter is part of its shape, so neither answer holds the other's rows."""
+    catalog = await _catalog(clickhouse)
+    cache: BucketCache[Row] = BucketCache()
+    busy = asyncio.create_task(clickhouse.query("SELECT sleep(0.5)"))  # the reads below queue behind it
+    await asyncio.sleep(0.05)
+    plans = [plan_query(catalog, _request(caller, "stakes", 2), NOW, clickhouse.database) for caller in (ADMIN, ACME)]
+    admin, acme = await asyncio.gather(*(execute(clickhouse, plan, Reuse(cache)) for plan in plans))
+    await busy
+    assert kept(admin.rows) == sorted(expected_top("stakes", 2, {"acme", "zenith"}))
+    assert kept(acme.rows) == sorted(expected_top("stakes", 2, {"acme"}))
+    acme_stakes = sum(Decimal(stake) for _, brand, _, stake in EVENTS if brand == "acme")
+    assert sum(Decimal(str(r.metrics["stakes"])) for r in acme.rows) == acme_stakes  # others included: acme's only
